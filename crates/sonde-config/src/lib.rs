@@ -1,0 +1,1 @@
+//! sonde-config: see ../../README.md and DESIGN.md.

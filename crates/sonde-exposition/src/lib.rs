@@ -1,0 +1,1 @@
+//! sonde-exposition: see ../../README.md and DESIGN.md.

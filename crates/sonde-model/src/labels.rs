@@ -1,0 +1,386 @@
+//! Label sets.
+//!
+//! A [`Labels`] is a set of (name, value) pairs sorted by name with unique
+//! names, stored in one heap allocation: every name and value is written as a
+//! LEB128 length followed by its UTF-8 bytes. Iteration decodes in place, so
+//! reading a label set never allocates. Equality, ordering and hashing follow
+//! the pairs, so two sets built in any order from the same pairs are equal.
+//!
+//! Thread safety: a `Labels` is immutable once built; share it freely.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// The label that holds a series' metric name.
+pub const METRIC_NAME: &str = "__name__";
+
+/// An immutable, sorted label set in one allocation.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Labels {
+    buf: Box<[u8]>,
+}
+
+impl Labels {
+    /// The empty label set.
+    pub fn empty() -> Self {
+        Labels::default()
+    }
+
+    /// Builds a set from pairs in any order. Later duplicates of a name replace
+    /// earlier ones; pairs with an empty value are dropped, as in Prometheus.
+    pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Self {
+        let mut b = LabelsBuilder::new();
+        for (n, v) in pairs {
+            b.set(n.as_ref(), v.as_ref());
+        }
+        b.build()
+    }
+
+    /// Builds a set from pairs that are already sorted by name and unique.
+    /// Cheaper than [`Labels::from_pairs`]; a caller breaking the order gets a
+    /// set that compares wrongly, so this checks the order in debug builds.
+    pub fn from_sorted<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut buf = Vec::new();
+        let mut last: Option<&str> = None;
+        for (n, v) in pairs {
+            debug_assert!(
+                last.is_none_or(|l| l < n),
+                "BUG: labels not sorted: {last:?} {n}"
+            );
+            last = Some(n);
+            encode_str(&mut buf, n);
+            encode_str(&mut buf, v);
+        }
+        Labels {
+            buf: buf.into_boxed_slice(),
+        }
+    }
+
+    /// The (name, value) pairs in name order.
+    pub fn iter(&self) -> LabelsIter<'_> {
+        LabelsIter { rest: &self.buf }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// The value of `name`, or `None` when the set has no such label.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        for (n, v) in self.iter() {
+            match n.cmp(name) {
+                Ordering::Less => continue,
+                Ordering::Equal => return Some(v),
+                Ordering::Greater => return None,
+            }
+        }
+        None
+    }
+
+    /// The metric name, or `""` when there is none.
+    pub fn metric_name(&self) -> &str {
+        self.get(METRIC_NAME).unwrap_or("")
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// A 64-bit hash of the pairs, stable across runs and platforms (xxh3 over
+    /// the encoded form). Series identity uses it with collision handling.
+    pub fn stable_hash(&self) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(&self.buf)
+    }
+
+    /// Hash of only the named labels (`on(...)`) or of all but them
+    /// (`ignoring(...)`), for vector matching and grouping; `names` is sorted.
+    pub fn hash_for(&self, names: &[&str], include: bool) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for (n, v) in self.iter() {
+            if names.binary_search(&n).is_ok() == include {
+                h.update(n.as_bytes());
+                h.update(&[0xff]);
+                h.update(v.as_bytes());
+                h.update(&[0xff]);
+            }
+        }
+        h.digest()
+    }
+
+    /// A builder starting from this set.
+    pub fn to_builder(&self) -> LabelsBuilder {
+        LabelsBuilder::from_labels(self)
+    }
+
+    /// The encoded size in bytes, for memory accounting.
+    pub fn byte_size(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+impl Ord for Labels {
+    /// Prometheus' order: pairwise by name, then value; a prefix sorts first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        let mut a = self.iter();
+        let mut b = other.iter();
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return Ordering::Equal,
+                (None, Some(_)) => return Ordering::Less,
+                (Some(_), None) => return Ordering::Greater,
+                (Some((an, av)), Some((bn, bv))) => {
+                    let o = an.cmp(bn).then_with(|| av.cmp(bv));
+                    if o != Ordering::Equal {
+                        return o;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Labels {
+    /// `{a="1", b="2"}` with Go-style quoting, as Prometheus prints label sets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        for (i, (n, v)) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{n}={v:?}")?;
+        }
+        f.write_str("}")
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Iterator over the pairs of a [`Labels`].
+pub struct LabelsIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for LabelsIter<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let name = decode_str(&mut self.rest);
+        let value = decode_str(&mut self.rest);
+        Some((name, value))
+    }
+}
+
+fn encode_str(buf: &mut Vec<u8>, s: &str) {
+    let mut n = s.len();
+    while n >= 0x80 {
+        buf.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    buf.push(n as u8);
+    buf.extend_from_slice(s.as_bytes());
+}
+
+fn decode_str<'a>(rest: &mut &'a [u8]) -> &'a str {
+    let mut len = 0usize;
+    let mut shift = 0;
+    let mut i = 0;
+    loop {
+        let b = rest[i];
+        i += 1;
+        len |= ((b & 0x7f) as usize) << shift;
+        if b < 0x80 {
+            break;
+        }
+        shift += 7;
+    }
+    let bytes = &rest[i..i + len];
+    *rest = &rest[i + len..];
+    utf8::from_encoded(bytes)
+}
+
+#[allow(unsafe_code)]
+mod utf8 {
+    /// Turns bytes written by `encode_str` back into the `&str` they came from.
+    pub(super) fn from_encoded(bytes: &[u8]) -> &str {
+        // SAFETY: a `Labels` buffer is private and only ever written by
+        // `encode_str` from `&str` values, and `decode_str` slices it at the
+        // exact boundaries it wrote, so these bytes are valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+}
+
+/// Collects labels to build a [`Labels`]; reusable with [`LabelsBuilder::reset`].
+#[derive(Debug, Default, Clone)]
+pub struct LabelsBuilder {
+    pairs: Vec<(String, String)>,
+}
+
+impl LabelsBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn from_labels(labels: &Labels) -> Self {
+        let mut b = Self::new();
+        b.reset_to(labels);
+        b
+    }
+
+    /// Empties the builder, keeping its allocations.
+    pub fn reset(&mut self) {
+        self.pairs.clear();
+    }
+
+    /// Replaces the content with `labels`.
+    pub fn reset_to(&mut self, labels: &Labels) {
+        self.pairs.clear();
+        self.pairs
+            .extend(labels.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+    }
+
+    /// Sets `name` to `value`; an empty value deletes the label.
+    pub fn set(&mut self, name: &str, value: &str) {
+        match self.pairs.iter_mut().find(|(n, _)| n == name) {
+            Some(p) => value.clone_into(&mut p.1),
+            None => self.pairs.push((name.to_string(), value.to_string())),
+        }
+    }
+
+    pub fn del(&mut self, name: &str) {
+        self.pairs.retain(|(n, _)| n != name);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Keeps only the labels for which `keep(name, value)` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
+        self.pairs.retain(|(n, v)| keep(n, v));
+    }
+
+    /// The current pairs, unsorted, including names set to "".
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The sorted set, without empty values.
+    pub fn build(&self) -> Labels {
+        let mut refs: Vec<(&str, &str)> = self
+            .pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        refs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        Labels::from_sorted(refs)
+    }
+}
+
+/// `[a-zA-Z_][a-zA-Z0-9_]*`, the label names Prometheus 2.42 accepts.
+pub fn is_valid_label_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    match bytes.next() {
+        Some(b) if b.is_ascii_alphabetic() || b == b'_' => {}
+        _ => return false,
+    }
+    bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// `[a-zA-Z_:][a-zA-Z0-9_:]*`, the metric names Prometheus 2.42 accepts.
+pub fn is_valid_metric_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    match bytes.next() {
+        Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b':' => {}
+        _ => return false,
+    }
+    bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_sorted_and_empty_values_dropped() {
+        let l = Labels::from_pairs(&[("job", "node"), ("__name__", "up"), ("empty", "")]);
+        let pairs: Vec<_> = l.iter().collect();
+        assert_eq!(pairs, vec![("__name__", "up"), ("job", "node")]);
+        assert_eq!(l.get("job"), Some("node"));
+        assert_eq!(l.get("empty"), None);
+        assert_eq!(l.metric_name(), "up");
+        assert_eq!(l.to_string(), r#"{__name__="up", job="node"}"#);
+    }
+
+    #[test]
+    fn long_and_unicode_values_round_trip() {
+        let long = "x".repeat(70_000);
+        let l = Labels::from_pairs(&[("a", long.as_str()), ("b", "ümlaut\n\"q\"")]);
+        assert_eq!(l.get("a"), Some(long.as_str()));
+        assert_eq!(l.get("b"), Some("ümlaut\n\"q\""));
+    }
+
+    #[test]
+    fn order_and_equality_follow_the_pairs() {
+        let a = Labels::from_pairs(&[("a", "1")]);
+        let ab = Labels::from_pairs(&[("b", "2"), ("a", "1")]);
+        let ab2 = Labels::from_pairs(&[("a", "1"), ("b", "2")]);
+        assert_eq!(ab, ab2);
+        assert_eq!(ab.stable_hash(), ab2.stable_hash());
+        assert!(a < ab);
+        assert!(Labels::from_pairs(&[("a", "2")]) > ab);
+    }
+
+    #[test]
+    fn hash_for_selects_labels() {
+        let x = Labels::from_pairs(&[("a", "1"), ("b", "2"), ("c", "3")]);
+        let y = Labels::from_pairs(&[("a", "1"), ("b", "9"), ("c", "3")]);
+        assert_eq!(x.hash_for(&["a", "c"], true), y.hash_for(&["a", "c"], true));
+        assert_ne!(x.hash_for(&["a"], true), y.hash_for(&["a"], true) ^ 1);
+        assert_eq!(x.hash_for(&["b"], false), y.hash_for(&["b"], false));
+        assert_ne!(x.hash_for(&["a"], false), y.hash_for(&["a"], false));
+    }
+
+    #[test]
+    fn builder_is_reusable() {
+        let mut b = LabelsBuilder::new();
+        b.set("z", "1");
+        b.set("a", "2");
+        b.set("z", "3");
+        assert_eq!(b.build().to_string(), r#"{a="2", z="3"}"#);
+        b.reset();
+        b.set("q", "1");
+        b.del("q");
+        assert!(b.build().is_empty());
+    }
+
+    #[test]
+    fn name_validity() {
+        assert!(is_valid_label_name("_a1"));
+        assert!(!is_valid_label_name("1a"));
+        assert!(!is_valid_label_name("a:b"));
+        assert!(!is_valid_label_name(""));
+        assert!(is_valid_metric_name("a:b_c"));
+        assert!(!is_valid_metric_name("a-b"));
+    }
+}

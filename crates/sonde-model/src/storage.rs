@@ -1,0 +1,177 @@
+//! The storage traits: how samples go in ([`Appendable`]) and come out
+//! ([`Queryable`]). Scraping, ingestion endpoints and rules write through an
+//! [`Appender`]; the query engine and the API read through a [`Querier`]. The
+//! storage engine implements both, and nothing above it sees more.
+//!
+//! Thread safety: `Appendable` and `Queryable` are shared across threads; each
+//! `Appender` or `Querier` they hand out is used by one task at a time.
+
+use crate::labels::Labels;
+use crate::matcher::Matcher;
+use crate::sample::{Sample, Timestamp};
+
+/// A storage-assigned handle for a series, returned by [`Appender::append`] so
+/// the next append of the same labels can skip the lookup. `0` means unknown.
+pub type SeriesRef = u64;
+
+/// Why one sample was refused. The batch it belongs to goes on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AppendError {
+    #[error("out of order sample")]
+    OutOfOrder,
+    #[error("out of bounds")]
+    OutOfBounds,
+    #[error("duplicate sample for timestamp")]
+    DuplicateSampleForTimestamp,
+    #[error("too old sample")]
+    TooOld,
+    #[error("invalid labels {labels}: {reason}")]
+    InvalidLabels { labels: String, reason: String },
+    #[error("out of order exemplar")]
+    OutOfOrderExemplar,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A failure of the storage itself (disk, corruption, read-only mode).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage is read-only: {0}")]
+    ReadOnly(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("query was cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// An exemplar attached to a sample (OpenMetrics `# {trace_id="..."} 1.0 1.5`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exemplar {
+    pub labels: Labels,
+    pub value: f64,
+    pub ts: Option<Timestamp>,
+}
+
+/// The metric types of the text formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MetricType {
+    Counter,
+    Gauge,
+    Histogram,
+    GaugeHistogram,
+    Summary,
+    Info,
+    StateSet,
+    #[default]
+    Unknown,
+}
+
+impl MetricType {
+    /// The lowercase name used by `# TYPE` and the metadata API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+            MetricType::GaugeHistogram => "gaugehistogram",
+            MetricType::Summary => "summary",
+            MetricType::Info => "info",
+            MetricType::StateSet => "stateset",
+            MetricType::Unknown => "unknown",
+        }
+    }
+}
+
+/// TYPE, HELP and UNIT of a metric family.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricMetadata {
+    pub metric_type: MetricType,
+    pub help: String,
+    pub unit: String,
+}
+
+/// A batch of appends, made visible together by [`Appender::commit`].
+pub trait Appender: Send {
+    /// Adds one sample. `series_ref` is the value an earlier append of the
+    /// same `labels` returned (or 0); the return value is the ref to pass
+    /// next time. A refused sample does not spoil the batch.
+    fn append(
+        &mut self,
+        series_ref: SeriesRef,
+        labels: &Labels,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError>;
+
+    /// Attaches an exemplar to a series.
+    fn append_exemplar(
+        &mut self,
+        series_ref: SeriesRef,
+        labels: &Labels,
+        exemplar: &Exemplar,
+    ) -> Result<SeriesRef, AppendError>;
+
+    /// Makes the batch durable and visible. Returns only once it is safe to
+    /// acknowledge the batch to whoever sent it.
+    fn commit(self: Box<Self>) -> Result<(), StorageError>;
+
+    /// Drops the batch.
+    fn rollback(self: Box<Self>);
+}
+
+/// Something that accepts samples.
+pub trait Appendable: Send + Sync {
+    fn appender(&self) -> Box<dyn Appender>;
+}
+
+/// What the query engine knows about a selection, so storage can avoid work.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SelectHints {
+    /// Inclusive time range of samples wanted, in milliseconds.
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// Evaluation step of a range query, 0 for an instant query.
+    pub step: i64,
+    /// The function the selection feeds, e.g. `rate`, or empty.
+    pub func: String,
+    /// The range of a range selector (`[5m]`) in milliseconds, or 0.
+    pub range: i64,
+}
+
+/// Series as a stream, sorted by labels.
+pub type SeriesSet = Box<dyn Iterator<Item = Result<Box<dyn Series>, StorageError>> + Send>;
+
+/// One series of a selection.
+pub trait Series: Send {
+    fn labels(&self) -> &Labels;
+    /// The series' samples within the selection's range, in time order.
+    fn samples(&self) -> Box<dyn SampleIter + '_>;
+}
+
+/// A forward-only cursor over samples.
+pub trait SampleIter {
+    /// The next sample, or `None` at the end.
+    fn next(&mut self) -> Option<Sample>;
+    /// Moves to the first sample at or after `t` and returns it; never moves
+    /// backwards (seeking to an earlier time returns the current sample).
+    fn seek(&mut self, t: Timestamp) -> Option<Sample>;
+}
+
+/// A read view over a time range.
+pub trait Querier: Send {
+    /// Series matching all `matchers` that have samples in the hinted range,
+    /// sorted by labels.
+    fn select(&self, hints: &SelectHints, matchers: &[Matcher]) -> Result<SeriesSet, StorageError>;
+    /// Sorted label names of the series matching `matchers` (all when empty).
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError>;
+    /// Sorted values of label `name` over the series matching `matchers`.
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError>;
+}
+
+/// Something that can be read.
+pub trait Queryable: Send + Sync {
+    /// A querier over samples with `mint <= t <= maxt`.
+    fn querier(&self, mint: Timestamp, maxt: Timestamp) -> Result<Box<dyn Querier>, StorageError>;
+}

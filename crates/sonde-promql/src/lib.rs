@@ -1,0 +1,1 @@
+//! sonde-promql: see ../../README.md and DESIGN.md.

@@ -1,0 +1,1 @@
+//! sonde-scrape: see ../../README.md and DESIGN.md.

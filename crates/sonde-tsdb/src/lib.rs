@@ -1,0 +1,1 @@
+//! sonde-tsdb: see ../../README.md and DESIGN.md.

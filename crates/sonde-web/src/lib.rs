@@ -1,0 +1,1 @@
+//! sonde-web: see ../../README.md and DESIGN.md.
