@@ -1,1 +1,36 @@
-//! sonde-web: see ../../README.md and DESIGN.md.
+//! Sonde's HTTP server: the Prometheus-compatible `/api/v1` endpoints, the
+//! operational endpoints (`/-/healthy`, `/-/ready`, `/-/reload`, `/-/quit`,
+//! `/metrics`), all served under the route prefix so Sonde works behind a
+//! reverse proxy at a sub-path (`--web.external-url http://host/prometheus/`).
+//!
+//! The server knows the rest of Sonde only through [`ServerControl`], which
+//! the binary implements; so two servers can run in one process (tests).
+
+mod api;
+mod lifecycle;
+mod router;
+mod status;
+
+pub use api::{ApiError, ErrorType};
+pub use router::{router, serve, WebContext, WebOptions};
+pub use status::{BuildInfo, RuntimeInfo};
+
+/// What the web layer asks of the running server. Implemented by the binary.
+///
+/// Thread safety: called concurrently from request handlers; implementations
+/// synchronise internally.
+pub trait ServerControl: Send + Sync + 'static {
+    /// Loads the configuration file again and applies it. On error the old
+    /// configuration stays in force and the error says why.
+    fn reload(&self) -> Result<(), String>;
+    /// Asks the server to shut down gracefully.
+    fn quit(&self);
+    /// Whether the server has finished starting (storage open, WAL replayed).
+    fn ready(&self) -> bool;
+    /// The configuration in force, as YAML with secrets hidden.
+    fn config_yaml(&self) -> String;
+    /// `/api/v1/status/runtimeinfo`.
+    fn runtime_info(&self) -> RuntimeInfo;
+    /// Sonde's own metrics in the text exposition format, with its content type.
+    fn own_metrics(&self) -> (String, &'static str);
+}

@@ -1,0 +1,76 @@
+//! Builds the route tree and serves it.
+//!
+//! Every route lives under the route prefix (`--web.route-prefix`, by default
+//! the path of `--web.external-url`), so a reverse proxy can forward
+//! `http://host/prometheus/...` unchanged.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::status::BuildInfo;
+use crate::{lifecycle, status, ServerControl};
+
+/// Web settings, from the `--web.*` flags and the `web` config section.
+#[derive(Debug, Clone)]
+pub struct WebOptions {
+    /// The URL under which Sonde is reached from outside, e.g.
+    /// `http://proxy.example/prometheus/`; used in links and alerts.
+    pub external_url: String,
+    /// Path prefix for all routes: `/` or `/prometheus` (no trailing slash).
+    pub route_prefix: String,
+    /// Whether `/-/reload` and `/-/quit` are served (`--web.enable-lifecycle`).
+    pub enable_lifecycle: bool,
+}
+
+/// Everything request handlers can reach. Immutable; cloned per request as an Arc.
+pub struct WebContext {
+    pub options: WebOptions,
+    pub control: Arc<dyn ServerControl>,
+    pub build: BuildInfo,
+    /// Command-line flags and their values, for `/api/v1/status/flags`.
+    pub flags: BTreeMap<String, String>,
+}
+
+/// The whole route tree, nested under the route prefix.
+pub fn router(ctx: Arc<WebContext>) -> Router {
+    let routes = Router::new()
+        .route(
+            "/-/healthy",
+            get(lifecycle::healthy).head(lifecycle::healthy),
+        )
+        .route("/-/ready", get(lifecycle::ready).head(lifecycle::ready))
+        .route("/-/reload", post(lifecycle::reload).put(lifecycle::reload))
+        .route("/-/quit", post(lifecycle::quit).put(lifecycle::quit))
+        .route("/metrics", get(status::own_metrics))
+        .route("/api/v1/status/config", get(status::config))
+        .route("/api/v1/status/flags", get(status::flags))
+        .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .with_state(ctx.clone());
+    let prefix = ctx.options.route_prefix.trim_end_matches('/');
+    if prefix.is_empty() {
+        routes
+    } else {
+        Router::new().nest(prefix, routes)
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains
+/// in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

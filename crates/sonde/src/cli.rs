@@ -1,0 +1,174 @@
+//! The command line. `sonde server` takes Prometheus' flags with the same
+//! names and defaults, so existing service and compose files keep working;
+//! plain `sonde` is `sonde server` with every default.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sonde",
+    version,
+    about = "Monitoring for fleets of application servers, in one binary."
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// With no subcommand, `sonde` runs the server with these flags.
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: storage, scraping, query API (the default).
+    Server(ServerArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+/// Flags of `sonde server`, named as Prometheus 2.42 names them.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Configuration file (prometheus.yml syntax). When the default file does
+    /// not exist, Sonde runs with a built-in configuration that scrapes itself.
+    #[arg(long = "config.file", default_value = "prometheus.yml")]
+    pub config_file: String,
+
+    /// Address to listen on for the UI, API and telemetry.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    pub listen_address: String,
+
+    /// URL under which Sonde is reached from outside (e.g. behind a reverse
+    /// proxy). Its path becomes the route prefix. Default: http://<hostname>:<port>/.
+    #[arg(long = "web.external-url", default_value = "")]
+    pub external_url: String,
+
+    /// Prefix for all routes. Default: the path of --web.external-url.
+    #[arg(long = "web.route-prefix")]
+    pub route_prefix: Option<String>,
+
+    /// Enable shutdown and reload over HTTP (/-/quit, /-/reload).
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+
+    /// Enable the admin endpoints (/api/v1/admin/*).
+    #[arg(long = "web.enable-admin-api")]
+    pub enable_admin_api: bool,
+
+    /// Base path for metrics storage.
+    #[arg(long = "storage.tsdb.path", default_value = "data/")]
+    pub tsdb_path: String,
+
+    /// How long to retain samples in storage (default 15d).
+    #[arg(long = "storage.tsdb.retention.time", default_value = "15d")]
+    pub retention_time: String,
+
+    /// Maximum bytes of storage blocks to retain; 0 disables (units: B, KB, MB, GB, TB, PB, EB).
+    #[arg(long = "storage.tsdb.retention.size", default_value = "0B")]
+    pub retention_size: String,
+
+    /// Maximum time a query may take before being aborted.
+    #[arg(long = "query.timeout", default_value = "2m")]
+    pub query_timeout: String,
+
+    /// Maximum number of samples a single query can load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    pub query_max_samples: u64,
+
+    /// Maximum number of queries executed concurrently.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    pub query_max_concurrency: u32,
+
+    /// How far back to look for a sample when evaluating an instant vector.
+    #[arg(long = "query.lookback-delta", default_value = "5m")]
+    pub query_lookback_delta: String,
+
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_enum, default_value = "info")]
+    pub log_level: LogLevel,
+
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, default_value = "logfmt")]
+    pub log_format: LogFormat,
+}
+
+impl ServerArgs {
+    /// Every flag and its value as a string, for `/api/v1/status/flags`.
+    pub fn flag_values(&self) -> std::collections::BTreeMap<String, String> {
+        let level = format!("{:?}", self.log_level).to_lowercase();
+        let format = format!("{:?}", self.log_format).to_lowercase();
+        [
+            ("config.file", self.config_file.clone()),
+            ("web.listen-address", self.listen_address.clone()),
+            ("web.external-url", self.external_url.clone()),
+            (
+                "web.route-prefix",
+                self.route_prefix.clone().unwrap_or_default(),
+            ),
+            ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
+            ("web.enable-admin-api", self.enable_admin_api.to_string()),
+            ("storage.tsdb.path", self.tsdb_path.clone()),
+            ("storage.tsdb.retention.time", self.retention_time.clone()),
+            ("storage.tsdb.retention.size", self.retention_size.clone()),
+            ("query.timeout", self.query_timeout.clone()),
+            ("query.max-samples", self.query_max_samples.to_string()),
+            (
+                "query.max-concurrency",
+                self.query_max_concurrency.to_string(),
+            ),
+            ("query.lookback-delta", self.query_lookback_delta.clone()),
+            ("log.level", level),
+            ("log.format", format),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_flags_parse_with_and_without_subcommand() {
+        let cli = Cli::try_parse_from([
+            "sonde",
+            "--config.file=/etc/prometheus/prometheus.yml",
+            "--web.enable-lifecycle",
+            "--storage.tsdb.path",
+            "/prometheus",
+        ])
+        .unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.server.config_file, "/etc/prometheus/prometheus.yml");
+        assert!(cli.server.enable_lifecycle);
+        assert_eq!(cli.server.tsdb_path, "/prometheus");
+
+        let cli = Cli::try_parse_from(["sonde", "server", "--log.format=json"]).unwrap();
+        let Some(Command::Server(args)) = cli.command else {
+            panic!("expected server")
+        };
+        assert_eq!(args.log_format, LogFormat::Json);
+        assert_eq!(args.listen_address, "0.0.0.0:9090");
+    }
+
+    #[test]
+    fn bad_flag_value_is_an_error() {
+        assert!(Cli::try_parse_from(["sonde", "--log.level=loud"]).is_err());
+        assert!(Cli::try_parse_from(["sonde", "--query.max-samples=many"]).is_err());
+    }
+}

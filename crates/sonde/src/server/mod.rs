@@ -1,0 +1,115 @@
+//! `sonde server`: opens storage, starts scraping and serves the API, then
+//! waits for SIGTERM/SIGINT or `/-/quit`, reloading on SIGHUP or `/-/reload`.
+//!
+//! Each subsystem has `start`, `apply_config` and `shutdown`; this module
+//! wires them and stops them in reverse order. No global mutable state, so two
+//! servers can run inside one test process.
+
+mod config_file;
+mod control;
+mod web_address;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use crate::cli::ServerArgs;
+use crate::logging;
+use control::ServerState;
+
+/// Runs the server until it is told to stop.
+pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    logging::init(args.log_level, args.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sonde")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve_until_stopped(args))
+}
+
+async fn serve_until_stopped(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    let server = Server::start(args).await?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot install SIGHUP handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+    let mut quit = server.state.quit_requested();
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {
+                let state = server.state.clone();
+                // Reload does blocking file I/O; keep it off the runtime's workers.
+                let _ = tokio::task::spawn_blocking(move || state.reload_logged()).await;
+            }
+            _ = terminate.recv() => { tracing::info!("received SIGTERM, exiting gracefully"); break; }
+            _ = tokio::signal::ctrl_c() => { tracing::info!("received SIGINT, exiting gracefully"); break; }
+            _ = quit.changed() => { tracing::info!("quit requested over HTTP, exiting gracefully"); break; }
+        }
+    }
+    server.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A running server and the handles needed to stop it.
+pub struct Server {
+    state: Arc<ServerState>,
+    stop_web: watch::Sender<bool>,
+    web: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Loads the configuration, binds the listen address and starts every
+    /// subsystem. Fails with the reason when any of them cannot start.
+    pub async fn start(args: ServerArgs) -> anyhow::Result<Server> {
+        let (external_url, route_prefix) = web_address::resolve(
+            &args.listen_address,
+            &args.external_url,
+            args.route_prefix.as_deref(),
+        )?;
+        let listener = TcpListener::bind(&args.listen_address)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on --web.listen-address {}",
+                    args.listen_address
+                )
+            })?;
+        let local = listener
+            .local_addr()
+            .context("cannot read the bound address")?;
+        let state = ServerState::start(
+            args.clone(),
+            external_url.clone(),
+            route_prefix.clone(),
+            local,
+        )?;
+        let router = sonde_web::router(state.web_context(external_url, route_prefix));
+        let (stop_web, mut stop_rx) = watch::channel(false);
+        let web = tokio::spawn(sonde_web::serve(listener, router, async move {
+            let _ = stop_rx.changed().await;
+        }));
+        tracing::info!(address = %local, "listening; server is ready to receive web requests");
+        state.set_ready();
+        Ok(Server {
+            state,
+            stop_web,
+            web,
+        })
+    }
+
+    /// Stops every subsystem in reverse order of starting.
+    pub async fn shutdown(self) {
+        let _ = self.stop_web.send(true);
+        match self.web.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "web server stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "web server task failed"),
+        }
+        self.state.shutdown();
+        tracing::info!("see you next time!");
+    }
+}

@@ -1,0 +1,140 @@
+//! Starts the real `sonde` binary on an ephemeral loopback port with a
+//! temporary data directory, and stops it when dropped.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub struct Sonde {
+    child: Child,
+    pub addr: String,
+    pub dir: tempfile::TempDir,
+    log: mpsc::Receiver<String>,
+}
+
+impl Sonde {
+    /// Starts `sonde server` with `args` added to a loopback listen address and
+    /// a temporary storage path, and waits until it listens.
+    pub fn start(args: &[&str]) -> Sonde {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, args)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Sonde {
+        let data = dir.path().join("data");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
+            .arg("server")
+            .arg("--web.listen-address=127.0.0.1:0")
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sonde");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("sonde| {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut sonde = Sonde {
+            child,
+            addr: String::new(),
+            dir,
+            log,
+        };
+        let line = sonde.wait_for_log("listening", Duration::from_secs(30));
+        let addr = line
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("address="))
+            .expect("address in the listening line");
+        sonde.addr = addr.to_string();
+        sonde
+    }
+
+    /// Waits for a log line containing `needle` and returns it.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!("sonde did not log {needle:?} within {timeout:?}"),
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit on its own and returns whether it succeeded.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("sonde did not exit within {timeout:?}");
+    }
+}
+
+impl Drop for Sonde {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn get(url: &str) -> (u16, String) {
+    let resp = reqwest::blocking::get(url).expect("GET");
+    (resp.status().as_u16(), resp.text().expect("body"))
+}
+
+pub fn post(url: &str) -> (u16, String) {
+    let resp = reqwest::blocking::Client::new()
+        .post(url)
+        .send()
+        .expect("POST");
+    (resp.status().as_u16(), resp.text().expect("body"))
+}
+
+pub fn get_json(url: &str) -> serde_json::Value {
+    let (status, body) = get(url);
+    assert_eq!(status, 200, "GET {url}: {body}");
+    serde_json::from_str(&body).expect("JSON")
+}
