@@ -1,1 +1,52 @@
-//! sonde-tsdb: see ../../README.md and DESIGN.md.
+//! sonde-tsdb: Sonde's storage engine.
+//!
+//! Samples enter through [`Db`]'s [`Appendable`](sonde_model::Appendable)
+//! implementation: each committed batch is written to the WAL
+//! ([`wal`]) before it becomes visible in the head ([`head`]), where series
+//! keep Gorilla-compressed chunks ([`chunk`]) indexed by label
+//! ([`postings`]). The head is periodically cut into immutable,
+//! memory-mapped blocks ([`block`]) that are compacted and expired
+//! ([`compact`]). Reads go through [`Queryable`](sonde_model::Queryable),
+//! merging head and blocks ([`querier`]).
+//!
+//! On-disk formats are specified byte by byte in `docs/storage.md` at the
+//! repository root.
+//!
+//! ```
+//! use sonde_model::{Appendable, Labels, Matcher, Queryable, SelectHints};
+//! let dir = tempfile::tempdir().unwrap();
+//! let opts = sonde_tsdb::DbOptions { background: false, ..Default::default() };
+//! let db = sonde_tsdb::Db::open(dir.path(), opts).unwrap();
+//! let mut app = db.appender();
+//! app.append(0, &Labels::from_pairs(&[("__name__", "up")]), 1000, 1.0).unwrap();
+//! app.commit().unwrap();
+//! let q = db.querier(0, 2000).unwrap();
+//! let set = q.select(&SelectHints::default(), &[Matcher::equal("__name__", "up")]).unwrap();
+//! assert_eq!(set.count(), 1);
+//! db.close().unwrap();
+//! ```
+
+pub mod bitstream;
+pub mod block;
+pub mod chunk;
+pub mod compact;
+pub mod db;
+pub mod error;
+pub mod head;
+pub mod head_append;
+pub mod iter;
+pub mod metrics;
+mod mmap;
+pub mod options;
+pub mod postings;
+pub mod querier;
+pub mod series;
+pub mod stats;
+pub mod wal;
+pub mod wal_record;
+
+pub use db::{Db, Progress};
+pub use error::TsdbError;
+pub use metrics::MetricsSnapshot;
+pub use options::{DbOptions, FsyncPolicy};
+pub use stats::TsdbStats;

@@ -1,0 +1,667 @@
+//! Immutable, memory-mapped blocks: a directory with `meta.json`, `chunks`,
+//! `index` and `tombstones`. Byte layouts are in `docs/storage.md` sections
+//! "Block chunks", "Block index" and "Tombstones"; this file's writer and
+//! reader are the reference.
+//!
+//! Invariants: a block is written to `<id>.tmp`, every file fsynced, then
+//! renamed to `<id>`; a directory without the `.tmp` suffix is complete.
+//! Series are stored sorted by labels, so a series' ordinal (its position)
+//! is its id in the postings, and postings in id order are in label order.
+//! Only the tombstones file changes after creation (rewritten atomically).
+//!
+//! Thread safety: `Block` is immutable except `tombstones` (behind a lock);
+//! readers share it through `Arc`, and the maps stay valid until the last
+//! reader drops it, even after the directory is deleted.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
+use sonde_model::{Labels, Matcher};
+
+use crate::chunk::{Chunk, ChunkBytes, Encoding};
+use crate::error::TsdbError;
+use crate::iter::apply_tombstones;
+use crate::mmap::MappedFile;
+use crate::postings::{select_postings, PostingsSource};
+use crate::querier::Source;
+use crate::wal::{sync_dir, write_durably};
+use crate::wal_record::{put_uvarint, put_varint, Decoder};
+
+const CHUNKS_MAGIC: &[u8; 4] = b"SNDC";
+const INDEX_MAGIC: &[u8; 4] = b"SNDI";
+const TOMBSTONES_MAGIC: &[u8; 4] = b"SNDT";
+const FORMAT_VERSION: u8 = 1;
+/// (min time, max time, offset in the chunks file) of one chunk.
+type ChunkRef = (i64, i64, usize);
+/// symbols table offset u64, count u32, series table offset u64, count u32,
+/// postings table offset u64, count u32, crc32c u32, magic 4.
+const TOC_LEN: usize = 44;
+/// name symbol u32, value symbol u32, offset u64, length u32.
+const POSTING_ENTRY: usize = 20;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockStats {
+    pub num_samples: u64,
+    pub num_series: u64,
+    pub num_chunks: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BlockCompaction {
+    pub level: u32,
+    pub sources: Vec<String>,
+}
+
+/// `meta.json`, shaped like Prometheus' (times in ms, `maxTime` exclusive).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockMeta {
+    pub ulid: String,
+    pub min_time: i64,
+    pub max_time: i64,
+    pub stats: BlockStats,
+    pub compaction: BlockCompaction,
+    pub version: u32,
+}
+
+pub struct Block {
+    pub dir: PathBuf,
+    pub meta: BlockMeta,
+    index: MappedFile,
+    chunks: Arc<MappedFile>,
+    toc: Toc,
+    tombstones: RwLock<HashMap<u32, Vec<(i64, i64)>>>,
+    pub size_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Toc {
+    symbols: usize,
+    n_symbols: usize,
+    series: usize,
+    n_series: usize,
+    postings: usize,
+    n_pairs: usize,
+}
+
+/// A new block's identity: a ULID (48-bit ms time, 80 random bits, Crockford
+/// base32), so block directories sort by creation time like Prometheus'.
+pub fn new_block_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let ms = now.as_millis() & ((1 << 48) - 1);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(now.as_nanos());
+    let r1 = h.finish() as u128;
+    h.write_u64(std::process::id() as u64);
+    let r2 = (h.finish() & 0xffff) as u128;
+    let mut v: u128 = (ms << 80) | (r1 << 16) | r2;
+    let mut out = [0u8; 26];
+    for i in (0..26).rev() {
+        out[i] = ALPHABET[(v & 31) as usize];
+        v >>= 5;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Writes a block of `series` (sorted by labels, chunks sorted and not
+/// overlapping) under `parent` and returns its directory.
+pub fn write_block(
+    parent: &Path,
+    series: &[(Labels, Vec<Chunk>)],
+    level: u32,
+    sources: Vec<String>,
+) -> Result<PathBuf, TsdbError> {
+    let id = new_block_id();
+    let tmp = parent.join(format!("{id}.tmp"));
+    let dir = parent.join(&id);
+    fs::create_dir_all(&tmp).map_err(|e| TsdbError::io("create block directory", &tmp, e))?;
+
+    let mut chunks_buf = Vec::with_capacity(1 << 20);
+    chunks_buf.extend_from_slice(CHUNKS_MAGIC);
+    chunks_buf.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0]);
+    let mut refs: Vec<Vec<(i64, i64, u64)>> = Vec::with_capacity(series.len());
+    let mut stats = BlockStats {
+        num_samples: 0,
+        num_series: series.len() as u64,
+        num_chunks: 0,
+    };
+    let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
+    for (_, chunks) in series {
+        let mut r = Vec::with_capacity(chunks.len());
+        for c in chunks {
+            r.push((c.mint, c.maxt, chunks_buf.len() as u64));
+            write_chunk(&mut chunks_buf, c);
+            stats.num_samples += c.num_samples() as u64;
+            stats.num_chunks += 1;
+            min_t = min_t.min(c.mint);
+            max_t = max_t.max(c.maxt);
+        }
+        refs.push(r);
+    }
+    let index_buf = encode_index(series, &refs);
+    let meta = BlockMeta {
+        ulid: id.clone(),
+        min_time: if min_t == i64::MAX { 0 } else { min_t },
+        max_time: if max_t == i64::MIN {
+            0
+        } else {
+            max_t.saturating_add(1)
+        },
+        stats,
+        compaction: BlockCompaction {
+            level,
+            sources: if sources.is_empty() {
+                vec![id.clone()]
+            } else {
+                sources
+            },
+        },
+        version: 1,
+    };
+    write_file(&tmp.join("chunks"), &chunks_buf)?;
+    write_file(&tmp.join("index"), &index_buf)?;
+    write_file(&tmp.join("tombstones"), &encode_tombstones(&HashMap::new()))?;
+    let json = serde_json::to_vec_pretty(&meta)
+        .map_err(|e| TsdbError::io("encode", &tmp.join("meta.json"), std::io::Error::other(e)))?;
+    write_file(&tmp.join("meta.json"), &json)?;
+    sync_dir(&tmp)?;
+    fs::rename(&tmp, &dir).map_err(|e| TsdbError::io("rename into place", &dir, e))?;
+    sync_dir(parent)?;
+    Ok(dir)
+}
+
+fn write_file(path: &Path, data: &[u8]) -> Result<(), TsdbError> {
+    let mut f = fs::File::create(path).map_err(|e| TsdbError::io("create", path, e))?;
+    f.write_all(data)
+        .map_err(|e| TsdbError::io("write", path, e))?;
+    f.sync_all().map_err(|e| TsdbError::io("fsync", path, e))
+}
+
+/// `encoding u8 | len uvarint | data | crc32c(encoding, data) u32 LE`.
+fn write_chunk(dst: &mut Vec<u8>, c: &Chunk) {
+    let start = dst.len();
+    dst.push(c.enc as u8);
+    put_uvarint(dst, c.data.len() as u64);
+    let data_start = dst.len();
+    dst.extend_from_slice(c.data.as_ref());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&dst[start..start + 1]), &dst[data_start..]);
+    dst.extend_from_slice(&crc.to_le_bytes());
+}
+
+fn encode_index(series: &[(Labels, Vec<Chunk>)], refs: &[Vec<(i64, i64, u64)>]) -> Vec<u8> {
+    let mut symbols: Vec<&str> = series
+        .iter()
+        .flat_map(|(l, _)| l.iter().flat_map(|(n, v)| [n, v]))
+        .collect();
+    symbols.sort_unstable();
+    symbols.dedup();
+    let sym_id: HashMap<&str, u32> = symbols
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (*s, i as u32))
+        .collect();
+
+    let mut out = Vec::with_capacity(1 << 20);
+    out.extend_from_slice(INDEX_MAGIC);
+    out.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0]);
+    let mut sym_offsets = Vec::with_capacity(symbols.len());
+    for s in &symbols {
+        sym_offsets.push(out.len() as u32);
+        put_uvarint(&mut out, s.len() as u64);
+        out.extend_from_slice(s.as_bytes());
+    }
+    let symbols_table = out.len();
+    for o in &sym_offsets {
+        out.extend_from_slice(&o.to_le_bytes());
+    }
+
+    let mut postings: HashMap<(u32, u32), RoaringBitmap> = HashMap::new();
+    let mut series_offsets = Vec::with_capacity(series.len());
+    for (ord, ((labels, _), chunk_refs)) in series.iter().zip(refs).enumerate() {
+        series_offsets.push(out.len() as u64);
+        put_uvarint(&mut out, labels.len() as u64);
+        for (n, v) in labels.iter() {
+            let (ns, vs) = (sym_id[n], sym_id[v]);
+            put_uvarint(&mut out, ns as u64);
+            put_uvarint(&mut out, vs as u64);
+            if !v.is_empty() {
+                postings.entry((ns, vs)).or_default().insert(ord as u32);
+            }
+        }
+        put_uvarint(&mut out, chunk_refs.len() as u64);
+        let (mut prev_t, mut prev_off) = (0i64, 0u64);
+        for (mint, maxt, off) in chunk_refs {
+            put_varint(&mut out, mint.wrapping_sub(prev_t));
+            put_uvarint(&mut out, maxt.wrapping_sub(*mint) as u64);
+            put_uvarint(&mut out, off - prev_off);
+            prev_t = *maxt;
+            prev_off = *off;
+        }
+    }
+    let series_table = out.len();
+    for o in &series_offsets {
+        out.extend_from_slice(&o.to_le_bytes());
+    }
+
+    let mut pairs: Vec<((u32, u32), RoaringBitmap)> = postings.into_iter().collect();
+    pairs.sort_unstable_by_key(|p| p.0);
+    let mut entries = Vec::with_capacity(pairs.len());
+    for ((n, v), bm) in &pairs {
+        let off = out.len() as u64;
+        // Writing into a Vec cannot fail.
+        let _ = bm.serialize_into(&mut out);
+        entries.push((*n, *v, off, (out.len() as u64 - off) as u32));
+    }
+    let postings_table = out.len();
+    for (n, v, off, len) in entries {
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(&v.to_le_bytes());
+        out.extend_from_slice(&off.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+    }
+
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&(symbols_table as u64).to_le_bytes());
+    out.extend_from_slice(&(symbols.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(series_table as u64).to_le_bytes());
+    out.extend_from_slice(&(series.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(postings_table as u64).to_le_bytes());
+    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(INDEX_MAGIC);
+    out
+}
+
+/// `magic | version u8 | 3 zero bytes | (ordinal uvarint, mint varint,
+/// maxt varint)* | crc32c of all before u32 LE`.
+fn encode_tombstones(t: &HashMap<u32, Vec<(i64, i64)>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(TOMBSTONES_MAGIC);
+    out.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0]);
+    let mut keys: Vec<&u32> = t.keys().collect();
+    keys.sort();
+    for k in keys {
+        for (a, b) in &t[k] {
+            put_uvarint(&mut out, *k as u64);
+            put_varint(&mut out, *a);
+            put_varint(&mut out, *b);
+        }
+    }
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+fn decode_tombstones(path: &Path, data: &[u8]) -> Result<HashMap<u32, Vec<(i64, i64)>>, TsdbError> {
+    let bad = |r: &str| TsdbError::block(path, format!("tombstones: {r}"));
+    if data.len() < 12 || &data[..4] != TOMBSTONES_MAGIC {
+        return Err(bad("bad magic or too short"));
+    }
+    let (body, crc) = data.split_at(data.len() - 4);
+    if crc32c::crc32c(body).to_le_bytes() != crc {
+        return Err(bad("checksum mismatch"));
+    }
+    let mut d = Decoder::new(&body[8..]);
+    let mut out: HashMap<u32, Vec<(i64, i64)>> = HashMap::new();
+    while !d.done() {
+        let (k, a, b) = (d.uvarint(), d.varint(), d.varint());
+        match (k, a, b) {
+            (Some(k), Some(a), Some(b)) => out.entry(k as u32).or_default().push((a, b)),
+            _ => return Err(bad("truncated entry")),
+        }
+    }
+    Ok(out)
+}
+
+impl Block {
+    pub fn open(dir: &Path) -> Result<Block, TsdbError> {
+        let meta_path = dir.join("meta.json");
+        let raw = fs::read(&meta_path).map_err(|e| TsdbError::io("read", &meta_path, e))?;
+        let meta: BlockMeta = serde_json::from_slice(&raw)
+            .map_err(|e| TsdbError::block(dir, format!("meta.json: {e}")))?;
+        let index = MappedFile::open(&dir.join("index"))?;
+        let chunks = Arc::new(MappedFile::open(&dir.join("chunks"))?);
+        let toc = read_toc(dir, index.bytes())?;
+        if chunks.bytes().get(..4) != Some(CHUNKS_MAGIC.as_slice()) {
+            return Err(TsdbError::block(dir, "chunks: bad magic"));
+        }
+        let tpath = dir.join("tombstones");
+        let tombstones = match fs::read(&tpath) {
+            Ok(data) => decode_tombstones(&tpath, &data)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
+            Err(e) => return Err(TsdbError::io("read", &tpath, e)),
+        };
+        let size_bytes = (index.bytes().len() + chunks.bytes().len()) as u64;
+        Ok(Block {
+            dir: dir.to_path_buf(),
+            meta,
+            index,
+            chunks,
+            toc,
+            tombstones: RwLock::new(tombstones),
+            size_bytes,
+        })
+    }
+
+    fn symbol(&self, i: u32) -> Option<&str> {
+        let b = self.index.bytes();
+        if i as usize >= self.toc.n_symbols {
+            return None;
+        }
+        let at = self.toc.symbols + i as usize * 4;
+        let off = u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?) as usize;
+        let mut d = Decoder::new(b);
+        d.pos = off;
+        d.str()
+    }
+
+    fn find_symbol(&self, s: &str) -> Option<u32> {
+        let (mut lo, mut hi) = (0usize, self.toc.n_symbols);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.symbol(mid as u32)?.cmp(s) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid as u32),
+            }
+        }
+        None
+    }
+
+    /// (name symbol, value symbol, offset, length) of postings entry `i`.
+    fn pair(&self, i: usize) -> Option<(u32, u32, usize, usize)> {
+        let at = self.toc.postings + i * POSTING_ENTRY;
+        let e = self.index.bytes().get(at..at + POSTING_ENTRY)?;
+        let u32_at = |o: usize| u32::from_le_bytes([e[o], e[o + 1], e[o + 2], e[o + 3]]);
+        let off = u64::from_le_bytes(e[8..16].try_into().ok()?) as usize;
+        Some((u32_at(0), u32_at(4), off, u32_at(16) as usize))
+    }
+
+    /// The range of postings entries whose name symbol is `name`.
+    fn pairs_of(&self, name: u32) -> std::ops::Range<usize> {
+        let key = |i: usize| self.pair(i).map_or(u32::MAX, |p| p.0);
+        let lower = partition_point(self.toc.n_pairs, |i| key(i) < name);
+        let upper = partition_point(self.toc.n_pairs, |i| key(i) <= name);
+        lower..upper
+    }
+
+    fn bitmap(&self, off: usize, len: usize) -> RoaringBitmap {
+        self.index
+            .bytes()
+            .get(off..off + len)
+            .and_then(|b| RoaringBitmap::deserialize_from(b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Labels and chunk references of the series with this ordinal.
+    fn series(&self, ord: u32) -> Option<(Labels, Vec<ChunkRef>)> {
+        let b = self.index.bytes();
+        let at = self.toc.series + ord as usize * 8;
+        let off = u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?) as usize;
+        let mut d = Decoder::new(b);
+        d.pos = off;
+        let n = d.uvarint()? as usize;
+        let mut pairs = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            let (ns, vs) = (d.uvarint()? as u32, d.uvarint()? as u32);
+            pairs.push((self.symbol(ns)?, self.symbol(vs)?));
+        }
+        let labels = Labels::from_sorted(pairs);
+        let nc = d.uvarint()? as usize;
+        let mut refs = Vec::with_capacity(nc.min(1024));
+        let (mut prev_t, mut prev_off) = (0i64, 0u64);
+        for _ in 0..nc {
+            let mint = prev_t.wrapping_add(d.varint()?);
+            let maxt = mint.wrapping_add(d.uvarint()? as i64);
+            let off = prev_off + d.uvarint()?;
+            refs.push((mint, maxt, off as usize));
+            prev_t = maxt;
+            prev_off = off;
+        }
+        Some((labels, refs))
+    }
+
+    fn chunk(&self, mint: i64, maxt: i64, off: usize) -> Result<Chunk, TsdbError> {
+        let b = self.chunks.bytes();
+        let bad =
+            |r: &str| TsdbError::block(&self.dir, format!("chunks file at offset {off}: {r}"));
+        let enc_byte = *b.get(off).ok_or_else(|| bad("offset past the end"))?;
+        let enc = Encoding::from_u8(enc_byte).ok_or_else(|| bad("unknown encoding"))?;
+        let mut d = Decoder::new(b);
+        d.pos = off + 1;
+        let len = d.uvarint().ok_or_else(|| bad("bad length"))? as usize;
+        let start = d.pos;
+        let data = d.bytes(len).ok_or_else(|| bad("data past the end"))?;
+        let crc = d.u32_le().ok_or_else(|| bad("checksum past the end"))?;
+        if crc32c::crc32c_append(crc32c::crc32c(&[enc_byte]), data) != crc {
+            return Err(bad("checksum mismatch"));
+        }
+        Ok(Chunk {
+            enc,
+            mint,
+            maxt,
+            data: ChunkBytes::Mapped(self.chunks.clone(), start, start + len),
+        })
+    }
+
+    /// Series with their chunks in `[mint, maxt]`, tombstones applied.
+    pub fn read_series(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+    ) -> Result<Vec<(Labels, Vec<Chunk>)>, TsdbError> {
+        let ords = select_postings(self, matchers);
+        let tombstones = self.tombstones.read();
+        let mut out = Vec::with_capacity(ords.len() as usize);
+        for ord in ords.iter() {
+            let (labels, refs) = self
+                .series(ord)
+                .ok_or_else(|| TsdbError::block(&self.dir, format!("index: bad series {ord}")))?;
+            let mut chunks = Vec::new();
+            for (cmin, cmax, off) in refs {
+                if cmin <= maxt && cmax >= mint {
+                    chunks.push(self.chunk(cmin, cmax, off)?);
+                }
+            }
+            if let Some(ts) = tombstones.get(&ord) {
+                chunks = apply_tombstones(chunks, ts);
+            }
+            if !chunks.is_empty() {
+                out.push((labels, chunks));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records deletion of `[mint, maxt]` for the series matching `matchers`.
+    /// Returns how many series were affected.
+    pub fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<u64, TsdbError> {
+        let ords = select_postings(self, matchers);
+        if ords.is_empty() || mint >= self.meta.max_time || maxt < self.meta.min_time {
+            return Ok(0);
+        }
+        let mut t = self.tombstones.write();
+        for ord in ords.iter() {
+            t.entry(ord).or_default().push((mint, maxt));
+        }
+        let path = self.dir.join("tombstones");
+        write_durably(
+            &self.dir.join("tombstones.tmp"),
+            &path,
+            &encode_tombstones(&t),
+        )?;
+        Ok(ords.len())
+    }
+
+    pub fn has_tombstones(&self) -> bool {
+        !self.tombstones.read().is_empty()
+    }
+
+    /// Distinct label names of series matching `matchers`.
+    fn names(&self, matchers: &[Matcher]) -> Vec<String> {
+        let mut names = Vec::new();
+        if matchers.is_empty() {
+            let mut i = 0;
+            while let Some((n, ..)) = self.pair(i) {
+                if let Some(s) = self.symbol(n) {
+                    names.push(s.to_string());
+                }
+                i = self.pairs_of(n).end.max(i + 1);
+            }
+            return names;
+        }
+        let mut set = std::collections::BTreeSet::new();
+        for ord in select_postings(self, matchers).iter() {
+            if let Some((l, _)) = self.series(ord) {
+                for (n, v) in l.iter() {
+                    if !v.is_empty() {
+                        set.insert(n.to_string());
+                    }
+                }
+            }
+        }
+        set.into_iter().collect()
+    }
+
+    fn values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
+        let Some(ns) = self.find_symbol(name) else {
+            return Vec::new();
+        };
+        let sel = (!matchers.is_empty()).then(|| select_postings(self, matchers));
+        let mut out = Vec::new();
+        for i in self.pairs_of(ns) {
+            let Some((_, vs, off, len)) = self.pair(i) else {
+                continue;
+            };
+            if let Some(sel) = &sel {
+                if self.bitmap(off, len).is_disjoint(sel) {
+                    continue;
+                }
+            }
+            if let Some(v) = self.symbol(vs) {
+                out.push(v.to_string());
+            }
+        }
+        out
+    }
+}
+
+fn partition_point(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+fn read_toc(dir: &Path, b: &[u8]) -> Result<Toc, TsdbError> {
+    let bad = |r: &str| TsdbError::block(dir, format!("index: {r}"));
+    if b.len() < 8 + TOC_LEN || &b[..4] != INDEX_MAGIC || &b[b.len() - 4..] != INDEX_MAGIC {
+        return Err(bad("bad magic or too short"));
+    }
+    if b[4] != FORMAT_VERSION {
+        return Err(bad(&format!(
+            "version {} (this build reads {FORMAT_VERSION})",
+            b[4]
+        )));
+    }
+    let toc_at = b.len() - TOC_LEN;
+    let mut d = Decoder::new(&b[toc_at..]);
+    let symbols = d.u64_le().ok_or_else(|| bad("toc"))? as usize;
+    let n_symbols = d.u32_le().ok_or_else(|| bad("toc"))? as usize;
+    let series = d.u64_le().ok_or_else(|| bad("toc"))? as usize;
+    let n_series = d.u32_le().ok_or_else(|| bad("toc"))? as usize;
+    let postings = d.u64_le().ok_or_else(|| bad("toc"))? as usize;
+    let n_pairs = d.u32_le().ok_or_else(|| bad("toc"))? as usize;
+    let crc = d.u32_le().ok_or_else(|| bad("toc"))?;
+    if crc32c::crc32c(&b[..toc_at]) != crc {
+        return Err(bad("checksum mismatch"));
+    }
+    let fits = |off: usize, n: usize, w: usize| off.checked_add(n * w).is_some_and(|e| e <= toc_at);
+    if !fits(symbols, n_symbols, 4)
+        || !fits(series, n_series, 8)
+        || !fits(postings, n_pairs, POSTING_ENTRY)
+    {
+        return Err(bad("table offsets past the end"));
+    }
+    Ok(Toc {
+        symbols,
+        n_symbols,
+        series,
+        n_series,
+        postings,
+        n_pairs,
+    })
+}
+
+impl PostingsSource for Block {
+    fn all(&self) -> RoaringBitmap {
+        let mut r = RoaringBitmap::new();
+        r.insert_range(0..self.toc.n_series as u32);
+        r
+    }
+
+    fn get(&self, name: &str, value: &str) -> RoaringBitmap {
+        let (Some(ns), Some(vs)) = (self.find_symbol(name), self.find_symbol(value)) else {
+            return RoaringBitmap::new();
+        };
+        let range = self.pairs_of(ns);
+        let key = |i: usize| self.pair(range.start + i).map_or(u32::MAX, |p| p.1);
+        let i = range.start + partition_point(range.len(), |i| key(i) < vs);
+        match self.pair(i) {
+            Some((n, v, off, len)) if n == ns && v == vs => self.bitmap(off, len),
+            _ => RoaringBitmap::new(),
+        }
+    }
+
+    fn union_where(&self, name: &str, pred: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        let Some(ns) = self.find_symbol(name) else {
+            return out;
+        };
+        for i in self.pairs_of(ns) {
+            if let Some((_, vs, off, len)) = self.pair(i) {
+                if self.symbol(vs).is_some_and(&mut *pred) {
+                    out |= self.bitmap(off, len);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Source for Block {
+    fn select_chunks(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+    ) -> Result<Vec<(Labels, Vec<Chunk>)>, TsdbError> {
+        self.read_series(mint, maxt, matchers)
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, TsdbError> {
+        Ok(self.names(matchers))
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, TsdbError> {
+        Ok(self.values(name, matchers))
+    }
+}

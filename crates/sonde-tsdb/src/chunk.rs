@@ -1,0 +1,584 @@
+//! Compressed chunks of samples: Gorilla XOR (delta-of-delta timestamps, XOR
+//! floats) and an integer variant for integer-valued series (delta-of-delta
+//! of the values), both specified in `docs/storage.md` section "Chunks".
+//!
+//! Invariants: a [`Chunk`] is immutable and holds samples in strictly
+//! increasing time order; `data` starts with the sample count as a big-endian
+//! u16 followed by the bit stream. Values round-trip bit-exactly (the stale
+//! NaN included). The head appends to a [`XorAppender`]; when it is sealed,
+//! [`XorAppender::seal`] re-encodes integer-valued chunks as
+//! [`Encoding::Int`] when that is smaller (measured per chunk, so it never
+//! loses against XOR).
+
+use std::sync::Arc;
+
+use crate::bitstream::{sign_extend, BitReader, BitWriter, OutOfBits};
+
+/// Samples per chunk before the head cuts a new one. 120 is Prometheus'
+/// choice: at a 15s scrape interval a chunk spans 30 minutes, and decoding a
+/// chunk to reach one sample stays cheap, while the first sample's ~18 bytes
+/// are amortised to ~0.15 bytes per sample.
+pub const MAX_SAMPLES_PER_CHUNK: u16 = 120;
+
+/// Bit widths of the timestamp delta-of-delta buckets after the `0` bucket
+/// (Gorilla / Prometheus: prefixes `10`, `110`, `1110`, `1111`).
+const T_BUCKETS: [u32; 4] = [14, 17, 20, 64];
+/// Bit widths of the integer value delta-of-delta buckets. Counters scraped
+/// at a steady rate mostly land in the 0 and 7-bit buckets.
+const V_BUCKETS: [u32; 4] = [7, 14, 24, 64];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Encoding {
+    Xor = 1,
+    Int = 2,
+}
+
+impl Encoding {
+    pub fn from_u8(b: u8) -> Option<Self> {
+        match b {
+            1 => Some(Encoding::Xor),
+            2 => Some(Encoding::Int),
+            _ => None,
+        }
+    }
+}
+
+/// An immutable, sealed chunk. Cheap to share: the bytes are reference
+/// counted.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub enc: Encoding,
+    pub mint: i64,
+    pub maxt: i64,
+    pub data: ChunkBytes,
+}
+
+/// The bytes of a chunk: owned by the head, or a range of a block's
+/// memory-mapped chunk file (kept alive by the `Arc`).
+#[derive(Clone)]
+pub enum ChunkBytes {
+    Owned(Arc<[u8]>),
+    Mapped(Arc<crate::mmap::MappedFile>, usize, usize),
+}
+
+impl AsRef<[u8]> for ChunkBytes {
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            ChunkBytes::Owned(b) => b,
+            ChunkBytes::Mapped(m, start, end) => &m.bytes()[*start..*end],
+        }
+    }
+}
+
+impl std::fmt::Debug for ChunkBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChunkBytes({} bytes)", self.as_ref().len())
+    }
+}
+
+impl ChunkBytes {
+    pub fn len(&self) -> usize {
+        self.as_ref().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.as_ref().is_empty()
+    }
+}
+
+impl Chunk {
+    pub fn num_samples(&self) -> u16 {
+        header_count(self.data.as_ref())
+    }
+
+    pub fn iter(&self) -> ChunkIter<ChunkBytes> {
+        ChunkIter::new(self.enc, self.data.clone())
+    }
+
+    /// Encodes sorted samples (at most `u16::MAX`) in the smaller encoding.
+    pub fn from_samples(samples: &[(i64, f64)]) -> Chunk {
+        let mut app = XorAppender::new();
+        for &(t, v) in samples {
+            app.append(t, v);
+        }
+        app.seal()
+    }
+}
+
+fn header_count(data: &[u8]) -> u16 {
+    match data {
+        [a, b, ..] => u16::from_be_bytes([*a, *b]),
+        _ => 0,
+    }
+}
+
+fn fits(v: i64, bits: u32) -> bool {
+    if bits >= 64 {
+        return true;
+    }
+    let lim = 1i64 << (bits - 1);
+    -lim <= v && v < lim
+}
+
+fn write_bucketed(w: &mut BitWriter, v: i64, buckets: &[u32; 4]) {
+    if v == 0 {
+        w.write_bit(false);
+        return;
+    }
+    for (i, &bits) in buckets.iter().enumerate() {
+        if fits(v, bits) {
+            let ones = i as u32 + 1;
+            if ones < buckets.len() as u32 {
+                // `ones` one bits then a zero.
+                w.write_bits(((1u64 << ones) - 1) << 1, ones + 1);
+            } else {
+                w.write_bits((1u64 << ones) - 1, ones);
+            }
+            w.write_bits(v as u64 & mask(bits), bits);
+            return;
+        }
+    }
+    unreachable!("BUG: the last bucket holds 64 bits");
+}
+
+fn read_bucketed(r: &mut BitReader<'_>, buckets: &[u32; 4]) -> Result<i64, OutOfBits> {
+    let k = r.read_unary(buckets.len() as u32)?;
+    if k == 0 {
+        return Ok(0);
+    }
+    let bits = buckets[k as usize - 1];
+    let raw = r.read_bits(bits)?;
+    Ok(if bits == 64 {
+        raw as i64
+    } else {
+        sign_extend(raw, bits)
+    })
+}
+
+fn mask(bits: u32) -> u64 {
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    }
+}
+
+/// Whether `v` can be stored by the integer encoding bit-exactly.
+fn is_int(v: f64) -> bool {
+    // 2^53: beyond it not every integer is representable, and i64 deltas
+    // of such values could overflow.
+    v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 && !(v == 0.0 && v.is_sign_negative())
+}
+
+/// Appends samples to a growing XOR chunk (the head's open chunk).
+#[derive(Debug, Clone)]
+pub struct XorAppender {
+    w: BitWriter,
+    count: u16,
+    t: i64,
+    tdelta: i64,
+    v_bits: u64,
+    leading: u8,
+    trailing: u8,
+    mint: i64,
+    all_int: bool,
+}
+
+impl Default for XorAppender {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl XorAppender {
+    pub fn new() -> Self {
+        let mut w = BitWriter::new();
+        w.write_bits(0, 16);
+        XorAppender {
+            w,
+            count: 0,
+            t: 0,
+            tdelta: 0,
+            v_bits: 0,
+            leading: 0xff,
+            trailing: 0,
+            mint: 0,
+            all_int: true,
+        }
+    }
+
+    pub fn num_samples(&self) -> u16 {
+        self.count
+    }
+
+    pub fn mint(&self) -> i64 {
+        self.mint
+    }
+
+    pub fn maxt(&self) -> i64 {
+        self.t
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.w.bytes()
+    }
+
+    /// Appends a sample; `t` must be greater than the last one.
+    pub fn append(&mut self, t: i64, v: f64) {
+        let bits = v.to_bits();
+        match self.count {
+            0 => {
+                self.w.write_varint(t);
+                self.w.write_bits(bits, 64);
+                self.mint = t;
+            }
+            1 => {
+                self.tdelta = t - self.t;
+                self.w.write_varint(self.tdelta);
+                self.write_value(bits);
+            }
+            _ => {
+                let delta = t - self.t;
+                write_bucketed(&mut self.w, delta - self.tdelta, &T_BUCKETS);
+                self.tdelta = delta;
+                self.write_value(bits);
+            }
+        }
+        self.t = t;
+        self.v_bits = bits;
+        self.all_int &= is_int(v);
+        self.count += 1;
+        let c = self.count.to_be_bytes();
+        self.w.bytes_mut()[..2].copy_from_slice(&c);
+    }
+
+    fn write_value(&mut self, bits: u64) {
+        let x = bits ^ self.v_bits;
+        if x == 0 {
+            self.w.write_bit(false);
+            return;
+        }
+        self.w.write_bit(true);
+        let leading = (x.leading_zeros() as u8).min(31);
+        let trailing = x.trailing_zeros() as u8;
+        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
+            self.w.write_bit(false);
+            let sig = 64 - self.leading as u32 - self.trailing as u32;
+            self.w.write_bits(x >> self.trailing, sig);
+        } else {
+            self.leading = leading;
+            self.trailing = trailing;
+            self.w.write_bit(true);
+            self.w.write_bits(leading as u64, 5);
+            let sig = 64 - leading as u32 - trailing as u32;
+            // 64 significant bits are written as 0: 6 bits cannot hold 64.
+            self.w.write_bits((sig & 63) as u64, 6);
+            self.w.write_bits(x >> trailing, sig);
+        }
+    }
+
+    /// A snapshot of the open chunk as an immutable XOR chunk.
+    pub fn snapshot(&self) -> Chunk {
+        Chunk {
+            enc: Encoding::Xor,
+            mint: self.mint,
+            maxt: self.t,
+            data: ChunkBytes::Owned(Arc::from(self.w.bytes())),
+        }
+    }
+
+    /// Closes the chunk, choosing the smaller of XOR and integer encoding.
+    pub fn seal(self) -> Chunk {
+        if self.all_int && self.count > 2 {
+            let xor = self.snapshot();
+            let samples: Vec<(i64, f64)> = xor.iter().collect();
+            let int = encode_int(&samples);
+            if int.len() < xor.data.len() {
+                return Chunk {
+                    enc: Encoding::Int,
+                    mint: self.mint,
+                    maxt: self.t,
+                    data: ChunkBytes::Owned(Arc::from(int)),
+                };
+            }
+            return xor;
+        }
+        Chunk {
+            enc: Encoding::Xor,
+            mint: self.mint,
+            maxt: self.t,
+            data: ChunkBytes::Owned(Arc::from(self.w.into_bytes())),
+        }
+    }
+}
+
+/// Encodes integer-valued sorted samples (see [`is_int`]).
+fn encode_int(samples: &[(i64, f64)]) -> Vec<u8> {
+    let mut w = BitWriter::new();
+    w.write_bits(samples.len() as u64, 16);
+    let (mut t, mut v, mut td, mut vd) = (0i64, 0i64, 0i64, 0i64);
+    for (i, &(st, sv)) in samples.iter().enumerate() {
+        let iv = sv as i64;
+        match i {
+            0 => {
+                w.write_varint(st);
+                w.write_varint(iv);
+            }
+            1 => {
+                td = st - t;
+                vd = iv - v;
+                w.write_varint(td);
+                w.write_varint(vd);
+            }
+            _ => {
+                let (ntd, nvd) = (st - t, iv - v);
+                write_bucketed(&mut w, ntd - td, &T_BUCKETS);
+                write_bucketed(&mut w, nvd - vd, &V_BUCKETS);
+                td = ntd;
+                vd = nvd;
+            }
+        }
+        t = st;
+        v = iv;
+    }
+    w.into_bytes()
+}
+
+/// Decoder state, separate from the bytes so that owners of any byte
+/// container (an `Arc<[u8]>`, a memory map) can drive it.
+#[derive(Debug, Clone, Default)]
+pub struct DecodeState {
+    pos: usize,
+    i: u16,
+    n: u16,
+    t: i64,
+    tdelta: i64,
+    v_bits: u64,
+    iv: i64,
+    vdelta: i64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl DecodeState {
+    pub fn new(data: &[u8]) -> Self {
+        DecodeState {
+            pos: 16,
+            n: header_count(data),
+            ..Default::default()
+        }
+    }
+
+    /// The next sample, or `None` at the end (or at a malformed stream).
+    #[inline]
+    pub fn next(&mut self, enc: Encoding, data: &[u8]) -> Option<(i64, f64)> {
+        if self.i >= self.n {
+            return None;
+        }
+        let mut r = BitReader::new(data, self.pos);
+        let res = match enc {
+            Encoding::Xor => self.next_xor(&mut r),
+            Encoding::Int => self.next_int(&mut r),
+        };
+        match res {
+            Ok(s) => {
+                self.pos = r.pos();
+                self.i += 1;
+                Some(s)
+            }
+            Err(OutOfBits) => {
+                self.i = self.n;
+                None
+            }
+        }
+    }
+
+    fn next_xor(&mut self, r: &mut BitReader<'_>) -> Result<(i64, f64), OutOfBits> {
+        match self.i {
+            0 => {
+                self.t = r.read_varint()?;
+                self.v_bits = r.read_bits(64)?;
+            }
+            1 => {
+                self.tdelta = r.read_varint()?;
+                self.t += self.tdelta;
+                self.read_xor_value(r)?;
+            }
+            _ => {
+                self.tdelta += read_bucketed(r, &T_BUCKETS)?;
+                self.t += self.tdelta;
+                self.read_xor_value(r)?;
+            }
+        }
+        Ok((self.t, f64::from_bits(self.v_bits)))
+    }
+
+    fn read_xor_value(&mut self, r: &mut BitReader<'_>) -> Result<(), OutOfBits> {
+        if !r.read_bit()? {
+            return Ok(());
+        }
+        if r.read_bit()? {
+            self.leading = r.read_bits(5)? as u8;
+            let mut sig = r.read_bits(6)? as u8;
+            if sig == 0 {
+                sig = 64;
+            }
+            self.trailing = 64u8.checked_sub(self.leading + sig).ok_or(OutOfBits)?;
+        }
+        let sig = 64 - self.leading as u32 - self.trailing as u32;
+        let x = r.read_bits(sig)?;
+        self.v_bits ^= x << self.trailing;
+        Ok(())
+    }
+
+    fn next_int(&mut self, r: &mut BitReader<'_>) -> Result<(i64, f64), OutOfBits> {
+        match self.i {
+            0 => {
+                self.t = r.read_varint()?;
+                self.iv = r.read_varint()?;
+            }
+            1 => {
+                self.tdelta = r.read_varint()?;
+                self.vdelta = r.read_varint()?;
+                self.t += self.tdelta;
+                self.iv += self.vdelta;
+            }
+            _ => {
+                self.tdelta += read_bucketed(r, &T_BUCKETS)?;
+                self.vdelta = self.vdelta.wrapping_add(read_bucketed(r, &V_BUCKETS)?);
+                self.t += self.tdelta;
+                self.iv = self.iv.wrapping_add(self.vdelta);
+            }
+        }
+        Ok((self.t, self.iv as f64))
+    }
+}
+
+/// An iterator over a chunk's samples, owning (a handle to) its bytes.
+pub struct ChunkIter<B: AsRef<[u8]>> {
+    enc: Encoding,
+    data: B,
+    st: DecodeState,
+}
+
+impl<B: AsRef<[u8]>> ChunkIter<B> {
+    pub fn new(enc: Encoding, data: B) -> Self {
+        let st = DecodeState::new(data.as_ref());
+        ChunkIter { enc, data, st }
+    }
+}
+
+impl<B: AsRef<[u8]>> Iterator for ChunkIter<B> {
+    type Item = (i64, f64);
+
+    #[inline]
+    fn next(&mut self) -> Option<(i64, f64)> {
+        self.st.next(self.enc, self.data.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sonde_model::STALE_NAN;
+
+    fn round_trip(samples: &[(i64, f64)]) -> Chunk {
+        let c = Chunk::from_samples(samples);
+        let got: Vec<(i64, f64)> = c.iter().collect();
+        assert_eq!(got.len(), samples.len());
+        for (a, b) in got.iter().zip(samples) {
+            assert_eq!(a.0, b.0);
+            assert_eq!(a.1.to_bits(), b.1.to_bits(), "value at t={}", a.0);
+        }
+        assert_eq!(c.num_samples() as usize, samples.len());
+        c
+    }
+
+    #[test]
+    fn xor_round_trips_awkward_values() {
+        let vals = [
+            0.0,
+            -0.0,
+            1.5,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            STALE_NAN,
+            1e-300,
+            -7.25,
+            42.0,
+        ];
+        let samples: Vec<(i64, f64)> = vals
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as i64 * 15_000 + (i as i64 % 3) * 7 - 1_000_000, *v))
+            .collect();
+        let c = round_trip(&samples);
+        assert_eq!(c.enc, Encoding::Xor);
+    }
+
+    #[test]
+    fn counters_choose_int_encoding_when_smaller() {
+        let samples: Vec<(i64, f64)> = (0..120)
+            .map(|i| (1_700_000_000_000 + i * 15_000, (i * 37 + (i % 5)) as f64))
+            .collect();
+        let c = round_trip(&samples);
+        assert_eq!(c.enc, Encoding::Int);
+        let mut xor = XorAppender::new();
+        for &(t, v) in &samples {
+            xor.append(t, v);
+        }
+        assert!(c.data.len() < xor.bytes().len());
+    }
+
+    #[test]
+    fn large_gaps_and_jitter_use_all_buckets() {
+        let mut t = -5i64;
+        let mut samples = Vec::new();
+        for (i, gap) in [1i64, 10_000, 1 << 15, 1 << 18, 1 << 40, 3, 3, 3]
+            .iter()
+            .enumerate()
+        {
+            t += gap;
+            samples.push((t, (i as f64) * 1e15));
+        }
+        round_trip(&samples);
+        let ints: Vec<(i64, f64)> = samples
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.0, [0.0, 1e15, -1e15, 5.0, 1e10, 1.0, 2.0, 3.0][i]))
+            .collect();
+        round_trip(&ints);
+    }
+
+    #[test]
+    fn truncated_data_ends_iteration_without_panic() {
+        let samples: Vec<(i64, f64)> = (0..50).map(|i| (i * 1000, i as f64 * 0.1)).collect();
+        let c = Chunk::from_samples(&samples);
+        for cut in 0..c.data.len() {
+            let it = ChunkIter::new(c.enc, &c.data.as_ref()[..cut]);
+            assert!(it.count() <= 50);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_sorted_samples_round_trip(
+            deltas in proptest::collection::vec(1i64..1_000_000_000, 1..200),
+            vals in proptest::collection::vec(proptest::num::f64::ANY, 200),
+            ints in proptest::collection::vec(-1_000_000i64..1_000_000, 200),
+            use_ints: bool,
+        ) {
+            let mut t = -1_000_000_000i64;
+            let samples: Vec<(i64, f64)> = deltas.iter().enumerate().map(|(i, d)| {
+                t += d;
+                (t, if use_ints { ints[i] as f64 } else { vals[i] })
+            }).collect();
+            round_trip(&samples);
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Appending to the head: validation at `append`, durability and visibility
+//! at `commit`.
+//!
+//! A batch is checked sample by sample as it is appended (so the caller
+//! learns at once which samples are refused), buffered, then at commit
+//! written to the WAL as one group of records and only then applied to the
+//! series. Commits hold the database's `apply_lock` shared from the WAL
+//! write to the end of the apply, so a checkpoint (which takes it
+//! exclusively to cut a segment) sees every record of older segments
+//! applied to the head.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use sonde_model::{AppendError, Appender, Exemplar, Labels, SeriesRef, StorageError, Timestamp};
+
+use crate::db::DbInner;
+use crate::series::{MemSeries, Placement};
+use crate::wal::append_frame;
+use crate::wal_record::{encode_samples, encode_series, REC_SAMPLES, REC_SERIES};
+
+pub struct HeadAppender {
+    db: Arc<DbInner>,
+    /// One entry per accepted sample: the series (its `pending` count held
+    /// once per entry), t, v.
+    samples: Vec<(Arc<MemSeries>, i64, f64)>,
+    buf: Vec<u8>,
+}
+
+impl HeadAppender {
+    pub(crate) fn new(db: Arc<DbInner>) -> Self {
+        HeadAppender {
+            db,
+            samples: Vec::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    fn lookup(
+        &self,
+        series_ref: SeriesRef,
+        labels: &Labels,
+    ) -> Result<Arc<MemSeries>, AppendError> {
+        let head = &self.db.head;
+        if let Ok(id) = u32::try_from(series_ref) {
+            if id != 0 {
+                if let Some(s) = head.get_by_id(id) {
+                    if s.labels == *labels {
+                        return Ok(s);
+                    }
+                    s.release();
+                }
+            }
+        }
+        head.get_or_create(labels)
+    }
+
+    /// The window checks that do not depend on the series.
+    fn check_bounds(&self, t: i64) -> Result<(), AppendError> {
+        let opts = &self.db.opts;
+        let head_max = self.db.head.max_time();
+        if head_max == i64::MIN {
+            return Ok(());
+        }
+        if opts.out_of_order_window_ms > 0 {
+            if t < head_max.saturating_sub(opts.out_of_order_window_ms) {
+                return Err(AppendError::TooOld);
+            }
+            return Ok(());
+        }
+        // Prometheus without out-of-order ingestion: nothing older than half
+        // a block range behind the head, nor inside a persisted block.
+        let min_valid = self
+            .db
+            .last_block_maxt()
+            .max(head_max.saturating_sub(opts.block_range_ms / 2));
+        if t < min_valid {
+            return Err(AppendError::OutOfBounds);
+        }
+        Ok(())
+    }
+
+    fn release_all(&mut self) {
+        for (s, _, _) in self.samples.drain(..) {
+            s.release();
+        }
+    }
+
+    fn commit_inner(&mut self) -> Result<(), StorageError> {
+        if self.samples.is_empty() {
+            return Ok(());
+        }
+        if self.db.closed.load(Ordering::Acquire) {
+            return Err(crate::error::TsdbError::Closed.into());
+        }
+        self.buf.clear();
+        let mut unlogged: Vec<&Arc<MemSeries>> = self
+            .samples
+            .iter()
+            .map(|(s, _, _)| s)
+            .filter(|s| !s.logged.load(Ordering::Acquire))
+            .collect();
+        unlogged.sort_by_key(|s| s.id);
+        unlogged.dedup_by_key(|s| s.id);
+        if !unlogged.is_empty() {
+            append_frame(&mut self.buf, REC_SERIES, |dst| {
+                encode_series(dst, unlogged.iter().map(|s| (s.id, &s.labels)));
+            });
+        }
+        append_frame(&mut self.buf, REC_SAMPLES, |dst| {
+            encode_samples(dst, self.samples.iter().map(|(s, t, v)| (s.id, *t, *v)));
+        });
+        let allow_ooo = self.db.opts.out_of_order_window_ms > 0;
+        let range = self.db.opts.block_range_ms;
+        let guard = self.db.apply_lock.read();
+        self.db.wal.write(&self.buf)?;
+        let mut dropped = 0u64;
+        for (s, t, v) in &self.samples {
+            let mut d = s.data.lock();
+            // Re-checked: another batch may have committed meanwhile.
+            match d.placement(*t, *v, allow_ooo) {
+                Ok(p) => {
+                    d.insert(*t, *v, p, range);
+                    drop(d);
+                    if p != Placement::Noop {
+                        self.db.head.observe_time(*t);
+                    }
+                }
+                Err(_) => dropped += 1,
+            }
+        }
+        drop(guard);
+        for s in unlogged {
+            s.logged.store(true, Ordering::Release);
+        }
+        let m = &self.db.metrics;
+        m.samples_appended
+            .fetch_add(self.samples.len() as u64 - dropped, Ordering::Relaxed);
+        m.samples_dropped_at_commit
+            .fetch_add(dropped, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Appender for HeadAppender {
+    fn append(
+        &mut self,
+        series_ref: SeriesRef,
+        labels: &Labels,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        let res = self.check_bounds(t);
+        if let Err(e) = res {
+            self.db.metrics.count_refused(&e);
+            return Err(e);
+        }
+        let s = self.lookup(series_ref, labels)?;
+        let allow_ooo = self.db.opts.out_of_order_window_ms > 0;
+        let placement = s.data.lock().placement(t, v, allow_ooo);
+        match placement {
+            Ok(Placement::Noop) => {
+                let id = s.id;
+                s.release();
+                Ok(id as SeriesRef)
+            }
+            Ok(_) => {
+                let id = s.id;
+                self.samples.push((s, t, v));
+                Ok(id as SeriesRef)
+            }
+            Err(e) => {
+                s.release();
+                self.db.metrics.count_refused(&e);
+                Err(e)
+            }
+        }
+    }
+
+    fn append_exemplar(
+        &mut self,
+        _series_ref: SeriesRef,
+        _labels: &Labels,
+        _exemplar: &Exemplar,
+    ) -> Result<SeriesRef, AppendError> {
+        // Prometheus' default (max_exemplars = 0) and its error.
+        Err(AppendError::Storage(StorageError::Other(
+            "exemplar storage is disabled or max exemplars is less than or equal to 0".into(),
+        )))
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
+        let res = self.commit_inner();
+        self.release_all();
+        res
+    }
+
+    fn rollback(mut self: Box<Self>) {
+        self.release_all();
+    }
+}
+
+impl Drop for HeadAppender {
+    fn drop(&mut self) {
+        self.release_all();
+    }
+}

@@ -1,0 +1,242 @@
+//! Reading series: a series is a label set and a list of chunk handles
+//! (from the head, from blocks, possibly overlapping), decoded lazily.
+//!
+//! Invariants of [`ChunkSeriesIter`]: chunks are consumed in order of their
+//! start time; chunks that do not overlap are decoded one at a time as the
+//! cursor reaches them (and skipped undecoded by `seek`), and a run of
+//! overlapping chunks (out-of-order data, a block overlapping the head) is
+//! decoded together and merged, keeping one sample per timestamp.
+
+use sonde_model::{Labels, Sample, SampleIter, Series};
+
+use crate::chunk::{Chunk, ChunkBytes, ChunkIter};
+
+/// A series of a selection.
+pub struct ChunkSeries {
+    pub labels: Labels,
+    pub chunks: Vec<Chunk>,
+    pub mint: i64,
+    pub maxt: i64,
+}
+
+impl Series for ChunkSeries {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn samples(&self) -> Box<dyn SampleIter + '_> {
+        Box::new(ChunkSeriesIter::new(
+            self.chunks.clone(),
+            self.mint,
+            self.maxt,
+        ))
+    }
+}
+
+enum Group {
+    None,
+    Single(ChunkIter<ChunkBytes>),
+    Merged(std::vec::IntoIter<(i64, f64)>),
+}
+
+pub struct ChunkSeriesIter {
+    chunks: Vec<Chunk>,
+    next_chunk: usize,
+    group: Group,
+    mint: i64,
+    maxt: i64,
+    cur: Option<Sample>,
+    done: bool,
+}
+
+impl ChunkSeriesIter {
+    pub fn new(mut chunks: Vec<Chunk>, mint: i64, maxt: i64) -> Self {
+        chunks.sort_by_key(|c| c.mint);
+        ChunkSeriesIter {
+            chunks,
+            next_chunk: 0,
+            group: Group::None,
+            mint,
+            maxt,
+            cur: None,
+            done: false,
+        }
+    }
+
+    /// Opens the next run of overlapping chunks, skipping chunks that end
+    /// before `min_t`. False at the end.
+    fn open_group(&mut self, min_t: i64) -> bool {
+        while self
+            .chunks
+            .get(self.next_chunk)
+            .is_some_and(|c| c.maxt < min_t)
+        {
+            self.next_chunk += 1;
+        }
+        let Some(first) = self.chunks.get(self.next_chunk) else {
+            return false;
+        };
+        if first.mint > self.maxt {
+            return false;
+        }
+        let start = self.next_chunk;
+        let mut end = start + 1;
+        let mut group_max = first.maxt;
+        while let Some(c) = self.chunks.get(end) {
+            if c.mint > group_max {
+                break;
+            }
+            group_max = group_max.max(c.maxt);
+            end += 1;
+        }
+        self.next_chunk = end;
+        self.group = if end - start == 1 {
+            Group::Single(self.chunks[start].iter())
+        } else {
+            let mut all: Vec<(i64, f64)> = self.chunks[start..end]
+                .iter()
+                .flat_map(|c| c.iter())
+                .collect();
+            // Stable: on equal timestamps the earlier-starting chunk wins.
+            all.sort_by_key(|s| s.0);
+            all.dedup_by_key(|s| s.0);
+            Group::Merged(all.into_iter())
+        };
+        true
+    }
+
+    fn raw_next(&mut self, min_t: i64) -> Option<(i64, f64)> {
+        loop {
+            let s = match &mut self.group {
+                Group::None => None,
+                Group::Single(it) => it.next(),
+                Group::Merged(it) => it.next(),
+            };
+            if s.is_some() {
+                return s;
+            }
+            if !self.open_group(min_t) {
+                self.group = Group::None;
+                return None;
+            }
+        }
+    }
+
+    fn advance(&mut self, min_t: i64) -> Option<Sample> {
+        if self.done {
+            return None;
+        }
+        while let Some((t, v)) = self.raw_next(min_t) {
+            if t < min_t {
+                continue;
+            }
+            if t > self.maxt {
+                break;
+            }
+            self.cur = Some(Sample::new(t, v));
+            return self.cur;
+        }
+        self.done = true;
+        self.cur = None;
+        None
+    }
+}
+
+impl SampleIter for ChunkSeriesIter {
+    fn next(&mut self) -> Option<Sample> {
+        let min = match self.cur {
+            Some(c) => c.t.saturating_add(1).max(self.mint),
+            None => self.mint,
+        };
+        self.advance(min)
+    }
+
+    fn seek(&mut self, t: i64) -> Option<Sample> {
+        if let Some(c) = self.cur {
+            if c.t >= t {
+                return Some(c);
+            }
+        }
+        let min = match self.cur {
+            Some(c) => t.max(c.t.saturating_add(1)),
+            None => t,
+        };
+        self.advance(min.max(self.mint))
+    }
+}
+
+/// Removes samples inside any of `intervals` (inclusive), re-encoding the
+/// chunks they touch. Chunks entirely deleted disappear.
+pub fn apply_tombstones(chunks: Vec<Chunk>, intervals: &[(i64, i64)]) -> Vec<Chunk> {
+    if intervals.is_empty() {
+        return chunks;
+    }
+    let deleted = |t: i64| intervals.iter().any(|(a, b)| *a <= t && t <= *b);
+    let mut out = Vec::with_capacity(chunks.len());
+    for c in chunks {
+        let touched = intervals.iter().any(|(a, b)| *a <= c.maxt && c.mint <= *b);
+        if !touched {
+            out.push(c);
+            continue;
+        }
+        let kept: Vec<(i64, f64)> = c.iter().filter(|s| !deleted(s.0)).collect();
+        if !kept.is_empty() {
+            out.push(Chunk::from_samples(&kept));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(ts: &[i64]) -> Chunk {
+        let s: Vec<(i64, f64)> = ts.iter().map(|t| (*t, *t as f64)).collect();
+        Chunk::from_samples(&s)
+    }
+
+    fn collect(it: &mut ChunkSeriesIter) -> Vec<i64> {
+        let mut out = Vec::new();
+        while let Some(s) = it.next() {
+            out.push(s.t);
+        }
+        out
+    }
+
+    #[test]
+    fn merges_overlapping_and_dedups() {
+        let chunks = vec![
+            chunk(&[10, 20, 30]),
+            chunk(&[1, 2, 3]),
+            chunk(&[15, 20, 25]),
+            chunk(&[40]),
+        ];
+        let mut it = ChunkSeriesIter::new(chunks, i64::MIN, i64::MAX);
+        assert_eq!(collect(&mut it), vec![1, 2, 3, 10, 15, 20, 25, 30, 40]);
+        assert_eq!(it.next(), None);
+    }
+
+    #[test]
+    fn respects_range_and_seek_never_goes_back() {
+        let chunks = vec![chunk(&[1, 2, 3]), chunk(&[10, 20, 30]), chunk(&[40, 50])];
+        let mut it = ChunkSeriesIter::new(chunks, 2, 40);
+        assert_eq!(it.seek(0).map(|s| s.t), Some(2));
+        assert_eq!(it.seek(15).map(|s| s.t), Some(20));
+        assert_eq!(it.seek(5).map(|s| s.t), Some(20));
+        assert_eq!(it.next().map(|s| s.t), Some(30));
+        assert_eq!(it.seek(35).map(|s| s.t), Some(40));
+        assert_eq!(it.next(), None);
+        assert_eq!(it.seek(100), None);
+    }
+
+    #[test]
+    fn tombstones_cut_samples() {
+        let c = apply_tombstones(
+            vec![chunk(&[1, 2, 3, 4]), chunk(&[5, 6])],
+            &[(2, 3), (5, 6)],
+        );
+        let mut it = ChunkSeriesIter::new(c, i64::MIN, i64::MAX);
+        assert_eq!(collect(&mut it), vec![1, 4]);
+    }
+}

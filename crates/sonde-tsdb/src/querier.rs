@@ -1,0 +1,184 @@
+//! The querier over the head and the blocks of a time range: each source
+//! selects its series (sorted by labels, with chunk handles), and series
+//! with the same labels in several sources are merged into one whose chunks
+//! are read together by [`ChunkSeriesIter`](crate::iter::ChunkSeriesIter).
+//!
+//! A querier is a snapshot of which blocks exist when it is created; blocks
+//! are reference counted, so compaction or retention deleting one does not
+//! disturb a running query.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use sonde_model::{Labels, Matcher, Querier, SelectHints, Series, SeriesSet, StorageError};
+
+use crate::block::Block;
+use crate::chunk::Chunk;
+use crate::error::TsdbError;
+use crate::head::Head;
+use crate::iter::{apply_tombstones, ChunkSeries};
+
+/// One source of series for a query.
+pub trait Source: Send + Sync {
+    /// Series matching `matchers` with chunks overlapping `[mint, maxt]`,
+    /// sorted by labels, tombstones applied.
+    fn select_chunks(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+    ) -> Result<Vec<(Labels, Vec<Chunk>)>, TsdbError>;
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, TsdbError>;
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, TsdbError>;
+}
+
+impl Source for Head {
+    fn select_chunks(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+    ) -> Result<Vec<(Labels, Vec<Chunk>)>, TsdbError> {
+        let ids = self.select_ids(matchers);
+        let mut out = Vec::new();
+        for s in self.series_sorted(&ids) {
+            let (chunks, tombstones) = {
+                let d = s.data.lock();
+                (d.chunks_in(mint, maxt), d.tombstones.clone())
+            };
+            let chunks = apply_tombstones(chunks, &tombstones);
+            if !chunks.is_empty() {
+                out.push((s.labels.clone(), chunks));
+            }
+        }
+        Ok(out)
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, TsdbError> {
+        if matchers.is_empty() {
+            return Ok(self.postings().label_names());
+        }
+        let ids = self.select_ids(matchers);
+        let mut names = BTreeSet::new();
+        for s in self.series_sorted(&ids) {
+            for (n, _) in s.labels.iter() {
+                if !names.contains(n) {
+                    names.insert(n.to_string());
+                }
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, TsdbError> {
+        if matchers.is_empty() {
+            return Ok(self.postings().label_values(name));
+        }
+        let ids = self.select_ids(matchers);
+        let mut values = BTreeSet::new();
+        for s in self.series_sorted(&ids) {
+            if let Some(v) = s.labels.get(name) {
+                if !v.is_empty() && !values.contains(v) {
+                    values.insert(v.to_string());
+                }
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+}
+
+/// A read view over the head and the blocks overlapping `[mint, maxt]`.
+pub struct DbQuerier {
+    pub(crate) sources: Vec<Arc<dyn Source>>,
+    pub(crate) mint: i64,
+    pub(crate) maxt: i64,
+}
+
+impl DbQuerier {
+    pub(crate) fn new(
+        head: Arc<dyn Source>,
+        blocks: Vec<Arc<Block>>,
+        mint: i64,
+        maxt: i64,
+    ) -> Self {
+        let mut sources: Vec<Arc<dyn Source>> = blocks
+            .into_iter()
+            .filter(|b| b.meta.min_time <= maxt && b.meta.max_time > mint)
+            .map(|b| b as Arc<dyn Source>)
+            .collect();
+        sources.push(head);
+        DbQuerier {
+            sources,
+            mint,
+            maxt,
+        }
+    }
+}
+
+/// Merges per-source sorted lists of series, joining equal label sets.
+pub fn merge_sorted(lists: Vec<Vec<(Labels, Vec<Chunk>)>>) -> Vec<(Labels, Vec<Chunk>)> {
+    if lists.len() == 1 {
+        return lists.into_iter().next().unwrap_or_default();
+    }
+    let mut all: Vec<(Labels, Vec<Chunk>)> = lists.into_iter().flatten().collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(Labels, Vec<Chunk>)> = Vec::with_capacity(all.len());
+    for (l, chunks) in all {
+        match out.last_mut() {
+            Some((last, c)) if *last == l => c.extend(chunks),
+            _ => out.push((l, chunks)),
+        }
+    }
+    out
+}
+
+fn merge_strings(lists: Vec<Vec<String>>) -> Vec<String> {
+    let mut set: BTreeSet<String> = BTreeSet::new();
+    for l in lists {
+        set.extend(l);
+    }
+    set.into_iter().collect()
+}
+
+impl Querier for DbQuerier {
+    fn select(&self, hints: &SelectHints, matchers: &[Matcher]) -> Result<SeriesSet, StorageError> {
+        let (mut mint, mut maxt) = (self.mint, self.maxt);
+        if hints.end > hints.start || (hints.start != 0 && hints.end == hints.start) {
+            mint = mint.max(hints.start);
+            maxt = maxt.min(hints.end);
+        }
+        let lists = self
+            .sources
+            .iter()
+            .map(|s| s.select_chunks(mint, maxt, matchers))
+            .collect::<Result<Vec<_>, TsdbError>>()?;
+        let series = merge_sorted(lists);
+        let iter = series.into_iter().map(move |(labels, chunks)| {
+            Ok(Box::new(ChunkSeries {
+                labels,
+                chunks,
+                mint,
+                maxt,
+            }) as Box<dyn Series>)
+        });
+        Ok(Box::new(iter))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let lists = self
+            .sources
+            .iter()
+            .map(|s| s.label_names(matchers))
+            .collect::<Result<Vec<_>, TsdbError>>()?;
+        Ok(merge_strings(lists))
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let lists = self
+            .sources
+            .iter()
+            .map(|s| s.label_values(name, matchers))
+            .collect::<Result<Vec<_>, TsdbError>>()?;
+        Ok(merge_strings(lists))
+    }
+}

@@ -1,0 +1,511 @@
+//! The write-ahead log: numbered segment files of checksummed records, and
+//! checkpoints that bound replay. Layout in `docs/storage.md` section "WAL".
+//!
+//! Invariants: a record never spans two segments; a segment is fsynced
+//! before the next one is created, so only the last segment can have a torn
+//! tail. `write` returns once the batch is in the file (and fsynced under
+//! [`FsyncPolicy::Always`]); concurrent writers are grouped: one of them
+//! (the leader) writes everything queued so far with one `write` and one
+//! `fsync`, the others wait on a condition variable.
+//!
+//! Thread safety: `Wal` is shared; `queue` guards the pending bytes and the
+//! leader flag, `file` is only touched by the leader or under `queue`'s
+//! leader flag by `cut_segment`/`sync`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::TsdbError;
+use crate::options::FsyncPolicy;
+use crate::wal_record::{self, Record};
+
+/// kind (1) + payload length (4, LE) + crc32c of kind and payload (4, LE).
+pub const FRAME_HEADER: usize = 9;
+
+/// Appends one framed record whose payload `fill` writes.
+pub fn append_frame(dst: &mut Vec<u8>, kind: u8, fill: impl FnOnce(&mut Vec<u8>)) {
+    let start = dst.len();
+    dst.extend_from_slice(&[kind, 0, 0, 0, 0, 0, 0, 0, 0]);
+    fill(dst);
+    let len = (dst.len() - start - FRAME_HEADER) as u32;
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&[kind]), &dst[start + FRAME_HEADER..]);
+    dst[start + 1..start + 5].copy_from_slice(&len.to_le_bytes());
+    dst[start + 5..start + 9].copy_from_slice(&crc.to_le_bytes());
+}
+
+pub fn segment_name(i: u64) -> String {
+    format!("{i:08}")
+}
+
+fn checkpoint_name(i: u64) -> String {
+    format!("checkpoint.{i:08}")
+}
+
+/// Counters exported as `sonde_tsdb_wal_*`.
+#[derive(Debug, Default)]
+pub struct WalStats {
+    pub fsyncs: AtomicU64,
+    pub fsync_micros: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub records_dropped_at_open: AtomicU64,
+    pub bytes_dropped_at_open: AtomicU64,
+    pub segment: AtomicU64,
+}
+
+struct Queue {
+    pending: Vec<u8>,
+    /// Number of the batch now collecting in `pending`.
+    next_batch: u64,
+    /// Every batch up to this one is written.
+    written: u64,
+    leader: bool,
+    broken: Option<String>,
+}
+
+struct SegmentFile {
+    dir: PathBuf,
+    index: u64,
+    file: File,
+    size: u64,
+}
+
+pub struct Wal {
+    dir: PathBuf,
+    segment_bytes: u64,
+    fsync: FsyncPolicy,
+    queue: Mutex<Queue>,
+    cond: Condvar,
+    file: Mutex<SegmentFile>,
+    pub stats: WalStats,
+}
+
+impl Wal {
+    /// Replays `dir` (checkpoint, then segments) into `on_record`, repairs a
+    /// torn tail, and opens a fresh segment for writing.
+    pub fn open(
+        dir: &Path,
+        segment_bytes: u64,
+        fsync: FsyncPolicy,
+        repair: bool,
+        on_record: &mut dyn FnMut(Record),
+    ) -> Result<Wal, TsdbError> {
+        fs::create_dir_all(dir).map_err(|e| TsdbError::io("create WAL directory", dir, e))?;
+        let stats = WalStats::default();
+        let (checkpoint, segments) = list(dir)?;
+        if let Some(cp) = checkpoint {
+            let path = dir.join(checkpoint_name(cp));
+            tracing::info!(path = %path.display(), "replaying WAL checkpoint");
+            let data = fs::read(&path).map_err(|e| TsdbError::io("read", &path, e))?;
+            // A checkpoint is renamed into place only when complete, so any
+            // damage is corruption, never a torn write.
+            scan(&path, &data, false, false, &stats, on_record)?;
+        }
+        let live: Vec<u64> = segments
+            .into_iter()
+            .filter(|s| checkpoint.is_none_or(|c| *s >= c))
+            .collect();
+        let started = Instant::now();
+        for (n, seg) in live.iter().enumerate() {
+            let path = dir.join(segment_name(*seg));
+            let data = fs::read(&path).map_err(|e| TsdbError::io("read", &path, e))?;
+            let is_last = n + 1 == live.len();
+            let good = scan(&path, &data, is_last, repair, &stats, on_record)?;
+            if good < data.len() {
+                truncate(&path, good as u64)?;
+                if !is_last {
+                    // Repair: nothing after a corrupt record can be trusted.
+                    for later in &live[n + 1..] {
+                        let p = dir.join(segment_name(*later));
+                        tracing::warn!(path = %p.display(), "repair: removing WAL segment after corruption");
+                        fs::remove_file(&p).map_err(|e| TsdbError::io("remove", &p, e))?;
+                    }
+                    break;
+                }
+            }
+            tracing::info!(
+                segment = seg,
+                done = n + 1,
+                total = live.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "WAL segment replayed"
+            );
+        }
+        let next = live.last().copied().or(checkpoint).map_or(1, |s| s + 1);
+        let file = SegmentFile::create(dir, next)?;
+        stats.segment.store(next, Ordering::Relaxed);
+        Ok(Wal {
+            dir: dir.to_path_buf(),
+            segment_bytes,
+            fsync,
+            queue: Mutex::new(Queue {
+                pending: Vec::new(),
+                next_batch: 1,
+                written: 0,
+                leader: false,
+                broken: None,
+            }),
+            cond: Condvar::new(),
+            file: Mutex::new(file),
+            stats,
+        })
+    }
+
+    /// Writes framed records; returns once they are durable per the fsync
+    /// policy. Concurrent callers share writes and fsyncs.
+    pub fn write(&self, records: &[u8]) -> Result<(), TsdbError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut q = self.queue.lock();
+        if let Some(e) = &q.broken {
+            return Err(broken(&self.dir, e));
+        }
+        q.pending.extend_from_slice(records);
+        let mine = q.next_batch;
+        loop {
+            if q.written >= mine {
+                return match &q.broken {
+                    Some(e) => Err(broken(&self.dir, e)),
+                    None => Ok(()),
+                };
+            }
+            if q.leader {
+                self.cond.wait(&mut q);
+                continue;
+            }
+            q.leader = true;
+            let batch = std::mem::take(&mut q.pending);
+            let n = q.next_batch;
+            q.next_batch += 1;
+            drop(q);
+            let res = self.write_batch(&batch);
+            q = self.queue.lock();
+            q.leader = false;
+            q.written = n;
+            if let Err(e) = res {
+                tracing::error!(error = %e, "WAL write failed; refusing further writes");
+                q.broken = Some(e.to_string());
+            }
+            // Give the (now empty) buffer back to avoid reallocating.
+            if q.pending.is_empty() {
+                q.pending = batch;
+                q.pending.clear();
+            }
+            self.cond.notify_all();
+        }
+    }
+
+    fn write_batch(&self, batch: &[u8]) -> Result<(), TsdbError> {
+        let mut f = self.file.lock();
+        if f.size > 0 && f.size + batch.len() as u64 > self.segment_bytes {
+            self.roll(&mut f)?;
+        }
+        f.file
+            .write_all(batch)
+            .map_err(|e| TsdbError::io("write", &f.path(), e))?;
+        f.size += batch.len() as u64;
+        self.stats
+            .bytes_written
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if self.fsync == FsyncPolicy::Always {
+            self.fsync_file(&f)?;
+        }
+        Ok(())
+    }
+
+    fn fsync_file(&self, f: &SegmentFile) -> Result<(), TsdbError> {
+        let start = Instant::now();
+        f.file
+            .sync_data()
+            .map_err(|e| TsdbError::io("fsync", &f.path(), e))?;
+        self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .fsync_micros
+            .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn roll(&self, f: &mut SegmentFile) -> Result<(), TsdbError> {
+        self.fsync_file(f)?;
+        *f = SegmentFile::create(&self.dir, f.index + 1)?;
+        self.stats.segment.store(f.index, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Starts a new segment and returns its number: every write that returns
+    /// after this call is in that segment or a later one.
+    pub fn cut_segment(&self) -> Result<u64, TsdbError> {
+        let mut f = self.file.lock();
+        self.roll(&mut f)?;
+        Ok(f.index)
+    }
+
+    /// Fsyncs the current segment (the interval policy's background sync).
+    pub fn sync(&self) -> Result<(), TsdbError> {
+        let f = self.file.lock();
+        self.fsync_file(&f)
+    }
+
+    /// Starts `checkpoint.<first>`, which will hold the state of everything
+    /// before segment `first`. Nothing changes on disk until
+    /// [`Checkpoint::finish`].
+    pub fn checkpoint(&self, first: u64) -> Result<Checkpoint, TsdbError> {
+        let path = self.dir.join(checkpoint_name(first));
+        let tmp = self.dir.join(format!("{}.tmp", checkpoint_name(first)));
+        let file = File::create(&tmp).map_err(|e| TsdbError::io("create", &tmp, e))?;
+        Ok(Checkpoint {
+            dir: self.dir.clone(),
+            first,
+            path,
+            tmp,
+            out: std::io::BufWriter::with_capacity(1 << 20, file),
+        })
+    }
+
+    /// Bytes of all WAL files (for size retention and stats).
+    pub fn disk_bytes(&self) -> u64 {
+        read_dir(&self.dir)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|n| fs::metadata(self.dir.join(n)).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    pub fn close(&self) -> Result<(), TsdbError> {
+        self.sync()
+    }
+}
+
+/// A checkpoint being written.
+pub struct Checkpoint {
+    dir: PathBuf,
+    first: u64,
+    path: PathBuf,
+    tmp: PathBuf,
+    out: std::io::BufWriter<File>,
+}
+
+impl Checkpoint {
+    pub fn write(&mut self, framed: &[u8]) -> Result<(), TsdbError> {
+        self.out
+            .write_all(framed)
+            .map_err(|e| TsdbError::io("write", &self.tmp, e))
+    }
+
+    /// Makes the checkpoint durable and visible, then deletes the segments
+    /// and checkpoints it replaces.
+    pub fn finish(self) -> Result<(), TsdbError> {
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| TsdbError::io("write", &self.tmp, e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| TsdbError::io("fsync", &self.tmp, e))?;
+        fs::rename(&self.tmp, &self.path)
+            .map_err(|e| TsdbError::io("rename into place", &self.path, e))?;
+        sync_dir(&self.dir)?;
+        let (_, segments) = list(&self.dir)?;
+        for s in segments.into_iter().filter(|s| *s < self.first) {
+            let p = self.dir.join(segment_name(s));
+            fs::remove_file(&p).map_err(|e| TsdbError::io("remove", &p, e))?;
+        }
+        for name in read_dir(&self.dir)? {
+            let name = name.to_string_lossy().into_owned();
+            let old = name
+                .strip_prefix("checkpoint.")
+                .and_then(|n| n.strip_suffix(".tmp").or(Some(n)))
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n < self.first);
+            if old {
+                let p = self.dir.join(&name);
+                fs::remove_file(&p).map_err(|e| TsdbError::io("remove", &p, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn broken(dir: &Path, e: &str) -> TsdbError {
+    TsdbError::io(
+        "write WAL in",
+        dir,
+        std::io::Error::other(format!("an earlier write failed: {e}")),
+    )
+}
+
+impl SegmentFile {
+    fn create(dir: &Path, index: u64) -> Result<Self, TsdbError> {
+        let path = dir.join(segment_name(index));
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| TsdbError::io("create WAL segment", &path, e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| TsdbError::io("stat", &path, e))?
+            .len();
+        sync_dir(dir)?;
+        Ok(SegmentFile {
+            dir: dir.to_path_buf(),
+            index,
+            file,
+            size,
+        })
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join(segment_name(self.index))
+    }
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<std::ffi::OsString>, TsdbError> {
+    let rd = fs::read_dir(dir).map_err(|e| TsdbError::io("list", dir, e))?;
+    let mut out = Vec::new();
+    for e in rd {
+        out.push(e.map_err(|e| TsdbError::io("list", dir, e))?.file_name());
+    }
+    Ok(out)
+}
+
+/// (newest checkpoint, sorted segment numbers).
+fn list(dir: &Path) -> Result<(Option<u64>, Vec<u64>), TsdbError> {
+    let mut checkpoint = None;
+    let mut segments = Vec::new();
+    for name in read_dir(dir)? {
+        let name = name.to_string_lossy();
+        if let Some(n) = name.strip_prefix("checkpoint.") {
+            if let Ok(n) = n.parse::<u64>() {
+                checkpoint = checkpoint.max(Some(n));
+            }
+        } else if name.len() == 8 {
+            if let Ok(n) = name.parse::<u64>() {
+                segments.push(n);
+            }
+        }
+    }
+    segments.sort_unstable();
+    Ok((checkpoint, segments))
+}
+
+/// Feeds the good records of one file to `on_record` and returns the length
+/// of its good prefix. A bad record followed only by zeros or running past
+/// the end is a torn tail (allowed in the last segment); anything else is
+/// corruption, an error unless `repair`.
+fn scan(
+    path: &Path,
+    data: &[u8],
+    is_last: bool,
+    repair: bool,
+    stats: &WalStats,
+    on_record: &mut dyn FnMut(Record),
+) -> Result<usize, TsdbError> {
+    let mut off = 0usize;
+    while off < data.len() {
+        match frame_at(data, off) {
+            Ok((kind, payload, next)) => match wal_record::decode(kind, payload) {
+                Some(rec) => {
+                    on_record(rec);
+                    off = next;
+                }
+                None => return bad(path, data, off, "undecodable record", false, repair, stats),
+            },
+            Err((reason, torn)) => {
+                return bad(path, data, off, reason, torn && is_last, repair, stats);
+            }
+        }
+    }
+    Ok(off)
+}
+
+fn bad(
+    path: &Path,
+    data: &[u8],
+    off: usize,
+    reason: &str,
+    torn: bool,
+    repair: bool,
+    stats: &WalStats,
+) -> Result<usize, TsdbError> {
+    let dropped = (data.len() - off) as u64;
+    if torn {
+        tracing::warn!(path = %path.display(), offset = off, dropped_bytes = dropped,
+            "WAL ends in a torn record ({reason}); truncating");
+    } else if repair {
+        tracing::warn!(path = %path.display(), offset = off, dropped_bytes = dropped,
+            "repairing corrupt WAL ({reason}); truncating, later records are lost");
+    } else {
+        return Err(TsdbError::WalCorruption {
+            path: path.to_path_buf(),
+            offset: off as u64,
+            reason: reason.to_string(),
+        });
+    }
+    stats
+        .records_dropped_at_open
+        .fetch_add(1, Ordering::Relaxed);
+    stats
+        .bytes_dropped_at_open
+        .fetch_add(dropped, Ordering::Relaxed);
+    Ok(off)
+}
+
+/// The frame at `off`: (kind, payload, offset of the next frame), or why it
+/// is bad and whether it looks torn (nothing but zeros after it, or cut
+/// short by the end of the file).
+#[allow(clippy::type_complexity)]
+fn frame_at(data: &[u8], off: usize) -> Result<(u8, &[u8], usize), (&'static str, bool)> {
+    let rest_is_zero = |from: usize| data.get(from..).is_none_or(|r| r.iter().all(|b| *b == 0));
+    let Some(h) = data.get(off..off + FRAME_HEADER) else {
+        return Err(("truncated record header", true));
+    };
+    let kind = h[0];
+    let len = u32::from_le_bytes([h[1], h[2], h[3], h[4]]) as usize;
+    let crc = u32::from_le_bytes([h[5], h[6], h[7], h[8]]);
+    if kind == 0 {
+        return Err(("zero record type", rest_is_zero(off)));
+    }
+    let start = off + FRAME_HEADER;
+    let Some(payload) = data.get(start..start + len) else {
+        return Err(("record length runs past the end of the file", true));
+    };
+    if crc32c::crc32c_append(crc32c::crc32c(&[kind]), payload) != crc {
+        return Err(("checksum mismatch", rest_is_zero(start + len)));
+    }
+    Ok((kind, payload, start + len))
+}
+
+fn truncate(path: &Path, len: u64) -> Result<(), TsdbError> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| TsdbError::io("open", path, e))?;
+    f.set_len(len)
+        .map_err(|e| TsdbError::io("truncate", path, e))?;
+    f.sync_all().map_err(|e| TsdbError::io("fsync", path, e))
+}
+
+pub fn sync_dir(dir: &Path) -> Result<(), TsdbError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| TsdbError::io("fsync directory", dir, e))
+}
+
+/// Writes `tmp`, fsyncs it, renames it to `path` and fsyncs the directory.
+pub fn write_durably(tmp: &Path, path: &Path, data: &[u8]) -> Result<(), TsdbError> {
+    let mut f = File::create(tmp).map_err(|e| TsdbError::io("create", tmp, e))?;
+    f.write_all(data)
+        .map_err(|e| TsdbError::io("write", tmp, e))?;
+    f.sync_all().map_err(|e| TsdbError::io("fsync", tmp, e))?;
+    fs::rename(tmp, path).map_err(|e| TsdbError::io("rename into place", path, e))?;
+    if let Some(parent) = path.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
