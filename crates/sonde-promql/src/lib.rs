@@ -1,1 +1,35 @@
-//! sonde-promql: see ../../README.md and DESIGN.md.
+//! sonde-promql: the PromQL evaluator, with Prometheus 2.42's semantics,
+//! over any [`sonde_model::Queryable`]. Parsing is done by the
+//! `promql-parser` crate; everything after the syntax tree is here.
+//!
+//! ```
+//! use sonde_promql::{Engine, EngineOptions, Value};
+//! use sonde_promql::testing::MemStorage;
+//! use sonde_model::Labels;
+//!
+//! let mut storage = MemStorage::new();
+//! storage.add(Labels::from_pairs(&[("__name__", "up"), ("job", "a")]), 0, 1.0);
+//! let engine = Engine::new(EngineOptions::default());
+//! let v = engine.instant_query(&storage, "sum(up)", 10_000).unwrap();
+//! assert_eq!(v.to_json(), r#"{"resultType":"vector","result":[{"metric":{},"value":[10,"1"]}]}"#);
+//! ```
+//!
+//! Layout: [`engine`] (entry points), `eval` (dispatch over syntax-tree
+//! nodes, selectors, step-wise evaluation), `functions` (range and instant
+//! function families), `aggregate`, `binary`, [`value`] (results and their
+//! JSON), [`testing`] (in-memory storage and the test-script runner used by
+//! the conformance suite).
+
+mod aggregate;
+mod binary;
+pub mod engine;
+pub mod error;
+mod eval;
+mod functions;
+mod math;
+pub mod testing;
+pub mod value;
+
+pub use engine::{parse, CancelToken, Engine, EngineOptions};
+pub use error::QueryError;
+pub use value::{format_float, RangeSeries, Value, VectorSample};

@@ -1,0 +1,377 @@
+//! Binary operators: arithmetic, comparisons (filtering or `bool`),
+//! `atan2`, and the set operators `and`, `or`, `unless`, between scalars
+//! and instant vectors, with `on`/`ignoring` and `group_left`/`group_right`
+//! vector matching and Prometheus 2.42's errors for ambiguous matches.
+
+use std::collections::{HashMap, HashSet};
+
+use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
+use sonde_model::{Labels, LabelsBuilder, METRIC_NAME};
+
+use crate::error::{QueryError, Result};
+use crate::eval::{drop_metric_name, Evaluator, InSample, OutSample, StepArg, Val};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Pow,
+    Atan2,
+    Eq,
+    Ne,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    And,
+    Or,
+    Unless,
+}
+
+const OPERATORS: &[(&str, BinOp)] = &[
+    ("+", BinOp::Add),
+    ("-", BinOp::Sub),
+    ("*", BinOp::Mul),
+    ("/", BinOp::Div),
+    ("%", BinOp::Mod),
+    ("^", BinOp::Pow),
+    ("atan2", BinOp::Atan2),
+    ("==", BinOp::Eq),
+    ("!=", BinOp::Ne),
+    (">", BinOp::Gt),
+    ("<", BinOp::Lt),
+    (">=", BinOp::Ge),
+    ("<=", BinOp::Le),
+    ("and", BinOp::And),
+    ("or", BinOp::Or),
+    ("unless", BinOp::Unless),
+];
+
+impl BinOp {
+    fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Lt | BinOp::Ge | BinOp::Le
+        )
+    }
+
+    /// Arithmetic changes what the value means, so the name goes.
+    fn drops_metric_name(self) -> bool {
+        matches!(
+            self,
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Pow
+        )
+    }
+}
+
+/// The value and whether to keep the element (comparisons filter).
+fn elem_binop(op: BinOp, l: f64, r: f64) -> (f64, bool) {
+    match op {
+        BinOp::Add => (l + r, true),
+        BinOp::Sub => (l - r, true),
+        BinOp::Mul => (l * r, true),
+        BinOp::Div => (l / r, true),
+        BinOp::Mod => (l % r, true),
+        BinOp::Pow => (l.powf(r), true),
+        BinOp::Atan2 => (l.atan2(r), true),
+        BinOp::Eq => (l, l == r),
+        BinOp::Ne => (l, l != r),
+        BinOp::Gt => (l, l > r),
+        BinOp::Lt => (l, l < r),
+        BinOp::Ge => (l, l >= r),
+        BinOp::Le => (l, l <= r),
+        BinOp::And | BinOp::Or | BinOp::Unless => {
+            panic!("BUG: set operator {op:?} on element values")
+        }
+    }
+}
+
+/// Between two scalars comparisons give 1 or 0.
+fn scalar_binop(op: BinOp, l: f64, r: f64) -> f64 {
+    let (v, keep) = elem_binop(op, l, r);
+    if op.is_comparison() {
+        f64::from(u8::from(keep))
+    } else {
+        v
+    }
+}
+
+/// How elements of the two sides are paired.
+struct Matching {
+    card: VectorMatchCardinality,
+    on: bool,
+    names: Vec<String>,
+    include: Vec<String>,
+}
+
+impl Matching {
+    fn of(b: &BinaryExpr) -> Self {
+        let (card, on, names) = match &b.modifier {
+            None => (VectorMatchCardinality::OneToOne, false, Vec::new()),
+            Some(m) => {
+                let (on, names) = match &m.matching {
+                    None => (false, Vec::new()),
+                    Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+                    Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+                };
+                (m.card.clone(), on, names)
+            }
+        };
+        let include = card.labels().map(|l| l.labels.clone()).unwrap_or_default();
+        Matching {
+            card,
+            on,
+            names,
+            include,
+        }
+    }
+
+    /// The labels two elements must share to match.
+    fn signature(&self, l: &Labels) -> Labels {
+        if self.on {
+            Labels::from_sorted(l.iter().filter(|(n, _)| self.names.iter().any(|x| x == n)))
+        } else {
+            Labels::from_sorted(
+                l.iter()
+                    .filter(|(n, _)| *n != METRIC_NAME && !self.names.iter().any(|x| x == n)),
+            )
+        }
+    }
+}
+
+pub(crate) fn eval_binary(ev: &Evaluator<'_, '_>, b: &BinaryExpr) -> Result<Val> {
+    let name = b.op.to_string();
+    let op = OPERATORS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, op)| *op)
+        .ok_or_else(|| QueryError::BadData(format!("unknown binary operator {name:?}")))?;
+    let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
+    let lhs = ev.eval(&b.lhs)?;
+    let rhs = ev.eval(&b.rhs)?;
+    match (lhs, rhs) {
+        (Val::Scalar(l), Val::Scalar(r)) => Ok(Val::Scalar(
+            l.iter()
+                .zip(&r)
+                .map(|(l, r)| scalar_binop(op, *l, *r))
+                .collect(),
+        )),
+        (l @ Val::Vector(_), r @ Val::Scalar(_)) => ev.range_eval(&[l, r], |a, _| {
+            Ok(vector_scalar(
+                op,
+                a[0].vector(),
+                a[1].scalar(),
+                false,
+                return_bool,
+            ))
+        }),
+        (l @ Val::Scalar(_), r @ Val::Vector(_)) => ev.range_eval(&[r, l], |a, _| {
+            Ok(vector_scalar(
+                op,
+                a[0].vector(),
+                a[1].scalar(),
+                true,
+                return_bool,
+            ))
+        }),
+        (l @ Val::Vector(_), r @ Val::Vector(_)) => {
+            let matching = Matching::of(b);
+            let mut sigs: [HashMap<usize, Labels>; 2] = [HashMap::new(), HashMap::new()];
+            ev.range_eval(&[l, r], |a, _| {
+                let [ls, rs] = &mut sigs;
+                let mut sig = |side: usize, s: &InSample<'_>| -> Labels {
+                    let cache = if side == 0 { &mut *ls } else { &mut *rs };
+                    cache
+                        .entry(s.idx)
+                        .or_insert_with(|| matching.signature(s.labels))
+                        .clone()
+                };
+                vector_vector(op, &a[0], &a[1], &matching, return_bool, &mut sig)
+            })
+        }
+        (l, r) => Err(QueryError::BadData(format!(
+            "binary expression must contain only scalar and instant vector types, got {} and {}",
+            crate::eval::val_type_name(&l),
+            crate::eval::val_type_name(&r)
+        ))),
+    }
+}
+
+fn vector_scalar(
+    op: BinOp,
+    v: &[InSample<'_>],
+    s: f64,
+    swap: bool,
+    return_bool: bool,
+) -> Vec<OutSample> {
+    let mut out = Vec::with_capacity(v.len());
+    for e in v {
+        let (l, r) = if swap { (s, e.v) } else { (e.v, s) };
+        let (mut value, mut keep) = elem_binop(op, l, r);
+        // A comparison keeps the vector element's value, whichever side.
+        if op.is_comparison() && swap {
+            value = r;
+        }
+        if return_bool {
+            value = f64::from(u8::from(keep));
+            keep = true;
+        }
+        if keep {
+            let labels = if op.drops_metric_name() || return_bool {
+                drop_metric_name(e.labels)
+            } else {
+                e.labels.clone()
+            };
+            out.push(OutSample { labels, v: value });
+        }
+    }
+    out
+}
+
+fn vector_vector(
+    op: BinOp,
+    lhs: &StepArg<'_>,
+    rhs: &StepArg<'_>,
+    m: &Matching,
+    return_bool: bool,
+    sig: &mut dyn FnMut(usize, &InSample<'_>) -> Labels,
+) -> Result<Vec<OutSample>> {
+    let (lhs, rhs) = (lhs.vector(), rhs.vector());
+    let copy = |s: &InSample<'_>| OutSample {
+        labels: s.labels.clone(),
+        v: s.v,
+    };
+    match op {
+        BinOp::And => {
+            if lhs.is_empty() || rhs.is_empty() {
+                return Ok(Vec::new());
+            }
+            let right: HashSet<Labels> = rhs.iter().map(|s| sig(1, s)).collect();
+            Ok(lhs
+                .iter()
+                .filter(|s| right.contains(&sig(0, s)))
+                .map(copy)
+                .collect())
+        }
+        BinOp::Or => {
+            let left: HashSet<Labels> = lhs.iter().map(|s| sig(0, s)).collect();
+            let mut out: Vec<OutSample> = lhs.iter().map(copy).collect();
+            out.extend(rhs.iter().filter(|s| !left.contains(&sig(1, s))).map(copy));
+            Ok(out)
+        }
+        BinOp::Unless => {
+            let right: HashSet<Labels> = rhs.iter().map(|s| sig(1, s)).collect();
+            Ok(lhs
+                .iter()
+                .filter(|s| !right.contains(&sig(0, s)))
+                .map(copy)
+                .collect())
+        }
+        _ => vector_binop(op, lhs, rhs, m, return_bool, sig),
+    }
+}
+
+fn vector_binop(
+    op: BinOp,
+    lhs: &[InSample<'_>],
+    rhs: &[InSample<'_>],
+    m: &Matching,
+    return_bool: bool,
+    sig: &mut dyn FnMut(usize, &InSample<'_>) -> Labels,
+) -> Result<Vec<OutSample>> {
+    if lhs.is_empty() || rhs.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One-to-many: swap so that the right side is always the "one" side.
+    let one_to_many = matches!(m.card, VectorMatchCardinality::OneToMany(_));
+    let (many, one, many_side, one_side) = if one_to_many {
+        (rhs, lhs, 1, 0)
+    } else {
+        (lhs, rhs, 0, 1)
+    };
+    let mut one_by_sig: HashMap<Labels, &InSample<'_>> = HashMap::with_capacity(one.len());
+    for s in one {
+        let key = sig(one_side, s);
+        if let Some(dup) = one_by_sig.get(&key) {
+            return Err(QueryError::exec(format!(
+                "found duplicate series for the match group {key} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                if one_to_many { "left" } else { "right" },
+                s.labels,
+                dup.labels
+            )));
+        }
+        one_by_sig.insert(key, s);
+    }
+    let one_to_one = matches!(m.card, VectorMatchCardinality::OneToOne);
+    let mut matched: HashMap<Labels, HashSet<Labels>> = HashMap::new();
+    let mut out = Vec::new();
+    for s in many {
+        let key = sig(many_side, s);
+        let Some(r) = one_by_sig.get(&key) else {
+            continue;
+        };
+        let (vl, vr) = if one_to_many { (r.v, s.v) } else { (s.v, r.v) };
+        let (mut value, keep) = elem_binop(op, vl, vr);
+        if return_bool {
+            value = f64::from(u8::from(keep));
+        } else if !keep {
+            continue;
+        }
+        let mut labels = result_labels(s.labels, r.labels, op, m);
+        if return_bool {
+            labels = drop_metric_name(&labels);
+        }
+        match matched.get_mut(&key) {
+            Some(_) if one_to_one => {
+                return Err(QueryError::exec(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                ))
+            }
+            Some(seen) => {
+                if !seen.insert(labels.clone()) {
+                    return Err(QueryError::exec(
+                        "multiple matches for labels: grouping labels must ensure unique matches",
+                    ));
+                }
+            }
+            None => {
+                let mut seen = HashSet::new();
+                if !one_to_one {
+                    seen.insert(labels.clone());
+                }
+                matched.insert(key, seen);
+            }
+        }
+        out.push(OutSample { labels, v: value });
+    }
+    Ok(out)
+}
+
+/// The labels of a matched pair: the "many" side's, less the name for
+/// arithmetic, cut to the matching labels for one-to-one, plus the
+/// `group_left`/`group_right` labels taken from the "one" side.
+fn result_labels(many: &Labels, one: &Labels, op: BinOp, m: &Matching) -> Labels {
+    let mut b = LabelsBuilder::from_labels(many);
+    if op.drops_metric_name() {
+        b.del(METRIC_NAME);
+    }
+    if matches!(m.card, VectorMatchCardinality::OneToOne) {
+        if m.on {
+            b.retain(|n, _| m.names.iter().any(|x| x == n));
+        } else {
+            for n in &m.names {
+                b.del(n);
+            }
+        }
+    }
+    for n in &m.include {
+        match one.get(n) {
+            Some(v) => b.set(n, v),
+            None => b.del(n),
+        }
+    }
+    b.build()
+}

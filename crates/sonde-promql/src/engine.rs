@@ -1,0 +1,386 @@
+//! The query entry points: parse, check, open one querier over the time
+//! range the expression needs, evaluate, and shape the result.
+//!
+//! Thread safety: an [`Engine`] is immutable and can be shared; each query
+//! runs on the calling thread.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use promql_parser::parser::value::ValueType;
+use promql_parser::parser::{self, Expr, Function};
+use sonde_model::{Queryable, Sample, Timestamp};
+
+use crate::error::{QueryError, Result};
+use crate::eval::{offset_ms, Ctx, Evaluator, Limits, Val};
+use crate::value::{RangeSeries, Value, VectorSample};
+
+/// Engine settings. [`EngineOptions::default`] gives Prometheus' defaults.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample (default 5m,
+    /// Prometheus' `--query.lookback-delta`).
+    pub lookback_delta: Duration,
+    /// Most samples a query may hold in memory at once (default 50,000,000,
+    /// Prometheus' `--query.max-samples`).
+    pub max_samples: usize,
+    /// Longest a query may run (default 2m, `--query.timeout`).
+    pub timeout: Duration,
+    /// Step of subqueries written without one, `x[1h:]` (default 1m,
+    /// Prometheus uses the global evaluation interval).
+    pub default_subquery_step: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_delta: Duration::from_secs(300),
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            default_subquery_step: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A way for a caller to stop a running query: set the flag to `true`.
+pub type CancelToken = Arc<AtomicBool>;
+
+/// The PromQL engine.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+impl Engine {
+    pub fn new(opts: EngineOptions) -> Self {
+        register_holt_winters();
+        Engine { opts }
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// Evaluates `query` at `time_ms`.
+    pub fn instant_query(
+        &self,
+        storage: &dyn Queryable,
+        query: &str,
+        time_ms: Timestamp,
+    ) -> Result<Value> {
+        self.instant_query_with_cancel(storage, query, time_ms, None)
+    }
+
+    /// [`Engine::instant_query`] that stops when `cancel` is set.
+    pub fn instant_query_with_cancel(
+        &self,
+        storage: &dyn Queryable,
+        query: &str,
+        time_ms: Timestamp,
+        cancel: Option<CancelToken>,
+    ) -> Result<Value> {
+        let expr = parse(query)?;
+        self.instant_query_expr_with_cancel(storage, &expr, time_ms, cancel)
+    }
+
+    /// [`Engine::instant_query`] for an expression parsed with [`parse`]
+    /// (rule evaluation parses once and evaluates many times).
+    pub fn instant_query_expr(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        time_ms: Timestamp,
+    ) -> Result<Value> {
+        self.instant_query_expr_with_cancel(storage, expr, time_ms, None)
+    }
+
+    fn instant_query_expr_with_cancel(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        time_ms: Timestamp,
+        cancel: Option<CancelToken>,
+    ) -> Result<Value> {
+        let val = self.run(storage, expr, time_ms, time_ms, 1, cancel)?;
+        Ok(match val {
+            Val::Scalar(v) => Value::Scalar {
+                t: time_ms,
+                v: v.first().copied().unwrap_or(f64::NAN),
+            },
+            Val::String(s) => Value::String { t: time_ms, v: s },
+            Val::Vector(series) => Value::Vector(
+                series
+                    .into_iter()
+                    .filter_map(|s| {
+                        s.samples.first().map(|p| VectorSample {
+                            labels: s.labels,
+                            t: time_ms,
+                            v: p.v,
+                        })
+                    })
+                    .collect(),
+            ),
+            Val::Matrix(series) => Value::Matrix(
+                series
+                    .into_iter()
+                    .map(|s| RangeSeries {
+                        labels: s.labels,
+                        samples: s.samples,
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
+    /// Evaluates `query` at `start, start+step, ... <= end` and returns a
+    /// matrix sorted by labels.
+    pub fn range_query(
+        &self,
+        storage: &dyn Queryable,
+        query: &str,
+        start: Timestamp,
+        end: Timestamp,
+        step: i64,
+    ) -> Result<Value> {
+        self.range_query_with_cancel(storage, query, start, end, step, None)
+    }
+
+    /// [`Engine::range_query`] that stops when `cancel` is set.
+    pub fn range_query_with_cancel(
+        &self,
+        storage: &dyn Queryable,
+        query: &str,
+        start: Timestamp,
+        end: Timestamp,
+        step: i64,
+        cancel: Option<CancelToken>,
+    ) -> Result<Value> {
+        let expr = parse(query)?;
+        self.range_query_expr_with_cancel(storage, &expr, start, end, step, cancel)
+    }
+
+    /// [`Engine::range_query`] for an expression parsed with [`parse`].
+    pub fn range_query_expr(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        start: Timestamp,
+        end: Timestamp,
+        step: i64,
+    ) -> Result<Value> {
+        self.range_query_expr_with_cancel(storage, expr, start, end, step, None)
+    }
+
+    fn range_query_expr_with_cancel(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        start: Timestamp,
+        end: Timestamp,
+        step: i64,
+        cancel: Option<CancelToken>,
+    ) -> Result<Value> {
+        if step <= 0 {
+            return Err(QueryError::BadData(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if end < start {
+            return Err(QueryError::BadData(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        match expr.value_type() {
+            ValueType::Scalar | ValueType::Vector => {}
+            other => return Err(QueryError::BadData(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                type_name(other)
+            ))),
+        }
+        let val = self.run(storage, expr, start, end, step, cancel)?;
+        let mut series: Vec<RangeSeries> = match val {
+            Val::Scalar(v) => vec![RangeSeries {
+                labels: sonde_model::Labels::empty(),
+                samples: v
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| Sample::new(start + i as i64 * step, v))
+                    .collect(),
+            }],
+            Val::Vector(s) => s
+                .into_iter()
+                .map(|s| RangeSeries {
+                    labels: s.labels,
+                    samples: s.samples,
+                })
+                .collect(),
+            other => return Err(QueryError::BadData(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                crate::eval::val_type_name(&other)
+            ))),
+        };
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(Value::Matrix(series))
+    }
+
+    fn run(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        start: Timestamp,
+        end: Timestamp,
+        step: i64,
+        cancel: Option<CancelToken>,
+    ) -> Result<Val> {
+        let lookback = self.opts.lookback_delta.as_millis() as i64;
+        let subquery_step = (self.opts.default_subquery_step.as_millis() as i64).max(1);
+        let (mint, maxt) = time_bounds(expr, start, end, lookback, (start, end), subquery_step)
+            .unwrap_or((start, end));
+        let querier = storage.querier(mint, maxt)?;
+        let deadline = Instant::now().checked_add(self.opts.timeout);
+        let ctx = Ctx {
+            querier: querier.as_ref(),
+            lookback,
+            query_start: start,
+            query_end: end,
+            default_subquery_step: subquery_step,
+            limits: Limits::new(self.opts.max_samples, deadline, cancel),
+        };
+        Evaluator::new(&ctx, start, end, step).eval(expr)
+    }
+}
+
+fn type_name(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Scalar => "scalar",
+        ValueType::Vector => "vector",
+        ValueType::Matrix => "range vector",
+        ValueType::String => "string",
+    }
+}
+
+/// `holt_winters` is PromQL 2.42's name for what the parser knows as
+/// `double_exponential_smoothing`; teach the parser the old name once.
+fn register_holt_winters() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let f = Function::new(
+            "holt_winters",
+            vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
+            0,
+            ValueType::Vector,
+            false,
+        );
+        // Fails only if the parser ever gains a built-in of that name, in
+        // which case the built-in is what we want anyway.
+        let _ = parser::register_extra_functions(vec![f]);
+    });
+}
+
+/// Parses and checks a query, with Prometheus' `bad_data` wording.
+pub fn parse(query: &str) -> Result<Expr> {
+    register_holt_winters();
+    let expr =
+        parser::parse(query).map_err(|e| QueryError::BadData(format!("parse error: {e}")))?;
+    check(&expr)?;
+    Ok(expr)
+}
+
+/// Rejects what the parser accepts but PromQL 2.42 does not have.
+fn check(e: &Expr) -> Result<()> {
+    match e {
+        Expr::Aggregate(a) => {
+            let op = a.op.to_string();
+            if !crate::aggregate::is_known(&op) {
+                return Err(QueryError::BadData(format!(
+                    "parse error: unknown aggregation {op:?} in PromQL 2.42"
+                )));
+            }
+            if let Some(p) = &a.param {
+                check(p)?;
+            }
+            check(&a.expr)
+        }
+        Expr::Unary(u) => check(&u.expr),
+        Expr::Binary(b) => {
+            if let Some(m) = &b.modifier {
+                if m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some() {
+                    return Err(QueryError::BadData(
+                        "parse error: fill modifiers do not exist in PromQL 2.42".into(),
+                    ));
+                }
+            }
+            check(&b.lhs)?;
+            check(&b.rhs)
+        }
+        Expr::Paren(p) => check(&p.expr),
+        Expr::Subquery(s) => check(&s.expr),
+        Expr::Call(c) => {
+            if !crate::functions::is_known(c.func.name) {
+                return Err(QueryError::BadData(format!(
+                    "parse error: unknown function with name {:?}",
+                    c.func.name
+                )));
+            }
+            c.args.args.iter().try_for_each(|a| check(a))
+        }
+        Expr::VectorSelector(vs) => crate::eval::check_selector(vs),
+        Expr::MatrixSelector(ms) => crate::eval::check_selector(&ms.vs),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
+        Expr::Extension(_) => Err(QueryError::BadData(
+            "parse error: extension expressions are not PromQL".into(),
+        )),
+    }
+}
+
+/// The span of sample times the expression reads when evaluated over
+/// `[start, end]`, so one querier covers the whole query.
+fn time_bounds(
+    e: &Expr,
+    start: Timestamp,
+    end: Timestamp,
+    lookback: i64,
+    query: (Timestamp, Timestamp),
+    subquery_step: i64,
+) -> Option<(Timestamp, Timestamp)> {
+    let refs = |at: &Option<parser::AtModifier>, off: &Option<parser::Offset>| {
+        let (s, e) = match at {
+            None => (start, end),
+            Some(parser::AtModifier::Start) => (query.0, query.0),
+            Some(parser::AtModifier::End) => (query.1, query.1),
+            Some(parser::AtModifier::At(t)) => {
+                let t = crate::eval::system_time_ms(*t);
+                (t, t)
+            }
+        };
+        (s - offset_ms(off), e - offset_ms(off))
+    };
+    let merge = |a: Option<(i64, i64)>, b: Option<(i64, i64)>| match (a, b) {
+        (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+        (a, None) => a,
+        (None, b) => b,
+    };
+    let rec = |x: &Expr| time_bounds(x, start, end, lookback, query, subquery_step);
+    match e {
+        Expr::VectorSelector(vs) => {
+            let (s, e) = refs(&vs.at, &vs.offset);
+            Some((s - lookback, e))
+        }
+        Expr::MatrixSelector(ms) => {
+            let (s, e) = refs(&ms.vs.at, &ms.vs.offset);
+            Some((s - ms.range.as_millis() as i64, e))
+        }
+        Expr::Subquery(sq) => {
+            let (s, e) = refs(&sq.at, &sq.offset);
+            let s = s - sq.range.as_millis() as i64 - subquery_step;
+            time_bounds(&sq.expr, s, e, lookback, query, subquery_step)
+        }
+        Expr::Aggregate(a) => merge(rec(&a.expr), a.param.as_deref().and_then(rec)),
+        Expr::Unary(u) => rec(&u.expr),
+        Expr::Binary(b) => merge(rec(&b.lhs), rec(&b.rhs)),
+        Expr::Paren(p) => rec(&p.expr),
+        Expr::Call(c) => c.args.args.iter().fold(None, |acc, a| merge(acc, rec(a))),
+        _ => None,
+    }
+}

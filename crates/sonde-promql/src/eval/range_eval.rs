@@ -1,0 +1,172 @@
+//! Step-wise application of an operation to already evaluated arguments
+//! (Prometheus' `rangeEval`): at each step the arguments are cut into an
+//! instant vector or a scalar, the operation runs, and its outputs are
+//! gathered into series. Each input series is walked once with a cursor.
+
+use std::collections::HashMap;
+
+use sonde_model::{Labels, Sample, Timestamp};
+
+use super::{Evaluator, Series, Val, SAME_LABELSET};
+use crate::error::{QueryError, Result};
+
+/// One element of an argument's instant vector at a step. `idx` is the
+/// index of its series in the argument, stable over all steps, so callers
+/// can cache per-series work (grouping keys, match signatures).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InSample<'a> {
+    pub idx: usize,
+    pub labels: &'a Labels,
+    pub v: f64,
+}
+
+/// One element of an operation's output at a step.
+#[derive(Debug, Clone)]
+pub(crate) struct OutSample {
+    pub labels: Labels,
+    pub v: f64,
+}
+
+/// An argument at one step.
+pub(crate) enum StepArg<'a> {
+    Scalar(f64),
+    Vector(Vec<InSample<'a>>),
+    /// A string argument; operations read strings from the syntax tree.
+    String,
+}
+
+impl StepArg<'_> {
+    pub fn scalar(&self) -> f64 {
+        match self {
+            StepArg::Scalar(v) => *v,
+            _ => panic!("BUG: argument is not a scalar"),
+        }
+    }
+
+    pub fn vector(&self) -> &[InSample<'_>] {
+        match self {
+            StepArg::Vector(v) => v,
+            _ => panic!("BUG: argument is not an instant vector"),
+        }
+    }
+}
+
+/// Gathers per-step outputs into series, keeping first-seen order.
+struct Gather {
+    index: HashMap<Labels, usize>,
+    series: Vec<Series>,
+}
+
+impl Gather {
+    fn push(&mut self, ts: Timestamp, out: Vec<OutSample>) {
+        for o in out {
+            let point = Sample::new(ts, o.v);
+            match self.index.get(&o.labels) {
+                Some(&i) => self.series[i].samples.push(point),
+                None => {
+                    self.index.insert(o.labels.clone(), self.series.len());
+                    self.series.push(Series {
+                        labels: o.labels,
+                        samples: vec![point],
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Evaluator<'_, '_> {
+    /// Runs `op` at every step over `args` (scalars, vectors, strings) and
+    /// returns the gathered instant vector. Outputs with duplicate label
+    /// sets at one step are an error, as in Prometheus.
+    pub fn range_eval<F>(&self, args: &[Val], mut op: F) -> Result<Val>
+    where
+        F: for<'a> FnMut(&[StepArg<'a>], Timestamp) -> Result<Vec<OutSample>>,
+    {
+        let steps = self.steps();
+        let mut cursors: Vec<Vec<usize>> = args
+            .iter()
+            .map(|a| match a {
+                Val::Vector(s) => vec![0; s.len()],
+                _ => Vec::new(),
+            })
+            .collect();
+        let mut gather = Gather {
+            index: HashMap::new(),
+            series: Vec::new(),
+        };
+        let mut step_args: Vec<StepArg<'_>> = Vec::with_capacity(args.len());
+        for step in 0..steps {
+            self.ctx.limits.check()?;
+            let ts = self.step_ts(step);
+            step_args.clear();
+            for (arg, cur) in args.iter().zip(cursors.iter_mut()) {
+                step_args.push(match arg {
+                    Val::Scalar(v) => StepArg::Scalar(v[step]),
+                    Val::String(_) => StepArg::String,
+                    Val::Vector(series) => StepArg::Vector(vector_at(series, cur, ts)),
+                    Val::Matrix(_) => {
+                        return Err(QueryError::BadData(
+                            "range vector argument where an instant vector was expected".into(),
+                        ))
+                    }
+                });
+            }
+            let out = op(&step_args, ts)?;
+            check_unique(&out)?;
+            self.ctx.limits.add(out.len())?;
+            if step + 1 == steps {
+                // The inputs are consumed: give their samples back.
+                self.ctx
+                    .limits
+                    .release(args.iter().map(Val::sample_count).sum());
+            }
+            if steps == 1 {
+                // An instant query keeps the operation's order (sort, topk).
+                return Ok(Val::Vector(
+                    out.into_iter()
+                        .map(|o| Series {
+                            labels: o.labels,
+                            samples: vec![Sample::new(ts, o.v)],
+                        })
+                        .collect(),
+                ));
+            }
+            gather.push(ts, out);
+        }
+        Ok(Val::Vector(gather.series))
+    }
+}
+
+/// The elements of `series` that have a point at `ts`, advancing cursors.
+fn vector_at<'a>(series: &'a [Series], cursors: &mut [usize], ts: Timestamp) -> Vec<InSample<'a>> {
+    let mut out = Vec::with_capacity(series.len());
+    for (idx, (s, c)) in series.iter().zip(cursors.iter_mut()).enumerate() {
+        while *c < s.samples.len() && s.samples[*c].t < ts {
+            *c += 1;
+        }
+        if let Some(p) = s.samples.get(*c) {
+            if p.t == ts {
+                out.push(InSample {
+                    idx,
+                    labels: &s.labels,
+                    v: p.v,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn check_unique(out: &[OutSample]) -> Result<()> {
+    if out.len() < 2 {
+        return Ok(());
+    }
+    let mut seen = std::collections::HashSet::with_capacity(out.len());
+    for o in out {
+        if !seen.insert(&o.labels) {
+            return Err(QueryError::exec(SAME_LABELSET));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! Selecting data: instant vector selectors (lookback and staleness), range
+//! selectors and subqueries as sources of sliding windows.
+//!
+//! Each selector selects once over the whole time range the query needs and
+//! walks every series forward with its sample iterator; evaluation times
+//! never go backwards, so a one-sample look-ahead (instant selectors) or a
+//! window buffer (range selectors) is all the state needed. Windows are
+//! closed at both ends, `[t-range, t]`, as in Prometheus 2.42; staleness
+//! markers end a series for instant selectors and are dropped from windows.
+
+use std::collections::VecDeque;
+
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{AtModifier, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
+use sonde_model::{
+    is_stale_nan, Labels, MatchOp, Matcher, Sample, SampleIter, SelectHints, Timestamp, METRIC_NAME,
+};
+
+use super::{Evaluator, Series, Val};
+use crate::error::{QueryError, Result};
+
+/// Turns the parser's matchers into storage matchers with Go RE2 regexes.
+pub(crate) fn to_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>> {
+    if !vs.matchers.or_matchers.is_empty() {
+        return Err(QueryError::BadData(format!(
+            "'or' inside label matchers is not supported by PromQL 2.42: {vs}"
+        )));
+    }
+    let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
+    if let Some(name) = &vs.name {
+        out.push(Matcher::equal(METRIC_NAME, name));
+    }
+    for m in &vs.matchers.matchers {
+        let op = match m.op {
+            PMatchOp::Equal => MatchOp::Equal,
+            PMatchOp::NotEqual => MatchOp::NotEqual,
+            PMatchOp::Re(_) => MatchOp::Regex,
+            PMatchOp::NotRe(_) => MatchOp::NotRegex,
+        };
+        out.push(
+            Matcher::new(op, &m.name, &m.value).map_err(|e| QueryError::BadData(e.to_string()))?,
+        );
+    }
+    Ok(out)
+}
+
+/// A series of a range source: from storage, or computed by a subquery.
+pub(crate) enum SourceSeries {
+    Stored(Box<dyn sonde_model::Series>),
+    Memory(Series),
+}
+
+impl SourceSeries {
+    pub fn labels(&self) -> &Labels {
+        match self {
+            SourceSeries::Stored(s) => s.labels(),
+            SourceSeries::Memory(s) => &s.labels,
+        }
+    }
+
+    fn iter(&self) -> Box<dyn SampleIter + '_> {
+        match self {
+            SourceSeries::Stored(s) => s.samples(),
+            SourceSeries::Memory(s) => Box::new(SliceIter {
+                samples: &s.samples,
+                pos: 0,
+            }),
+        }
+    }
+}
+
+/// A [`SampleIter`] over samples in memory.
+pub(crate) struct SliceIter<'a> {
+    pub samples: &'a [Sample],
+    pub pos: usize,
+}
+
+impl SampleIter for SliceIter<'_> {
+    fn next(&mut self) -> Option<Sample> {
+        let s = self.samples.get(self.pos).copied();
+        if s.is_some() {
+            self.pos += 1;
+        }
+        s
+    }
+
+    fn seek(&mut self, t: Timestamp) -> Option<Sample> {
+        // `pos` is one past the current sample; seeking never moves back.
+        if self.pos > 0 && self.samples[self.pos - 1].t >= t {
+            return Some(self.samples[self.pos - 1]);
+        }
+        self.pos += self.samples[self.pos..].partition_point(|s| s.t < t);
+        self.next()
+    }
+}
+
+/// The data behind a range-vector argument: a range selector or a subquery.
+pub(crate) struct RangeSource {
+    pub series: Vec<SourceSeries>,
+    pub range: i64,
+    pub at: Option<AtModifier>,
+    pub offset: Option<Offset>,
+}
+
+/// The samples of one series inside `[mint, maxt]` at one step.
+pub(crate) struct Window<'a> {
+    pub samples: &'a [Sample],
+    pub mint: Timestamp,
+    pub maxt: Timestamp,
+}
+
+impl RangeSource {
+    /// Calls `f(step, window)` for every step of `ev`, walking the series
+    /// once. Windows may be empty.
+    pub fn walk(
+        &self,
+        ev: &Evaluator<'_, '_>,
+        series: &SourceSeries,
+        mut f: impl FnMut(usize, Window<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut it = series.iter();
+        let mut buf: VecDeque<Sample> = VecDeque::new();
+        let mut pending: Option<Sample> = None;
+        let mut first = true;
+        for step in 0..ev.steps() {
+            let maxt = ev.ref_time(ev.step_ts(step), &self.at, &self.offset);
+            let mint = maxt - self.range;
+            while buf.front().is_some_and(|s| s.t < mint) {
+                buf.pop_front();
+            }
+            if first {
+                first = false;
+                pending = it.seek(mint);
+            }
+            loop {
+                let s = match pending.take() {
+                    Some(s) => s,
+                    None => match it.next() {
+                        Some(s) => s,
+                        None => break,
+                    },
+                };
+                if s.t > maxt {
+                    pending = Some(s);
+                    break;
+                }
+                if s.t >= mint && !is_stale_nan(s.v) {
+                    buf.push_back(s);
+                }
+            }
+            ev.ctx.limits.add(buf.len())?;
+            let r = f(
+                step,
+                Window {
+                    samples: buf.make_contiguous(),
+                    mint,
+                    maxt,
+                },
+            );
+            ev.ctx.limits.release(buf.len());
+            r?;
+        }
+        Ok(())
+    }
+
+    /// The raw samples of every series at the evaluator's first step: the
+    /// value of a range selector or subquery as a query result.
+    pub fn into_raw_series(self, ev: &Evaluator<'_, '_>) -> Result<Vec<Series>> {
+        let single = Evaluator::new(ev.ctx, ev.start, ev.start, 1);
+        let mut out = Vec::with_capacity(self.series.len());
+        for s in &self.series {
+            let mut samples = Vec::new();
+            self.walk(&single, s, |_, w| {
+                samples.extend_from_slice(w.samples);
+                Ok(())
+            })?;
+            if !samples.is_empty() {
+                ev.ctx.limits.add(samples.len())?;
+                out.push(Series {
+                    labels: s.labels().clone(),
+                    samples,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Evaluator<'_, '_> {
+    fn select(
+        &self,
+        vs: &VectorSelector,
+        mint: Timestamp,
+        maxt: Timestamp,
+        range: i64,
+    ) -> Result<Vec<Box<dyn sonde_model::Series>>> {
+        let matchers = to_matchers(vs)?;
+        let hints = SelectHints {
+            start: mint,
+            end: maxt,
+            step: if self.steps() > 1 { self.interval } else { 0 },
+            func: String::new(),
+            range,
+        };
+        let set = self.ctx.querier.select(&hints, &matchers)?;
+        let mut out = Vec::new();
+        for s in set {
+            self.ctx.limits.check()?;
+            out.push(s?);
+        }
+        Ok(out)
+    }
+
+    /// An instant vector selector over all steps. With `sample_time`, each
+    /// point's value is the timestamp (in seconds) of the sample it came
+    /// from, which is what `timestamp(selector)` returns.
+    pub fn eval_vector_selector(&self, vs: &VectorSelector, sample_time: bool) -> Result<Val> {
+        let first_ref = self.ref_time(self.start, &vs.at, &vs.offset);
+        let last_ref = self.ref_time(self.end, &vs.at, &vs.offset);
+        let lookback = self.ctx.lookback;
+        let selected = self.select(vs, first_ref - lookback, last_ref, 0)?;
+        let steps = self.steps();
+        let mut out = Vec::with_capacity(selected.len());
+        for s in &selected {
+            self.ctx.limits.check()?;
+            let mut it = s.samples();
+            let mut pending = it.seek(first_ref - lookback);
+            let mut last: Option<Sample> = None;
+            let mut points = Vec::new();
+            for step in 0..steps {
+                let ts = self.step_ts(step);
+                let r = self.ref_time(ts, &vs.at, &vs.offset);
+                loop {
+                    let smp = match pending.take() {
+                        Some(smp) => smp,
+                        None => match it.next() {
+                            Some(smp) => smp,
+                            None => break,
+                        },
+                    };
+                    if smp.t > r {
+                        pending = Some(smp);
+                        break;
+                    }
+                    last = Some(smp);
+                }
+                if let Some(l) = last {
+                    if l.t >= r - lookback && !is_stale_nan(l.v) {
+                        let v = if sample_time {
+                            l.t as f64 / 1000.0
+                        } else {
+                            l.v
+                        };
+                        points.push(Sample::new(ts, v));
+                    }
+                }
+            }
+            if !points.is_empty() {
+                self.ctx.limits.add(points.len())?;
+                out.push(Series {
+                    labels: s.labels().clone(),
+                    samples: points,
+                });
+            }
+        }
+        Ok(Val::Vector(out))
+    }
+
+    /// The source behind a range selector, selected once for all steps.
+    pub fn matrix_source(&self, ms: &MatrixSelector) -> Result<RangeSource> {
+        let vs = &ms.vs;
+        let range = ms.range.as_millis() as i64;
+        let first_ref = self.ref_time(self.start, &vs.at, &vs.offset);
+        let last_ref = self.ref_time(self.end, &vs.at, &vs.offset);
+        let selected = self.select(vs, first_ref - range, last_ref, range)?;
+        Ok(RangeSource {
+            series: selected.into_iter().map(SourceSeries::Stored).collect(),
+            range,
+            at: vs.at.clone(),
+            offset: vs.offset.clone(),
+        })
+    }
+
+    /// A range selector as a value (only valid as an instant query's result).
+    pub fn eval_matrix_selector(&self, ms: &MatrixSelector) -> Result<Val> {
+        let src = self.matrix_source(ms)?;
+        Ok(Val::Matrix(src.into_raw_series(self)?))
+    }
+
+    /// Evaluates a subquery's inner expression over the steps it needs, once
+    /// for all outer steps, and returns it as a range source.
+    pub fn subquery_source(&self, sq: &SubqueryExpr) -> Result<RangeSource> {
+        let range = sq.range.as_millis() as i64;
+        let step = match sq.step {
+            Some(s) if !s.is_zero() => s.as_millis() as i64,
+            _ => self.ctx.default_subquery_step,
+        }
+        .max(1);
+        let first_ref = self.ref_time(self.start, &sq.at, &sq.offset);
+        let last_ref = self.ref_time(self.end, &sq.at, &sq.offset);
+        // The first step-aligned time at or after the earliest window start.
+        let lowest = first_ref - range;
+        let mut inner_start = step * (lowest / step);
+        if inner_start < lowest {
+            inner_start += step;
+        }
+        let inner = Evaluator::new(self.ctx, inner_start, last_ref, step);
+        let series = if inner_start > last_ref {
+            Vec::new()
+        } else {
+            match inner.eval(&sq.expr)? {
+                Val::Vector(s) => s,
+                Val::Scalar(v) => vec![Series {
+                    labels: Labels::empty(),
+                    samples: v
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| Sample::new(inner.step_ts(i), v))
+                        .collect(),
+                }],
+                other => {
+                    return Err(QueryError::BadData(format!(
+                        "subquery is only allowed on instant vector, got {}",
+                        super::val_type_name(&other)
+                    )))
+                }
+            }
+        };
+        Ok(RangeSource {
+            series: series.into_iter().map(SourceSeries::Memory).collect(),
+            range,
+            at: sq.at.clone(),
+            offset: sq.offset.clone(),
+        })
+    }
+}
