@@ -1,0 +1,97 @@
+//! Tokens and byte classes shared by the two text-format lexers.
+//!
+//! Invariants: the lexers in [`crate::prom_lexer`] and [`crate::om_lexer`]
+//! recognise exactly the token languages of Prometheus 2.42's golex lexers
+//! (`promlex.l`, `openmetricslex.l`), including their quirks: a token is
+//! the longest match reached *without backtracking* (a DFA that dies after
+//! passing an accepting state yields an invalid token, as golex does), NUL
+//! bytes are skipped inside label values, HELP text and comments, and a
+//! token never points outside the body.
+
+/// A lexical token. The bytes of the token are `body[start..end]` of the
+/// lexer that produced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tok {
+    Invalid,
+    Eof,
+    Linebreak,
+    Whitespace,
+    Help,
+    Type,
+    Unit,
+    EofWord,
+    Text,
+    Comment,
+    MName,
+    BraceOpen,
+    BraceClose,
+    LName,
+    LValue,
+    Comma,
+    Equal,
+    Timestamp,
+    Value,
+}
+
+impl Tok {
+    /// The name Prometheus uses for the token in its error messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Tok::Invalid => "INVALID",
+            Tok::Eof => "EOF",
+            Tok::Linebreak => "LINEBREAK",
+            Tok::Whitespace => "WHITESPACE",
+            Tok::Help => "HELP",
+            Tok::Type => "TYPE",
+            Tok::Unit => "UNIT",
+            Tok::EofWord => "EOFWORD",
+            Tok::Text => "TEXT",
+            Tok::Comment => "COMMENT",
+            Tok::MName => "MNAME",
+            Tok::BraceOpen => "BOPEN",
+            Tok::BraceClose => "BCLOSE",
+            Tok::LName => "LNAME",
+            Tok::LValue => "LVALUE",
+            Tok::Comma => "COMMA",
+            Tok::Equal => "EQUAL",
+            Tok::Timestamp => "TIMESTAMP",
+            Tok::Value => "VALUE",
+        }
+    }
+}
+
+/// Lexer start conditions (the `%x` states of the golex sources).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Init,
+    Comment,
+    Meta1,
+    Meta2,
+    Labels,
+    LValue,
+    Value,
+    Timestamp,
+    Exemplar,
+    EValue,
+    ETimestamp,
+}
+
+/// `[a-zA-Z_:]`
+pub(crate) fn is_mname_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_' || c == b':'
+}
+
+/// `[a-zA-Z0-9_:]`
+pub(crate) fn is_mname_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b':'
+}
+
+/// `[a-zA-Z_]`
+pub(crate) fn is_lname_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_'
+}
+
+/// `[a-zA-Z0-9_]`
+pub(crate) fn is_lname_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}

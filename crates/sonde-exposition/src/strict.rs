@@ -1,0 +1,562 @@
+//! Strict mode's cross-line rules: the metric-family model of OpenMetrics
+//! 1.0 (and its Prometheus-text counterpart), checked line by line.
+//!
+//! A family starts at a metadata line for a new name, or at a sample whose
+//! name is not one of the current family's sample names (it then is an
+//! untyped family named after the sample). When a family ends, all the
+//! names it may use (`x`, `x_total`, `x_bucket`, ...) are claimed; claiming
+//! a name twice is an error. That one rule refuses repeated families,
+//! metadata after samples, interleaved families and clashing names. Within a
+//! family, samples of one label set must be contiguous; histogram label sets
+//! are checked as the OpenMetrics reference parser does (ordered,
+//! cumulative buckets, a `+Inf` bucket equal to `_count`, `_sum`/`_count`
+//! together, no `_sum` with negative buckets); values of counters,
+//! histograms and summaries must not be NaN or negative; info values are 1,
+//! stateset values 0 or 1; each series' timestamps never go backwards and
+//! are either always or never present.
+//!
+//! Invariant: this runs only in strict mode and may allocate per sample.
+
+use std::collections::{HashMap, HashSet};
+
+use sonde_model::MetricType;
+
+use crate::entry::{LabelsRef, Scratch};
+use crate::error::{line_of, ParseError};
+use crate::float::parse_go_float;
+use crate::negotiate::Format;
+use crate::raw::{Raw, RawSample, TextLoc};
+
+/// What strict mode learned about one metric family (used by the linter).
+#[derive(Debug, Clone)]
+pub struct FamilyInfo {
+    pub name: String,
+    pub metric_type: MetricType,
+    /// A `# TYPE` line was given.
+    pub typed: bool,
+    pub help: Option<String>,
+    pub unit: Option<String>,
+    /// Label names used by its samples (sorted, deduplicated).
+    pub label_names: Vec<String>,
+    /// Line of the family's first line.
+    pub line: usize,
+    pub samples: usize,
+}
+
+/// The running state of one histogram/gaugehistogram label set.
+#[derive(Default)]
+struct HistGroup {
+    key: Option<(Vec<u8>, Option<u64>)>,
+    count: Option<f64>,
+    last_le: Option<f64>,
+    last_bucket: f64,
+    neg_buckets: bool,
+    sum: bool,
+    gsum: bool,
+    neg_gsum: bool,
+}
+
+struct Family {
+    info: FamilyInfo,
+    groups_seen: HashSet<Vec<u8>>,
+    group: Option<Vec<u8>>,
+    hist: HistGroup,
+}
+
+pub(crate) struct Validator {
+    format: Format,
+    cur: Option<Family>,
+    claimed: HashSet<String>,
+    series_ts: HashMap<Vec<u8>, Option<f64>>,
+    done: Vec<FamilyInfo>,
+}
+
+type Res = Result<(), ParseError>;
+
+impl Validator {
+    pub(crate) fn new(format: Format) -> Self {
+        Validator {
+            format,
+            cur: None,
+            claimed: HashSet::new(),
+            series_ts: HashMap::new(),
+            done: Vec::new(),
+        }
+    }
+
+    pub(crate) fn families(&self) -> &[FamilyInfo] {
+        &self.done
+    }
+
+    pub(crate) fn on_entry(&mut self, b: &[u8], raw: &Raw, s: &Scratch) -> Res {
+        match *raw {
+            Raw::Type {
+                name,
+                metric_type,
+                at,
+            } => {
+                let f = self.family_for_metadata(b, name, at)?;
+                if f.info.typed {
+                    return Err(err(
+                        b,
+                        at,
+                        "second TYPE line for this metric family",
+                        "one TYPE line per family",
+                    ));
+                }
+                f.info.typed = true;
+                f.info.metric_type = metric_type;
+                check_unit_allowed(b, at, f)
+            }
+            Raw::Help { name, text, at } => {
+                let f = self.family_for_metadata(b, name, at)?;
+                if f.info.help.is_some() {
+                    return Err(err(
+                        b,
+                        at,
+                        "second HELP line for this metric family",
+                        "one HELP line per family",
+                    ));
+                }
+                let t = match text {
+                    TextLoc::Body((x, y)) => &b[x..y],
+                    TextLoc::Help((x, y)) => &s.help[x..y],
+                };
+                f.info.help = Some(String::from_utf8_lossy(t).into_owned());
+                Ok(())
+            }
+            Raw::Unit { name, unit, at } => {
+                let f = self.family_for_metadata(b, name, at)?;
+                if f.info.unit.is_some() {
+                    return Err(err(
+                        b,
+                        at,
+                        "second UNIT line for this metric family",
+                        "one UNIT line per family",
+                    ));
+                }
+                f.info.unit = Some(String::from_utf8_lossy(&b[unit.0..unit.1]).into_owned());
+                check_unit_allowed(b, at, f)
+            }
+            Raw::Comment(_) => Ok(()),
+            Raw::Sample(ref smp) => self.on_sample(b, smp, s),
+        }
+    }
+
+    /// Ends the body: closes the last family.
+    pub(crate) fn finish(&mut self, b: &[u8]) -> Res {
+        self.close(b, b.len())
+    }
+
+    fn family_for_metadata(
+        &mut self,
+        b: &[u8],
+        name: (usize, usize),
+        at: usize,
+    ) -> Result<&mut Family, ParseError> {
+        let n = &b[name.0..name.1];
+        let same =
+            matches!(&self.cur, Some(f) if f.info.name.as_bytes() == n && f.info.samples == 0);
+        if !same {
+            self.close(b, at)?;
+            self.open(n, line_of(b, at));
+        }
+        self.cur
+            .as_mut()
+            .ok_or_else(|| err(b, at, "BUG: no current family", "a current family"))
+    }
+
+    fn open(&mut self, name: &[u8], line: usize) {
+        self.cur = Some(Family {
+            info: FamilyInfo {
+                name: String::from_utf8_lossy(name).into_owned(),
+                metric_type: MetricType::Unknown,
+                typed: false,
+                help: None,
+                unit: None,
+                label_names: Vec::new(),
+                line,
+                samples: 0,
+            },
+            groups_seen: HashSet::new(),
+            group: None,
+            hist: HistGroup::default(),
+        });
+    }
+
+    fn close(&mut self, b: &[u8], at: usize) -> Res {
+        let Some(mut f) = self.cur.take() else {
+            return Ok(());
+        };
+        if is_histogram(f.info.metric_type) {
+            hist_checks(&f.hist, &f.info.name).map_err(|e| err(b, at, e, "a valid histogram"))?;
+        }
+        for n in claimed_names(self.format, &f.info.name, f.info.metric_type) {
+            if !self.claimed.insert(n.clone()) {
+                return Err(ParseError {
+                    line: f.info.line,
+                    what: format!(
+                        "metric family {:?} uses the name {n:?} that an earlier family already used",
+                        f.info.name
+                    ),
+                    expected: "each metric family once, its lines together, metadata before samples, and no family name clashing with another family's sample names".into(),
+                });
+            }
+        }
+        f.info.label_names.sort();
+        f.info.label_names.dedup();
+        self.done.push(f.info);
+        Ok(())
+    }
+
+    fn on_sample(&mut self, b: &[u8], smp: &RawSample, s: &Scratch) -> Res {
+        let at = smp.line_start;
+        let name = std::str::from_utf8(&b[smp.name.0..smp.name.1]).unwrap_or("");
+        let belongs = match &self.cur {
+            Some(f) => sample_suffix(self.format, &f.info.name, f.info.metric_type, name).is_some(),
+            None => false,
+        };
+        if !belongs {
+            self.close(b, at)?;
+            self.open(name.as_bytes(), line_of(b, at));
+        }
+        let format = self.format;
+        let Some(f) = self.cur.as_mut() else {
+            return Err(err(b, at, "BUG: no current family", "a current family"));
+        };
+        let suffix = sample_suffix(format, &f.info.name, f.info.metric_type, name).unwrap_or("");
+        let labels = LabelsRef {
+            body: b,
+            unescaped: &s.unescaped,
+            spans: &s.labels,
+        };
+        f.info.samples += 1;
+        for (n, _) in labels.iter() {
+            if !f.info.label_names.iter().any(|x| x == n) {
+                f.info.label_names.push(n.to_string());
+            }
+        }
+        let e = |what: String, expected: &'static str| err(b, at, what, expected);
+        unique_labels(&labels).map_err(|w| e(w, "each label name once"))?;
+        type_rules(format, f, suffix, &labels, smp.value)
+            .map_err(|w| e(w, "a sample valid for its metric type"))?;
+        if let Some(ex) = &smp.exemplar {
+            let ok = match f.info.metric_type {
+                MetricType::Counter => suffix == "_total",
+                MetricType::Histogram | MetricType::GaugeHistogram => suffix == "_bucket",
+                _ => false,
+            };
+            if !ok {
+                return Err(e(
+                    format!(
+                        "exemplar on sample {name:?} of a {} family",
+                        f.info.metric_type.as_str()
+                    ),
+                    "exemplars only on counter _total and histogram _bucket samples",
+                ));
+            }
+            let _ = ex;
+        }
+        let group = group_key(f, &labels);
+        if f.group.as_ref() != Some(&group) {
+            if f.groups_seen.contains(&group) {
+                return Err(e(
+                    format!("samples of label set {labels:?} are not together"),
+                    "all samples of one label set of a family on consecutive lines",
+                ));
+            }
+            if let Some(old) = f.group.take() {
+                f.groups_seen.insert(old);
+            }
+            f.group = Some(group.clone());
+        }
+        if is_histogram(f.info.metric_type) {
+            hist_sample(&mut f.hist, group, smp, suffix, &labels)
+                .map_err(|w| e(w, "a valid histogram"))?;
+        }
+        self.series_timestamps(b, name, &labels, smp)
+    }
+
+    fn series_timestamps(
+        &mut self,
+        b: &[u8],
+        name: &str,
+        labels: &LabelsRef<'_>,
+        smp: &RawSample,
+    ) -> Res {
+        let mut pairs: Vec<(&str, &str)> = labels.iter().collect();
+        pairs.sort_unstable();
+        let mut key = name.as_bytes().to_vec();
+        for (n, v) in pairs {
+            key.push(0xff);
+            key.extend_from_slice(n.as_bytes());
+            key.push(0xfe);
+            key.extend_from_slice(v.as_bytes());
+        }
+        let ts = smp.ts_raw;
+        if let Some(prev) = self.series_ts.insert(key, ts) {
+            let at = smp.line_start;
+            match (prev, ts) {
+                (Some(p), Some(t)) if t < p => {
+                    return Err(err(
+                        b,
+                        at,
+                        format!("timestamp {t} is before the series' previous timestamp {p}"),
+                        "timestamps of a series that never decrease",
+                    ));
+                }
+                (Some(_), None) | (None, Some(_)) => {
+                    return Err(err(
+                        b,
+                        at,
+                        "series has samples with and without timestamps",
+                        "a timestamp on all or none of a series' samples",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn err(b: &[u8], at: usize, what: impl Into<String>, expected: &'static str) -> ParseError {
+    ParseError::at(b, at, what, expected)
+}
+
+fn is_histogram(t: MetricType) -> bool {
+    matches!(t, MetricType::Histogram | MetricType::GaugeHistogram)
+}
+
+fn check_unit_allowed(b: &[u8], at: usize, f: &Family) -> Res {
+    if f.info.unit.as_deref().is_some_and(|u| !u.is_empty())
+        && matches!(f.info.metric_type, MetricType::Info | MetricType::StateSet)
+    {
+        return Err(err(
+            b,
+            at,
+            format!("UNIT on a {} family", f.info.metric_type.as_str()),
+            "no UNIT on info and stateset families",
+        ));
+    }
+    Ok(())
+}
+
+/// The sample-name suffixes a family of this type uses.
+fn suffixes(format: Format, t: MetricType) -> &'static [&'static str] {
+    let om = format == Format::OpenMetrics;
+    match t {
+        MetricType::Counter if om => &["_total", "_created"],
+        MetricType::Histogram if om => &["_bucket", "_count", "_sum", "_created"],
+        MetricType::Histogram => &["_bucket", "_count", "_sum"],
+        MetricType::GaugeHistogram => &["_bucket", "_gcount", "_gsum"],
+        MetricType::Summary if om => &["", "_count", "_sum", "_created"],
+        MetricType::Summary => &["", "_count", "_sum"],
+        MetricType::Info => &["_info"],
+        _ => &[""],
+    }
+}
+
+/// The suffix of `sample` if it is a sample name of family `family`.
+fn sample_suffix(
+    format: Format,
+    family: &str,
+    t: MetricType,
+    sample: &str,
+) -> Option<&'static str> {
+    let rest = sample.strip_prefix(family)?;
+    suffixes(format, t).iter().copied().find(|s| *s == rest)
+}
+
+/// Every name a family claims: its own and its samples'.
+fn claimed_names(format: Format, family: &str, t: MetricType) -> Vec<String> {
+    let mut v = vec![family.to_string()];
+    for s in suffixes(format, t) {
+        if !s.is_empty() {
+            v.push(format!("{family}{s}"));
+        }
+    }
+    v
+}
+
+fn unique_labels(labels: &LabelsRef<'_>) -> Result<(), String> {
+    for (i, (n, _)) in labels.iter().enumerate() {
+        if n == "__name__" || labels.iter().take(i).any(|(m, _)| m == n) {
+            return Err(format!("label name {n:?} is not unique"));
+        }
+    }
+    Ok(())
+}
+
+/// A valid `le`/`quantile` value: a number, infinities spelled `+Inf`/`-Inf`.
+fn bound(v: &str) -> Option<f64> {
+    let f = parse_go_float(v.as_bytes())?;
+    if f.is_nan() || (f.is_infinite() && v != "+Inf" && v != "-Inf") {
+        return None;
+    }
+    Some(f)
+}
+
+fn type_rules(
+    format: Format,
+    f: &Family,
+    suffix: &str,
+    labels: &LabelsRef<'_>,
+    v: f64,
+) -> Result<(), String> {
+    let t = f.info.metric_type;
+    let om = format == Format::OpenMetrics;
+    let non_negative = |what: &str| -> Result<(), String> {
+        if om && (v.is_nan() || v < 0.0) {
+            return Err(format!("{what} value {v} is NaN or negative"));
+        }
+        Ok(())
+    };
+    match (t, suffix) {
+        (MetricType::Histogram | MetricType::GaugeHistogram, "_bucket") => {
+            let le = labels
+                .get("le")
+                .ok_or("histogram bucket without an \"le\" label")?;
+            bound(le).ok_or_else(|| format!("invalid \"le\" label value {le:?}"))?;
+            non_negative("bucket")
+        }
+        (MetricType::Histogram, "_count" | "_sum") | (MetricType::GaugeHistogram, "_gcount") => {
+            non_negative(&suffix[1..])
+        }
+        (MetricType::GaugeHistogram, "_gsum") if om && v.is_nan() => {
+            Err("gsum value is NaN".into())
+        }
+        (MetricType::Counter, "_total") => non_negative("counter"),
+        (MetricType::Summary, "_count" | "_sum") => non_negative(&suffix[1..]),
+        (MetricType::Summary, "") => {
+            let q = labels
+                .get("quantile")
+                .ok_or("summary sample without a \"quantile\" label")?;
+            match bound(q) {
+                Some(x) if (0.0..=1.0).contains(&x) => {}
+                _ => {
+                    return Err(format!(
+                        "invalid \"quantile\" label value {q:?}, expected a number from 0 to 1"
+                    ))
+                }
+            }
+            if om && v < 0.0 {
+                return Err(format!("quantile value {v} is negative"));
+            }
+            Ok(())
+        }
+        (MetricType::StateSet, _) => {
+            if labels.get(&f.info.name).is_none() {
+                return Err(format!("stateset sample without a {:?} label", f.info.name));
+            }
+            if v != 0.0 && v != 1.0 {
+                return Err(format!("stateset value {v} is not 0 or 1"));
+            }
+            Ok(())
+        }
+        (MetricType::Info, _) if v != 1.0 => Err(format!("info value {v} is not 1")),
+        _ => Ok(()),
+    }
+}
+
+/// The label set identifying one point of the family: all labels but `le`
+/// (histograms), `quantile` (summaries) or the state label (statesets).
+fn group_key(f: &Family, labels: &LabelsRef<'_>) -> Vec<u8> {
+    let skip = match f.info.metric_type {
+        MetricType::Histogram | MetricType::GaugeHistogram => "le",
+        MetricType::Summary => "quantile",
+        MetricType::StateSet => f.info.name.as_str(),
+        _ => "\u{0}",
+    };
+    let mut pairs: Vec<(&str, &str)> = labels.iter().filter(|(n, _)| *n != skip).collect();
+    pairs.sort_unstable();
+    let mut key = Vec::new();
+    for (n, v) in pairs {
+        key.extend_from_slice(n.as_bytes());
+        key.push(0xff);
+        key.extend_from_slice(v.as_bytes());
+        key.push(0xfe);
+    }
+    key
+}
+
+fn hist_sample(
+    h: &mut HistGroup,
+    group: Vec<u8>,
+    smp: &RawSample,
+    suffix: &str,
+    labels: &LabelsRef<'_>,
+) -> Result<(), String> {
+    let key = (group, smp.ts_raw.map(f64::to_bits));
+    if h.key.as_ref() != Some(&key) {
+        if h.key.is_some() {
+            hist_checks(h, "")?;
+        }
+        *h = HistGroup {
+            key: Some(key),
+            ..HistGroup::default()
+        };
+    }
+    let v = smp.value;
+    match suffix {
+        "_bucket" => {
+            let le = labels.get("le").and_then(bound).unwrap_or(f64::NAN);
+            if le < 0.0 {
+                h.neg_buckets = true;
+            }
+            if h.last_le.is_some_and(|p| le <= p) {
+                return Err(format!("bucket le={le} is not above the previous bucket"));
+            }
+            if v < h.last_bucket {
+                return Err(format!(
+                    "bucket le={le} has a smaller count ({v}) than the bucket before it"
+                ));
+            }
+            h.last_le = Some(le);
+            h.last_bucket = v;
+        }
+        "_count" | "_gcount" => h.count = Some(v),
+        "_sum" => h.sum = true,
+        "_gsum" => {
+            h.gsum = true;
+            h.neg_gsum |= v < 0.0;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The checks at the end of one histogram label set.
+fn hist_checks(h: &HistGroup, name: &str) -> Result<(), String> {
+    if h.key.is_none() {
+        return Ok(());
+    }
+    if h.last_le != Some(f64::INFINITY) {
+        return Err(format!(
+            "histogram {name} has no +Inf bucket as its last bucket"
+        ));
+    }
+    if h.count.is_some_and(|c| c != h.last_bucket) {
+        return Err(format!(
+            "histogram {name} _count does not equal its +Inf bucket"
+        ));
+    }
+    if h.sum && h.count.is_none() {
+        return Err(format!("histogram {name} has _sum without _count"));
+    }
+    if h.gsum && h.count.is_none() {
+        return Err(format!("gauge histogram {name} has _gsum without _gcount"));
+    }
+    if !(h.sum || h.gsum) && h.count.is_some() {
+        return Err(format!("histogram {name} has a count without a sum"));
+    }
+    if h.neg_buckets && h.sum {
+        return Err(format!("histogram {name} has _sum and negative buckets"));
+    }
+    if !h.neg_buckets && h.neg_gsum {
+        return Err(format!(
+            "gauge histogram {name} has a negative _gsum without negative buckets"
+        ));
+    }
+    Ok(())
+}
