@@ -172,6 +172,7 @@ pub(crate) fn retention(db: &DbInner) -> Result<(), TsdbError> {
     db.blocks
         .write()
         .retain(|b| !doomed.iter().any(|d| Arc::ptr_eq(d, b)));
+    db.refresh_block_maxt();
     for b in &doomed {
         tracing::info!(block = %b.meta.ulid, max_time = b.meta.max_time, "retention: deleting block");
         fs::remove_dir_all(&b.dir).map_err(|e| TsdbError::io("remove block", &b.dir, e))?;

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -47,6 +47,9 @@ pub(crate) struct DbInner {
     pub(crate) wal: Wal,
     pub(crate) apply_lock: RwLock<()>,
     pub(crate) blocks: RwLock<Vec<Arc<Block>>>,
+    /// Newest `max_time` of the blocks, cached so that appends do not touch
+    /// the blocks lock; updated by [`DbInner::refresh_block_maxt`].
+    block_maxt: AtomicI64,
     pub(crate) closed: AtomicBool,
     pub(crate) metrics: Metrics,
     pub(crate) maintenance: Mutex<()>,
@@ -95,6 +98,7 @@ impl Db {
             wal,
             apply_lock: RwLock::new(()),
             blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
+            block_maxt: AtomicI64::new(i64::MIN),
             closed: AtomicBool::new(false),
             metrics: Metrics::default(),
             maintenance: Mutex::new(()),
@@ -103,6 +107,7 @@ impl Db {
             stop: Mutex::new(false),
             stop_cv: Condvar::new(),
         });
+        inner.refresh_block_maxt();
         let db = Arc::new(Db {
             inner: inner.clone(),
             threads: Mutex::new(Vec::new()),
@@ -283,12 +288,18 @@ impl DbInner {
     }
 
     pub(crate) fn last_block_maxt(&self) -> i64 {
-        self.blocks
+        self.block_maxt.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn refresh_block_maxt(&self) {
+        let m = self
+            .blocks
             .read()
             .iter()
             .map(|b| b.meta.max_time)
             .max()
-            .unwrap_or(i64::MIN)
+            .unwrap_or(i64::MIN);
+        self.block_maxt.store(m, Ordering::Release);
     }
 
     pub(crate) fn bump(&self, f: impl FnOnce(&mut Progress)) {
@@ -342,6 +353,8 @@ impl DbInner {
             let mut blocks = self.blocks.write();
             blocks.push(Arc::new(block));
             blocks.sort_by_key(|b| b.meta.min_time);
+            drop(blocks);
+            self.refresh_block_maxt();
         }
         let mut min_t = i64::MAX;
         for s in &series {
@@ -436,6 +449,7 @@ impl DbInner {
             }
             blocks.sort_by_key(|b| b.meta.min_time);
         }
+        self.refresh_block_maxt();
         for b in old {
             fs::remove_dir_all(&b.dir).map_err(|e| TsdbError::io("remove block", &b.dir, e))?;
         }

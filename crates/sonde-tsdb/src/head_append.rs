@@ -58,7 +58,10 @@ impl HeadAppender {
     /// The window checks that do not depend on the series.
     fn check_bounds(&self, t: i64) -> Result<(), AppendError> {
         let opts = &self.db.opts;
-        let head_max = self.db.head.max_time();
+        // After a restart the head may be empty while blocks hold newer
+        // data: the window is measured from the newest sample anywhere.
+        let last_block = self.db.last_block_maxt();
+        let head_max = self.db.head.max_time().max(last_block.saturating_sub(1));
         if head_max == i64::MIN {
             return Ok(());
         }
@@ -70,10 +73,7 @@ impl HeadAppender {
         }
         // Prometheus without out-of-order ingestion: nothing older than half
         // a block range behind the head, nor inside a persisted block.
-        let min_valid = self
-            .db
-            .last_block_maxt()
-            .max(head_max.saturating_sub(opts.block_range_ms / 2));
+        let min_valid = last_block.max(head_max.saturating_sub(opts.block_range_ms / 2));
         if t < min_valid {
             return Err(AppendError::OutOfBounds);
         }
