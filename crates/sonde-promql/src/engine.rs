@@ -16,6 +16,9 @@ use crate::error::{QueryError, Result};
 use crate::eval::{offset_ms, Ctx, Evaluator, Limits, Val};
 use crate::value::{RangeSeries, Value, VectorSample};
 
+/// Most steps a range query may have (Prometheus' API limit).
+const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
 /// Engine settings. [`EngineOptions::default`] gives Prometheus' defaults.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -191,12 +194,20 @@ impl Engine {
                 "end timestamp must not be before start time".into(),
             ));
         }
+        // Prometheus' API refuses more than 11,000 points per series.
+        if (end - start) / step > MAX_POINTS_PER_SERIES {
+            return Err(QueryError::BadData(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+            ));
+        }
         match expr.value_type() {
             ValueType::Scalar | ValueType::Vector => {}
-            other => return Err(QueryError::BadData(format!(
+            other => {
+                return Err(QueryError::BadData(format!(
                 "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
                 type_name(other)
-            ))),
+            )))
+            }
         }
         let val = self.run(storage, expr, start, end, step, cancel)?;
         let mut series: Vec<RangeSeries> = match val {
@@ -215,10 +226,12 @@ impl Engine {
                     samples: s.samples,
                 })
                 .collect(),
-            other => return Err(QueryError::BadData(format!(
+            other => {
+                return Err(QueryError::BadData(format!(
                 "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
                 crate::eval::val_type_name(&other)
-            ))),
+            )))
+            }
         };
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(Value::Matrix(series))

@@ -458,3 +458,75 @@ fn pin_at(e: &mut Expr, t: Timestamp) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCRIPT: &str = r#"
+load 5m
+  m{a="1"} 0+10x10
+  m{a="2"} 0+20x10
+
+# right
+eval instant at 50m sum(m)
+  {} 300
+
+# wrong value
+eval instant at 50m sum(m)
+  {} 301
+
+# a series missing from the expectations
+eval instant at 50m m
+  m{a="1"} 100
+
+eval_fail instant at 50m sum(m)
+
+eval instant at 50m 1 + 1
+  2
+
+eval_ordered instant at 50m sort_desc(m)
+  m{a="1"} 100
+  m{a="2"} 200
+
+clear
+
+eval instant at 50m m
+"#;
+
+    #[test]
+    fn runner_reports_each_kind_of_mismatch() {
+        let out = run_script(SCRIPT).unwrap();
+        let failed: Vec<usize> = out
+            .iter()
+            .filter(|o| o.failure.is_some())
+            .map(|o| o.line)
+            .collect();
+        assert_eq!(out.len(), 7);
+        assert_eq!(failed, vec![11, 15, 18, 23], "{out:#?}");
+        assert!(out[1].failure.as_deref().unwrap().contains("expected 301"));
+        assert!(out[3]
+            .failure
+            .as_deref()
+            .unwrap()
+            .contains("expected an error"));
+        assert!(out[5].failure.as_deref().unwrap().contains("position"));
+    }
+
+    #[test]
+    fn malformed_scripts_are_errors() {
+        assert!(run_script("bogus command").is_err());
+        assert!(run_script("load 5m\n  m{a=~\"x\"} 1").is_err());
+        assert!(run_script("eval instant at 5m").is_err());
+    }
+
+    #[test]
+    fn almost_equal_is_relative() {
+        assert!(almost_equal(f64::NAN, STALE));
+        assert!(almost_equal(1.0, 1.0 + 1e-9));
+        assert!(!almost_equal(1.0, 1.001));
+        assert!(!almost_equal(0.0, 1e-300));
+    }
+
+    const STALE: f64 = sonde_model::STALE_NAN;
+}

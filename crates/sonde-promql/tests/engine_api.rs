@@ -1,0 +1,203 @@
+//! The public API: range queries, result shapes, JSON, error kinds, the
+//! sample limit, cancellation and timeouts.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sonde_model::{Labels, STALE_NAN};
+use sonde_promql::testing::MemStorage;
+use sonde_promql::{Engine, EngineOptions, QueryError, Value};
+
+fn storage() -> MemStorage {
+    let mut s = MemStorage::new();
+    // A counter scraped every 15s for 10 minutes, reset at 5m.
+    let c = Labels::from_pairs(&[("__name__", "req_total"), ("job", "api")]);
+    for i in 0..=40 {
+        let v = if i < 20 {
+            i as f64 * 15.0
+        } else {
+            (i - 19) as f64 * 15.0
+        };
+        s.add(c.clone(), i * 15_000, v);
+    }
+    // A gauge that goes stale at 60s.
+    let g = Labels::from_pairs(&[("__name__", "temp"), ("room", "a")]);
+    s.add(g.clone(), 0, 20.0);
+    s.add(g.clone(), 30_000, 21.0);
+    s.add(g, 60_000, STALE_NAN);
+    let g = Labels::from_pairs(&[("__name__", "temp"), ("room", "b")]);
+    s.add(g, 0, 18.0);
+    let h = Labels::from_pairs(&[("__name__", "humidity"), ("room", "b")]);
+    s.add(h, 0, 40.0);
+    s
+}
+
+fn engine() -> Engine {
+    Engine::new(EngineOptions::default())
+}
+
+#[test]
+fn range_query_rate_handles_counter_reset() {
+    let v = engine()
+        .range_query(&storage(), "rate(req_total[1m])", 60_000, 600_000, 60_000)
+        .unwrap();
+    let Value::Matrix(series) = v else {
+        panic!("expected a matrix, got {v:?}")
+    };
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].labels, Labels::from_pairs(&[("job", "api")]));
+    assert_eq!(series[0].samples.len(), 10);
+    for p in &series[0].samples {
+        // 15 per 15s is 1/s everywhere, the reset included.
+        assert!((p.v - 1.0).abs() < 1e-9, "at {}: {}", p.t, p.v);
+    }
+}
+
+#[test]
+fn range_query_respects_staleness_and_lookback() {
+    let v = engine()
+        .range_query(&storage(), "temp", 0, 400_000, 30_000)
+        .unwrap();
+    let Value::Matrix(series) = v else { panic!() };
+    assert_eq!(series.len(), 2);
+    // room a: samples at 0 and 30s, stale at 60s.
+    let a: Vec<i64> = series[0].samples.iter().map(|p| p.t).collect();
+    assert_eq!(a, vec![0, 30_000]);
+    // room b: one sample at 0, visible for the 5m lookback (closed).
+    let b: Vec<i64> = series[1].samples.iter().map(|p| p.t).collect();
+    assert_eq!(b, (0..=10).map(|i| i * 30_000).collect::<Vec<_>>());
+}
+
+#[test]
+fn scalar_results_and_json() {
+    let e = engine();
+    let s = storage();
+    let v = e
+        .instant_query(&s, "scalar(temp{room=\"b\"}) * 2", 0)
+        .unwrap();
+    assert_eq!(v, Value::Scalar { t: 0, v: 36.0 });
+    let v = e.range_query(&s, "time()", 0, 2000, 1000).unwrap();
+    assert_eq!(
+        v.to_json(),
+        r#"{"resultType":"matrix","result":[{"metric":{},"values":[[0,"0"],[1,"1"],[2,"2"]]}]}"#
+    );
+    let v = e.instant_query(&s, "\"hello\"", 1500).unwrap();
+    assert_eq!(
+        v.to_json(),
+        r#"{"resultType":"string","result":[1.5,"hello"]}"#
+    );
+    let v = e.instant_query(&s, "temp{room=\"b\"}[1m]", 30_000).unwrap();
+    assert_eq!(
+        v.to_json(),
+        r#"{"resultType":"matrix","result":[{"metric":{"__name__":"temp","room":"b"},"values":[[0,"18"]]}]}"#
+    );
+}
+
+#[test]
+fn error_kinds() {
+    let e = engine();
+    let s = storage();
+    let err = e.instant_query(&s, "sum(", 0).unwrap_err();
+    assert_eq!(err.error_type(), "bad_data", "{err}");
+    let err = e
+        .instant_query(&s, "mad_over_time(temp[5m])", 0)
+        .unwrap_err();
+    assert_eq!(err.error_type(), "bad_data", "{err}");
+    let err = e.range_query(&s, "temp[5m]", 0, 10, 1).unwrap_err();
+    assert_eq!(
+        err,
+        QueryError::BadData(
+            "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector"
+                .into()
+        )
+    );
+    let err = e
+        .instant_query(&s, "label_replace(temp, \"x\", \"\", \"room\", \"(.*\")", 0)
+        .unwrap_err();
+    assert_eq!(err.error_type(), "execution");
+    assert_eq!(
+        err.to_string(),
+        "invalid regular expression in label_replace(): (.*"
+    );
+    let err = e.instant_query(&s, "temp + on() temp", 0).unwrap_err();
+    assert_eq!(err.error_type(), "execution");
+    assert!(
+        err.to_string().starts_with(
+            "found duplicate series for the match group {} on the right hand-side of the operation"
+        ),
+        "{err}"
+    );
+    let err = e.instant_query(&s, "-{room=\"b\"}", 0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "vector cannot contain metrics with the same labelset"
+    );
+}
+
+#[test]
+fn sample_limit() {
+    let e = Engine::new(EngineOptions {
+        max_samples: 20,
+        ..EngineOptions::default()
+    });
+    let err = e
+        .instant_query(&storage(), "req_total[10m]", 600_000)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        QueryError::Execution(
+            "query processing would load too many samples into memory in query execution".into()
+        )
+    );
+    assert!(e
+        .instant_query(&storage(), "req_total[1m]", 600_000)
+        .is_ok());
+}
+
+#[test]
+fn cancel_and_timeout() {
+    let s = storage();
+    let cancel = Arc::new(AtomicBool::new(true));
+    let err = engine()
+        .range_query_with_cancel(&s, "rate(req_total[1m])", 0, 600_000, 1000, Some(cancel))
+        .unwrap_err();
+    assert_eq!(err.error_type(), "canceled");
+    assert_eq!(err.to_string(), "query was canceled in query execution");
+    let e = Engine::new(EngineOptions {
+        timeout: Duration::ZERO,
+        ..EngineOptions::default()
+    });
+    let err = e.instant_query(&s, "temp", 0).unwrap_err();
+    assert_eq!(err.error_type(), "timeout");
+    assert_eq!(err.to_string(), "query timed out in query execution");
+}
+
+#[test]
+fn at_modifier_and_subquery_in_range_mode() {
+    let e = engine();
+    let s = storage();
+    // Pinned at 30s, every step sees room a's value 21.
+    let v = e
+        .range_query(&s, "temp{room=\"a\"} @ 30", 0, 600_000, 60_000)
+        .unwrap();
+    let Value::Matrix(m) = v else { panic!() };
+    assert_eq!(m[0].samples.len(), 11);
+    assert!(m[0].samples.iter().all(|p| p.v == 21.0));
+    // max over a 2m subquery of the 1m rate equals the rate (constant 1/s).
+    let v = e
+        .range_query(
+            &s,
+            "max_over_time(rate(req_total[1m])[2m:15s])",
+            120_000,
+            600_000,
+            60_000,
+        )
+        .unwrap();
+    let Value::Matrix(m) = v else { panic!() };
+    assert_eq!(m[0].samples.len(), 9);
+    assert!(
+        m[0].samples.iter().all(|p| (p.v - 1.0).abs() < 1e-9),
+        "{m:?}"
+    );
+}
