@@ -96,7 +96,9 @@ pub fn load_str_with(text: &str, name: &str, opts: &LoadOptions) -> Result<Confi
         check_agent_mode(&cfg, root.as_ref(), &mut cx);
     }
     if !cx.errors.is_empty() {
-        return Err(ConfigError::Invalid(cx.errors));
+        let mut errors = cx.errors;
+        errors.sort_by_key(|d| (d.line, d.col));
+        return Err(ConfigError::Invalid(errors));
     }
     if opts.expand_external_labels {
         cfg.global

@@ -167,8 +167,9 @@ impl<'n> Fields<'n> {
         self.node
     }
 
-    /// Whether `key` is written in the mapping.
-    pub(crate) fn has(&self, key: &str) -> bool {
+    /// Whether `key` is written in the mapping (and notes it as a valid key).
+    pub(crate) fn has(&mut self, key: &str) -> bool {
+        self.asked.push(key.to_string());
         self.entries
             .iter()
             .any(|(k, _)| k.scalar_text() == Some(key))

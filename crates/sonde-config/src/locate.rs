@@ -247,7 +247,13 @@ impl MarkedEventReceiver for Builder {
             )),
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
                 Some(Open::Seq(node, anchor)) | Some(Open::Map(node, anchor, _)) => {
-                    let node = merge_keys(node);
+                    let mut node = merge_keys(node);
+                    // A block mapping is best pointed at by its first key.
+                    if let NodeKind::Map(entries) = &node.kind {
+                        if let Some((k, _)) = entries.first() {
+                            node.mark = k.mark;
+                        }
+                    }
                     self.finish(node, anchor)
                 }
                 None => self.fail(mark, "unbalanced YAML collection end".into()),
