@@ -31,6 +31,9 @@ pub enum ScrapeError {
     /// The body could not be parsed (text of the exposition parser).
     #[error("{0}")]
     Parse(String),
+    /// A gzip body that cannot be decoded.
+    #[error("{0}")]
+    Decode(String),
     #[error("sample limit exceeded")]
     SampleLimit,
     #[error("missing metric name (__name__ label)")]
@@ -56,7 +59,7 @@ impl ScrapeError {
             ScrapeError::Status(_) => "status",
             ScrapeError::BodySizeLimit => "body_size_limit",
             ScrapeError::Client(_) => "client",
-            ScrapeError::Parse(_) => "parse",
+            ScrapeError::Parse(_) | ScrapeError::Decode(_) => "parse",
             ScrapeError::SampleLimit => "sample_limit",
             ScrapeError::NameLabelMandatory | ScrapeError::InvalidLabels(_) => "invalid_labels",
             ScrapeError::LabelLimit(_) => "label_limit",
