@@ -53,7 +53,12 @@ impl<'a> OpenMetrics<'a> {
     }
 
     fn no_eof(&self) -> ParseError {
-        self.err("data does not end with # EOF", "a final line \"# EOF\"")
+        ParseError::at(
+            self.b,
+            self.lx.i,
+            "data does not end with # EOF",
+            "a final line \"# EOF\"",
+        )
     }
 
     pub(crate) fn next(&mut self, s: &mut Scratch) -> Result<Option<Raw>, ParseError> {

@@ -15,6 +15,11 @@
 //! stateset values 0 or 1; each series' timestamps never go backwards and
 //! are either always or never present.
 //!
+//! The Prometheus text format is checked like `expfmt.TextParser` (what
+//! `promtool check metrics` uses) in one respect: a family may resume after
+//! other families (its samples need not be together), but metadata may not
+//! come after its samples, and names must not clash across families.
+//!
 //! Invariant: this runs only in strict mode and may allocate per sample.
 
 use std::collections::{HashMap, HashSet};
@@ -66,7 +71,10 @@ struct Family {
 pub(crate) struct Validator {
     format: Format,
     cur: Option<Family>,
-    claimed: HashSet<String>,
+    /// Claimed name -> the family that claimed it.
+    claimed: HashMap<String, String>,
+    /// Prometheus format: families that ended but may resume.
+    parked: HashMap<String, Family>,
     series_ts: HashMap<Vec<u8>, Option<f64>>,
     done: Vec<FamilyInfo>,
 }
@@ -78,7 +86,8 @@ impl Validator {
         Validator {
             format,
             cur: None,
-            claimed: HashSet::new(),
+            claimed: HashMap::new(),
+            parked: HashMap::new(),
             series_ts: HashMap::new(),
             done: Vec::new(),
         }
@@ -145,7 +154,24 @@ impl Validator {
 
     /// Ends the body: closes the last family.
     pub(crate) fn finish(&mut self, b: &[u8]) -> Res {
-        self.close(b, b.len())
+        self.close(b, b.len())?;
+        let mut parked: Vec<Family> = self.parked.drain().map(|(_, f)| f).collect();
+        parked.sort_by_key(|f| f.info.line);
+        for f in parked {
+            self.done_family(b, b.len(), f)?;
+        }
+        self.done.sort_by_key(|f| f.line);
+        Ok(())
+    }
+
+    fn done_family(&mut self, b: &[u8], at: usize, mut f: Family) -> Res {
+        if is_histogram(f.info.metric_type) {
+            hist_checks(&f.hist, &f.info.name).map_err(|e| err(b, at, e, "a valid histogram"))?;
+        }
+        f.info.label_names.sort();
+        f.info.label_names.dedup();
+        self.done.push(f.info);
+        Ok(())
     }
 
     fn family_for_metadata(
@@ -161,12 +187,29 @@ impl Validator {
             self.close(b, at)?;
             self.open(n, line_of(b, at));
         }
-        self.cur
+        let f = self
+            .cur
             .as_mut()
-            .ok_or_else(|| err(b, at, "BUG: no current family", "a current family"))
+            .ok_or_else(|| err(b, at, "BUG: no current family", "a current family"))?;
+        if f.info.samples > 0 {
+            return Err(err(
+                b,
+                at,
+                format!("metadata for {:?} after its samples", f.info.name),
+                "HELP, TYPE and UNIT before a family's samples",
+            ));
+        }
+        Ok(f)
     }
 
     fn open(&mut self, name: &[u8], line: usize) {
+        if let Some(f) = std::str::from_utf8(name)
+            .ok()
+            .and_then(|n| self.parked.remove(n))
+        {
+            self.cur = Some(f);
+            return;
+        }
         self.cur = Some(Family {
             info: FamilyInfo {
                 name: String::from_utf8_lossy(name).into_owned(),
@@ -185,14 +228,16 @@ impl Validator {
     }
 
     fn close(&mut self, b: &[u8], at: usize) -> Res {
-        let Some(mut f) = self.cur.take() else {
+        let Some(f) = self.cur.take() else {
             return Ok(());
         };
-        if is_histogram(f.info.metric_type) {
-            hist_checks(&f.hist, &f.info.name).map_err(|e| err(b, at, e, "a valid histogram"))?;
-        }
+        let om = self.format == Format::OpenMetrics;
         for n in claimed_names(self.format, &f.info.name, f.info.metric_type) {
-            if !self.claimed.insert(n.clone()) {
+            let owner = self
+                .claimed
+                .entry(n.clone())
+                .or_insert_with(|| f.info.name.clone());
+            if *owner != f.info.name || (om && self.done.iter().any(|d| d.name == f.info.name)) {
                 return Err(ParseError {
                     line: f.info.line,
                     what: format!(
@@ -203,10 +248,27 @@ impl Validator {
                 });
             }
         }
-        f.info.label_names.sort();
-        f.info.label_names.dedup();
-        self.done.push(f.info);
-        Ok(())
+        if om {
+            self.done_family(b, at, f)
+        } else {
+            self.parked.insert(f.info.name.clone(), f);
+            Ok(())
+        }
+    }
+
+    /// Prometheus format: the parked family a stray sample resumes, as
+    /// `expfmt` finds it (a summary/histogram by its stripped name first).
+    fn resumed_family(&self, name: &str) -> Option<String> {
+        for suffix in ["_sum", "_count", "_bucket"] {
+            if let Some(base) = name.strip_suffix(suffix) {
+                if let Some(f) = self.parked.get(base) {
+                    if sample_suffix(self.format, base, f.info.metric_type, name).is_some() {
+                        return Some(base.to_string());
+                    }
+                }
+            }
+        }
+        None
     }
 
     fn on_sample(&mut self, b: &[u8], smp: &RawSample, s: &Scratch) -> Res {
@@ -218,7 +280,11 @@ impl Validator {
         };
         if !belongs {
             self.close(b, at)?;
-            self.open(name.as_bytes(), line_of(b, at));
+            let family = match self.format {
+                Format::OpenMetrics => None,
+                _ => self.resumed_family(name),
+            };
+            self.open(family.as_deref().unwrap_or(name).as_bytes(), line_of(b, at));
         }
         let format = self.format;
         let Some(f) = self.cur.as_mut() else {
@@ -259,7 +325,7 @@ impl Validator {
         }
         let group = group_key(f, &labels);
         if f.group.as_ref() != Some(&group) {
-            if f.groups_seen.contains(&group) {
+            if format == Format::OpenMetrics && f.groups_seen.contains(&group) {
                 return Err(e(
                     format!("samples of label set {labels:?} are not together"),
                     "all samples of one label set of a family on consecutive lines",

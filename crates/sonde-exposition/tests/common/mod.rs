@@ -66,3 +66,204 @@ pub fn recorded_verdicts() -> Vec<(String, bool)> {
         })
         .collect()
 }
+
+pub const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const OM: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Bodies that exercise the corners of Prometheus 2.42's scrape path, with
+/// the verdicts Sonde gives them (scrape: the scrape succeeds; strict: the
+/// body is valid). `tests/peer_prometheus.rs` serves them to a real
+/// Prometheus, which must agree with `scrape_up`.
+pub struct Quirk {
+    pub name: &'static str,
+    pub content_type: &'static str,
+    pub body: &'static [u8],
+    pub scrape_up: bool,
+    pub strict_ok: bool,
+}
+
+const fn q(
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+    scrape_up: bool,
+    strict_ok: bool,
+) -> Quirk {
+    Quirk {
+        name,
+        content_type,
+        body,
+        scrape_up,
+        strict_ok,
+    }
+}
+
+pub fn quirk_cases() -> Vec<Quirk> {
+    vec![
+        q("text_trailing_comma", TEXT, b"a{b=\"1\",} 1\n", true, true),
+        q(
+            "text_missing_comma",
+            TEXT,
+            b"a{b=\"1\" c=\"2\"} 1\n",
+            true,
+            false,
+        ),
+        q(
+            "text_blanks_between_fields",
+            TEXT,
+            b"a {b=\"1\"}\t1  \t 2\n",
+            true,
+            true,
+        ),
+        q("text_blanks_before_name", TEXT, b"  a 1\n", false, false),
+        q("text_blank_lines", TEXT, b"\n\na 1\n\n", true, true),
+        q("text_comments", TEXT, b"#x\n# y\n#\na 1\n", true, true),
+        q("text_nul_line_start", TEXT, b"a 1\n\0b x\n", true, false),
+        q(
+            "text_nul_in_hash_comment",
+            TEXT,
+            b"#c\0\nb x\n",
+            true,
+            false,
+        ),
+        q(
+            "text_nul_in_label_value",
+            TEXT,
+            b"a{b=\"x\0y\"} 1\n",
+            true,
+            true,
+        ),
+        q(
+            "text_duplicate_label",
+            TEXT,
+            b"a{b=\"1\",b=\"2\"} 1\n",
+            false,
+            false,
+        ),
+        q(
+            "text_duplicate_job_label",
+            TEXT,
+            b"a{job=\"1\",job=\"2\"} 1\n",
+            true,
+            false,
+        ),
+        q(
+            "text_duplicate_label_one_empty",
+            TEXT,
+            b"a{b=\"\",b=\"2\"} 1\n",
+            true,
+            false,
+        ),
+        q(
+            "text_explicit_name_label",
+            TEXT,
+            b"a{__name__=\"a\"} 1\n",
+            false,
+            false,
+        ),
+        q(
+            "text_empty_name_label",
+            TEXT,
+            b"a{__name__=\"\"} 1\n",
+            false,
+            false,
+        ),
+        q("text_value_overflow", TEXT, b"a 1e400\n", false, false),
+        q("text_value_hex_float", TEXT, b"a 0x1p3\n", false, false),
+        q("text_negative_timestamp", TEXT, b"a 1 -5\n", false, false),
+        q(
+            "text_timestamp_overflow",
+            TEXT,
+            b"a 1 99999999999999999999\n",
+            false,
+            false,
+        ),
+        q("text_untyped", TEXT, b"# TYPE a untyped\na 1\n", true, true),
+        q("text_type_info", TEXT, b"# TYPE a info\n", false, false),
+        q("text_help_not_utf8", TEXT, b"# HELP a \xff\n", false, false),
+        q(
+            "text_unknown_escape",
+            TEXT,
+            b"a{b=\"\\q\"} 1\n",
+            true,
+            false,
+        ),
+        q("text_eof_is_a_comment", TEXT, b"a 1\n# EOF\n", true, true),
+        q(
+            "text_raw_newline_in_label_value",
+            TEXT,
+            b"a{b=\"line\nbreak\"} 1\n",
+            true,
+            true,
+        ),
+        q("text_duplicate_series", TEXT, b"a 1\na 2\n", true, true),
+        q("text_plus_nan_value", TEXT, b"a +NaN\n", false, false),
+        q("text_infinity_value", TEXT, b"a -Infinity\n", true, true),
+        q(
+            "text_metadata_without_newline",
+            TEXT,
+            b"# TYPE a gauge",
+            true,
+            true,
+        ),
+        q(
+            "om_no_final_newline_after_eof",
+            OM,
+            b"a 1\n# EOF",
+            true,
+            true,
+        ),
+        q("om_nul_in_help", OM, b"# HELP a x\0y\n# EOF\n", true, true),
+        q(
+            "om_exemplar_on_gauge_named_total",
+            OM,
+            b"# TYPE a_total gauge\na_total 1 # {} 1\n# EOF\n",
+            true,
+            false,
+        ),
+        q(
+            "om_duplicate_job_label",
+            OM,
+            b"a{job=\"1\",job=\"2\"} 1\n# EOF\n",
+            true,
+            false,
+        ),
+        q(
+            "om_escaped_exemplar_label",
+            OM,
+            b"# TYPE a counter\na_total 1 # {t=\"x\\\"y\"} 1\n# EOF\n",
+            true,
+            true,
+        ),
+        q(
+            "om_body_served_as_text",
+            TEXT,
+            b"# TYPE a counter\na_total 1 # {t=\"x\"} 1\n# EOF\n",
+            false,
+            false,
+        ),
+        // A malformed parameter makes Go's mime.ParseMediaType fail: the
+        // Prometheus text parser is used, which knows no exemplars.
+        q(
+            "om_malformed_content_type",
+            "application/openmetrics-text; version",
+            b"a_total 1 # {t=\"x\"} 1\n# EOF\n",
+            false,
+            false,
+        ),
+        q(
+            "om_content_type_case",
+            "Application/OpenMetrics-Text",
+            b"a 1\n",
+            false,
+            false,
+        ),
+        q(
+            "no_content_type_parameters",
+            "text/html",
+            b"a 1\n",
+            true,
+            true,
+        ),
+    ]
+}
