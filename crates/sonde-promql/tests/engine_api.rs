@@ -1,6 +1,8 @@
 //! The public API: range queries, result shapes, JSON, error kinds, the
 //! sample limit, cancellation and timeouts.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,6 +10,8 @@
 //! The storage is `sonde_promql::testing::MemStorage`; it should become the
 //! tsdb head once that exists, so the suite also covers real storage.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
