@@ -6,6 +6,7 @@
 mod append;
 mod cache;
 pub mod client;
+pub mod convert;
 pub mod discovery;
 pub mod error;
 mod hostport;

@@ -199,6 +199,45 @@ impl ScrapeManager {
         }
     }
 
+    /// Applies the `scrape_configs` of a checked configuration (see
+    /// [`ScrapeManager::apply_pools`]). A job whose settings the scraper
+    /// does not support keeps its previous settings (or is not started);
+    /// discovery sections it does not run are reported and skipped. Every
+    /// such problem is in the returned list; the rest is applied.
+    pub async fn apply_config(&self, cfg: &sonde_config::Config) -> Result<(), Vec<PoolError>> {
+        let mut errors = Vec::new();
+        let mut pools = Vec::new();
+        for sc in &cfg.scrape_configs {
+            match crate::convert::pool_config(sc) {
+                Ok((p, unsupported)) => {
+                    errors.extend(unsupported.into_iter().map(|reason| PoolError {
+                        job: sc.job_name.clone(),
+                        reason,
+                    }));
+                    pools.push(p);
+                }
+                Err(reason) => {
+                    errors.push(PoolError {
+                        job: sc.job_name.clone(),
+                        reason,
+                    });
+                    let current = self.inner.pools.lock().await;
+                    if let Some(p) = current.get(&sc.job_name) {
+                        pools.push((*p.cfg).clone());
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.apply_pools(pools).await {
+            errors.extend(e);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
     /// Stops discovery and every loop, without staleness markers.
     pub async fn shutdown(&self) {
         let _ = self.inner.shutdown_tx.send(true);

@@ -525,3 +525,78 @@ async fn relabeling_drops_targets_and_metrics() {
     );
     h.mgr.shutdown().await;
 }
+
+#[tokio::test]
+async fn apply_config_with_file_and_http_sd() {
+    let t = Target::start(Reply::ok("from_sd 1\n")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("targets.json");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[{{"targets": ["{}"], "labels": {{"team": "a"}}}}]"#,
+            t.addr()
+        ),
+    )
+    .unwrap();
+    let sd_body = format!(
+        r#"[{{"targets": ["{}"], "labels": {{"team": "b"}}}}]"#,
+        t.addr()
+    );
+    let sd = TestServer::start(axum::Router::new().route(
+        "/sd",
+        get(move || {
+            let b = sd_body.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], b) }
+        }),
+    ))
+    .await;
+    let text = format!(
+        r#"
+scrape_configs:
+  - job_name: files
+    scrape_interval: 1h
+    file_sd_configs:
+      - files: ['{}/*.json']
+  - job_name: http
+    scrape_interval: 1h
+    http_sd_configs:
+      - url: {}
+"#,
+        dir.path().display(),
+        sd.url("/sd")
+    );
+    let cfg = sonde_config::load_str(&text, "prometheus.yml").unwrap();
+    let mut h = Harness::new();
+    h.mgr.apply_config(&cfg).await.unwrap();
+    let mut syncs = h.mgr.subscribe_syncs();
+    let wait = async {
+        while h.mgr.active_targets().len() != 2 {
+            syncs.changed().await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .expect("no SD targets");
+    let targets = h.mgr.active_targets();
+    let files = targets.iter().find(|t| t.scrape_pool == "files").unwrap();
+    assert_eq!(
+        files.discovered_labels.get("__meta_filepath"),
+        Some(file.display().to_string().as_str())
+    );
+    assert_eq!(files.labels.get("team"), Some("a"));
+    let http = targets.iter().find(|t| t.scrape_pool == "http").unwrap();
+    assert_eq!(
+        http.discovered_labels.get("__meta_url"),
+        Some(sd.url("/sd").as_str())
+    );
+    assert_eq!(http.scrape_interval, Duration::from_secs(3600));
+    h.scrape("files", &t.addr()).await;
+    let s = h.rec.of("from_sd");
+    assert_eq!(s[0].labels.get("team"), Some("a"));
+    assert_eq!(s[0].labels.get("job"), Some("files"));
+    let m = h.mgr.metrics();
+    let pools = m.iter().find(|v| v.name == "sonde_scrape_pools").unwrap();
+    assert_eq!(pools.value, 2.0);
+    h.mgr.shutdown().await;
+}

@@ -3,11 +3,11 @@
 //! replaces the earlier one, and an empty group deletes it.
 //!
 //! The JSON/YAML form is the one of file SD and HTTP SD:
-//! `[{"targets": ["host:port", ...], "labels": {"name": "value"}}]`.
+//! `[{"targets": ["host:port", ...], "labels": {"name": "value"}}]`,
+//! read by sonde-config's `parse_target_groups`.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use sonde_model::{is_valid_label_name, Labels};
 
 use crate::target::ADDRESS_LABEL;
@@ -21,16 +21,6 @@ pub struct Group {
     pub targets: Vec<Labels>,
     /// Labels common to every target; a target's own labels win.
     pub labels: Labels,
-}
-
-/// The on-the-wire form of a group, unknown fields refused as Prometheus does.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGroup {
-    #[serde(default)]
-    targets: Vec<String>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
 }
 
 impl Group {
@@ -61,30 +51,16 @@ impl Group {
     }
 }
 
-fn from_raw(raw: Vec<Option<RawGroup>>) -> Result<Vec<Group>, String> {
-    raw.into_iter()
-        .map(|g| {
-            let g = g.ok_or_else(|| "nil target group item found".to_string())?;
-            Group::from_parts(String::new(), &g.targets, &g.labels)
-        })
+/// Parses a JSON or YAML list of groups (file SD files, HTTP SD bodies)
+/// with sonde-config's strict reader; `name` (a path or URL) and the line
+/// appear in errors.
+pub fn parse_groups(body: &[u8], name: &str) -> Result<Vec<Group>, String> {
+    let text = std::str::from_utf8(body).map_err(|e| format!("{name}: invalid UTF-8: {e}"))?;
+    let groups = sonde_config::parse_target_groups(text, name).map_err(|e| e.to_string())?;
+    groups
+        .iter()
+        .map(|g| Group::from_parts(String::new(), &g.targets, &g.labels.0))
         .collect()
-}
-
-/// Parses a JSON list of groups (file SD `.json`, HTTP SD bodies).
-pub fn parse_json_groups(body: &[u8]) -> Result<Vec<Group>, String> {
-    let raw: Vec<Option<RawGroup>> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    from_raw(raw)
-}
-
-/// Parses a YAML list of groups (file SD `.yml`/`.yaml`). An empty document
-/// is an empty list.
-pub fn parse_yaml_groups(body: &[u8]) -> Result<Vec<Group>, String> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Vec::new());
-    }
-    let raw: Option<Vec<Option<RawGroup>>> =
-        serde_yaml::from_slice(body).map_err(|e| e.to_string())?;
-    from_raw(raw.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -95,8 +71,8 @@ mod tests {
     fn parses_json_and_yaml_alike() {
         let j = br#"[{"targets": ["a:1", "b:2"], "labels": {"env": "prod"}}, {"targets": []}]"#;
         let y = b"- targets: ['a:1', 'b:2']\n  labels:\n    env: prod\n- targets: []\n";
-        let gj = parse_json_groups(j).unwrap();
-        let gy = parse_yaml_groups(y).unwrap();
+        let gj = parse_groups(j, "a.json").unwrap();
+        let gy = parse_groups(y, "a.yml").unwrap();
         assert_eq!(gj, gy);
         assert_eq!(gj.len(), 2);
         assert_eq!(gj[0].targets[1].get("__address__"), Some("b:2"));
@@ -105,14 +81,16 @@ mod tests {
 
     #[test]
     fn refuses_bad_input() {
-        let e =
-            parse_json_groups(br#"[{"targets": ["a:1"], "labels": {"a-b": "x"}}]"#).unwrap_err();
-        assert_eq!(e, "\"a-b\" is not a valid label name");
-        let e = parse_json_groups(br#"[{"targets": ["a:1"], "extra": 1}]"#).unwrap_err();
-        assert!(e.contains("unknown field `extra`"), "{e}");
-        let e = parse_json_groups(b"[null]").unwrap_err();
-        assert_eq!(e, "nil target group item found");
-        assert!(parse_json_groups(b"{").is_err());
-        assert!(parse_yaml_groups(b"").unwrap().is_empty());
+        let e = parse_groups(
+            br#"[{"targets": ["a:1"], "labels": {"a-b": "x"}}]"#,
+            "f.json",
+        )
+        .unwrap_err();
+        assert!(e.contains("f.json") && e.contains("a-b"), "{e}");
+        let e = parse_groups(b"- targets: ['a:1']\n  extra: 1\n", "f.yml").unwrap_err();
+        assert!(e.contains("f.yml:2"), "{e}");
+        assert!(parse_groups(b"[{", "f.json").is_err());
+        assert!(parse_groups(b"\xff", "f.json").is_err());
+        assert!(parse_groups(b"", "f.yml").unwrap().is_empty());
     }
 }

@@ -25,7 +25,7 @@ pub use config::{FileSdConfig, DEFAULT_REFRESH_INTERVAL};
 
 use super::{Discoverer, SdConfig};
 use crate::metrics::DiscoveryMetrics;
-use crate::targetgroup::{parse_json_groups, parse_yaml_groups, Group};
+use crate::targetgroup::{parse_groups, Group};
 
 /// The label holding the file a group came from.
 pub const FILEPATH_LABEL: &str = "__meta_filepath";
@@ -163,20 +163,7 @@ pub(crate) fn list_files(patterns: &[String]) -> Vec<PathBuf> {
 /// Reads one file's groups, labelled with the file and numbered.
 pub(crate) fn read_file(path: &Path) -> Result<Vec<Group>, String> {
     let body = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let groups = match ext.as_str() {
-        "json" => parse_json_groups(&body),
-        "yml" | "yaml" => parse_yaml_groups(&body),
-        _ => Err(format!(
-            "retrieval target groups from {}: unknown file extension",
-            path.display()
-        )),
-    }
-    .map_err(|e| format!("cannot parse {}: {e}", path.display()))?;
+    let groups = parse_groups(&body, &path.display().to_string())?;
     let file = path.display().to_string();
     Ok(groups
         .into_iter()

@@ -23,7 +23,7 @@ pub use config::{HttpSdConfig, DEFAULT_REFRESH_INTERVAL};
 
 use super::{Discoverer, SdConfig};
 use crate::metrics::DiscoveryMetrics;
-use crate::targetgroup::{parse_json_groups, Group};
+use crate::targetgroup::{parse_groups, Group};
 
 /// The label holding the URL a group came from.
 pub const URL_LABEL: &str = "__meta_url";
@@ -144,7 +144,7 @@ pub(crate) async fn fetch(cfg: &HttpSdConfig, timeout: Duration) -> Result<Vec<G
         body.extend_from_slice(&chunk);
     }
     let groups =
-        parse_json_groups(&body).map_err(|e| format!("cannot parse response from {url:?}: {e}"))?;
+        parse_groups(&body, url).map_err(|e| format!("cannot parse response from {url:?}: {e}"))?;
     Ok(groups
         .into_iter()
         .enumerate()
