@@ -24,6 +24,8 @@ pub mod targetgroup;
 mod url_encode;
 
 #[cfg(test)]
+mod alloc_tests;
+#[cfg(test)]
 mod manager_tests;
 #[cfg(test)]
 mod testutil;

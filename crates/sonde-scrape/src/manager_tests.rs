@@ -600,3 +600,88 @@ scrape_configs:
     assert_eq!(pools.value, 2.0);
     h.mgr.shutdown().await;
 }
+
+#[tokio::test]
+async fn auth_headers_proxy_and_redirects() {
+    use crate::client::{Authorization, BasicAuth};
+    let t = Target::start(Reply::ok("authed 1\n")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "from-file\n").unwrap();
+    let mut basic = pool("basic", &[&t]);
+    basic.http.basic_auth = Some(BasicAuth {
+        username: "u".into(),
+        password: Some("p".into()),
+        password_file: None,
+    });
+    let mut bearer = pool("bearer", &[&t]);
+    bearer.http.authorization = Some(Authorization {
+        kind: "Bearer".into(),
+        credentials: None,
+        credentials_file: Some(token.clone()),
+    });
+    let mut h = Harness::new();
+    h.apply(vec![basic, bearer], 2).await;
+    h.scrape("basic", &t.addr()).await;
+    let hm = t.headers.lock().unwrap().clone().unwrap();
+    assert_eq!(hm["authorization"], "Basic dTpw");
+    h.scrape("bearer", &t.addr()).await;
+    let hm = t.headers.lock().unwrap().clone().unwrap();
+    assert_eq!(hm["authorization"], "Bearer from-file");
+    h.mgr.shutdown().await;
+
+    // A proxy on loopback answers for a target name that does not resolve.
+    let proxy = Target::start(Reply::ok("via_proxy 1\n")).await;
+    let mut cfg = PoolConfig::new("proxied");
+    cfg.target_defaults.scrape_interval = Duration::from_secs(3600);
+    cfg.http.proxy_url = Some(format!("http://{}", proxy.addr()));
+    let g = Group::from_parts(
+        String::new(),
+        &["target.invalid:9100".to_string()],
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    cfg.service_discovery = vec![SdConfig::Static(StaticConfig::new(vec![g]))];
+    let mut h = Harness::new();
+    h.apply(vec![cfg], 1).await;
+    let e = h.scrape("proxied", "target.invalid").await;
+    assert_eq!(e.health, TargetHealth::Up, "{e:?}");
+    assert_eq!(h.rec.last("via_proxy"), Some(1.0));
+    h.mgr.shutdown().await;
+
+    // follow_redirects: false makes a redirect a failed scrape.
+    let redirect = Target::start(Reply {
+        status: StatusCode::FOUND,
+        ..Reply::ok("")
+    })
+    .await;
+    let mut cfg = pool("redir", &[&redirect]);
+    cfg.http.follow_redirects = false;
+    let mut h = Harness::new();
+    h.apply(vec![cfg], 1).await;
+    let e = h.scrape("redir", &redirect.addr()).await;
+    assert_eq!(
+        e.error.as_deref(),
+        Some("server returned HTTP status 302 Found")
+    );
+    h.mgr.shutdown().await;
+}
+
+#[tokio::test]
+async fn out_of_order_samples_are_dropped_and_counted() {
+    let t = Target::start(Reply::ok("m 1 2000\n")).await;
+    let mut h = Harness::new();
+    h.apply(vec![pool("ooo", &[&t])], 1).await;
+    h.scrape("ooo", &t.addr()).await;
+    t.set(|r| r.body = b"m 2 1000\n".to_vec());
+    let e = h.scrape("ooo", &t.addr()).await;
+    assert_eq!(e.health, TargetHealth::Up);
+    assert_eq!(h.rec.of("m").len(), 1);
+    let ooo = h
+        .mgr
+        .counters()
+        .samples_out_of_order
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(ooo, 1);
+    h.mgr.shutdown().await;
+}
