@@ -300,6 +300,18 @@ pub fn parse(query: &str) -> Result<Expr> {
     Ok(expr)
 }
 
+/// Parses a series selector such as `up{job="node"}`, the `match[]`
+/// parameter of the series, label and federation APIs, into storage matchers.
+pub fn parse_selector(selector: &str) -> Result<Vec<sonde_model::Matcher>> {
+    match parse(selector)? {
+        Expr::VectorSelector(vs) => crate::eval::to_matchers(&vs),
+        other => Err(QueryError::BadData(format!(
+            "parse error: {selector:?} is a {}, expected a series selector such as up{{job=\"node\"}}",
+            type_name(other.value_type())
+        ))),
+    }
+}
+
 /// Rejects what the parser accepts but PromQL 2.42 does not have.
 fn check(e: &Expr) -> Result<()> {
     match e {
@@ -395,5 +407,21 @@ fn time_bounds(
         Expr::Paren(p) => rec(&p.expr),
         Expr::Call(c) => c.args.args.iter().fold(None, |acc, a| merge(acc, rec(a))),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod selector_tests {
+    use super::*;
+
+    #[test]
+    fn parse_selector_gives_matchers_or_a_clear_error() {
+        let m = parse_selector(r#"up{job=~"n.*"}"#).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].to_string(), r#"__name__="up""#);
+        assert!(m[1].matches("node") && !m[1].matches("xnode"));
+        let e = parse_selector("sum(up)").unwrap_err().to_string();
+        assert!(e.contains("expected a series selector"), "{e}");
+        assert!(parse_selector("up{").is_err());
     }
 }

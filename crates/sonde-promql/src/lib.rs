@@ -30,6 +30,6 @@ mod math;
 pub mod testing;
 pub mod value;
 
-pub use engine::{parse, CancelToken, Engine, EngineOptions};
+pub use engine::{parse, parse_selector, CancelToken, Engine, EngineOptions};
 pub use error::QueryError;
 pub use value::{format_float, RangeSeries, Value, VectorSample};

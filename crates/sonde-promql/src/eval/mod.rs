@@ -19,7 +19,7 @@ use crate::error::{QueryError, Result};
 
 pub(crate) use limits::Limits;
 pub(crate) use range_eval::{InSample, OutSample, StepArg};
-pub(crate) use selector::{RangeSource, SliceIter};
+pub(crate) use selector::{to_matchers, RangeSource, SliceIter};
 
 /// A series of an intermediate result: step values or raw samples.
 #[derive(Debug, Clone)]
