@@ -8,10 +8,14 @@
 
 mod api;
 mod lifecycle;
+mod params;
+mod query;
 mod router;
+mod series;
 mod status;
 
 pub use api::{ApiError, ErrorType};
+pub use query::QueryService;
 pub use router::{router, serve, WebContext, WebOptions};
 pub use status::{BuildInfo, RuntimeInfo};
 

@@ -8,12 +8,14 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::query::QueryService;
 use crate::status::BuildInfo;
-use crate::{lifecycle, status, ServerControl};
+use crate::{lifecycle, params, query, series, status, ServerControl};
 
 /// Web settings, from the `--web.*` flags and the `web` config section.
 #[derive(Debug, Clone)]
@@ -34,6 +36,8 @@ pub struct WebContext {
     pub build: BuildInfo,
     /// Command-line flags and their values, for `/api/v1/status/flags`.
     pub flags: BTreeMap<String, String>,
+    /// The PromQL engine over storage; `None` serves query routes as unavailable.
+    pub query: Option<QueryService>,
 }
 
 /// The whole route tree, nested under the route prefix.
@@ -47,10 +51,19 @@ pub fn router(ctx: Arc<WebContext>) -> Router {
         .route("/-/reload", post(lifecycle::reload).put(lifecycle::reload))
         .route("/-/quit", post(lifecycle::quit).put(lifecycle::quit))
         .route("/metrics", get(status::own_metrics))
+        .route("/api/v1/query", get(query::instant).post(query::instant))
+        .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route("/api/v1/series", get(series::series).post(series::series))
+        .route(
+            "/api/v1/labels",
+            get(series::label_names).post(series::label_names),
+        )
+        .route("/api/v1/label/{name}/values", get(series::label_values))
         .route("/api/v1/status/config", get(status::config))
         .route("/api/v1/status/flags", get(status::flags))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .layer(DefaultBodyLimit::max(params::MAX_FORM_BYTES))
         .with_state(ctx.clone());
     let prefix = ctx.options.route_prefix.trim_end_matches('/');
     if prefix.is_empty() {

@@ -84,6 +84,7 @@ impl ServerState {
             control: self.clone(),
             build: build_info(),
             flags: self.args.flag_values(),
+            query: None,
         })
     }
 

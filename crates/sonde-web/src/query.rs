@@ -1,0 +1,174 @@
+//! `/api/v1/query` and `/api/v1/query_range`: run the PromQL engine on a
+//! blocking thread, at most `--query.max-concurrency` at a time, with the
+//! request's `timeout` capped by `--query.timeout`. A client that goes away
+//! cancels its query, so an abandoned query stops and frees its memory.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use sonde_model::Queryable;
+use sonde_promql::{CancelToken, Engine, QueryError, Value};
+use tokio::sync::Semaphore;
+
+use crate::api::{ApiError, ErrorType};
+use crate::params::Params;
+use crate::WebContext;
+
+/// Prometheus refuses range queries with more points per series than this.
+const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// The query engine, the storage it reads and the concurrency gate.
+///
+/// Thread safety: shared by all request handlers; the engine is immutable.
+pub struct QueryService {
+    pub engine: Engine,
+    pub storage: Arc<dyn Queryable>,
+    gate: Arc<Semaphore>,
+}
+
+impl QueryService {
+    pub fn new(engine: Engine, storage: Arc<dyn Queryable>, max_concurrency: usize) -> Self {
+        QueryService {
+            engine,
+            storage,
+            gate: Arc::new(Semaphore::new(max_concurrency.max(1))),
+        }
+    }
+
+    /// Runs `f` with an engine whose timeout honours the request's `timeout`.
+    async fn run<F>(&self, timeout: Option<i64>, f: F) -> Result<Value, ApiError>
+    where
+        F: FnOnce(&Engine, &dyn Queryable, CancelToken) -> Result<Value, QueryError>
+            + Send
+            + 'static,
+    {
+        let _permit =
+            self.gate.clone().acquire_owned().await.map_err(|_| {
+                ApiError::new(ErrorType::Unavailable, "query engine is shutting down")
+            })?;
+        let mut opts = self.engine.options().clone();
+        if let Some(ms) = timeout.filter(|ms| *ms > 0) {
+            opts.timeout = opts.timeout.min(Duration::from_millis(ms as u64));
+        }
+        let engine = Engine::new(opts);
+        let storage = self.storage.clone();
+        let cancel: CancelToken = Arc::new(AtomicBool::new(false));
+        let guard = CancelOnDrop(cancel.clone());
+        let result = tokio::task::spawn_blocking(move || f(&engine, storage.as_ref(), cancel))
+            .await
+            .map_err(|e| ApiError::new(ErrorType::Internal, format!("query task failed: {e}")))?;
+        std::mem::forget(guard); // finished: nothing to cancel
+        result.map_err(query_error)
+    }
+}
+
+/// Cancels the query when the request future is dropped (client gone).
+struct CancelOnDrop(CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Maps an engine error to the API's error type and status.
+pub fn query_error(e: QueryError) -> ApiError {
+    let kind = match e {
+        QueryError::BadData(_) => ErrorType::BadData,
+        QueryError::Execution(_) => ErrorType::Execution,
+        QueryError::Timeout(_) => ErrorType::Timeout,
+        QueryError::Canceled(_) => ErrorType::Canceled,
+        QueryError::Storage(_) => ErrorType::Internal,
+    };
+    ApiError::new(kind, e.to_string())
+}
+
+fn service(ctx: &WebContext) -> Result<&QueryService, ApiError> {
+    ctx.query
+        .as_ref()
+        .ok_or_else(|| ApiError::new(ErrorType::Unavailable, "this server has no query engine"))
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The success envelope around a value that serialises itself.
+fn value_response(v: &Value) -> Response {
+    let mut body = String::with_capacity(256);
+    body.push_str(r#"{"status":"success","data":"#);
+    v.write_json(&mut body);
+    body.push('}');
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+pub(crate) async fn instant(
+    State(ctx): State<Arc<WebContext>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let params = Params::from_request(&method, &uri, &headers, &body);
+    let query = params.get("query").unwrap_or("").to_string();
+    let time = params.time_or("time", now_ms())?;
+    let timeout = params.duration("timeout")?;
+    let value = service(&ctx)?
+        .run(timeout, move |engine, storage, cancel| {
+            engine.instant_query_with_cancel(storage, &query, time, Some(cancel))
+        })
+        .await?;
+    Ok(value_response(&value))
+}
+
+pub(crate) async fn range(
+    State(ctx): State<Arc<WebContext>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let params = Params::from_request(&method, &uri, &headers, &body);
+    let query = params.get("query").unwrap_or("").to_string();
+    let start = required_time(&params, "start")?;
+    let end = required_time(&params, "end")?;
+    if end < start {
+        return Err(ApiError::bad_data(
+            "end timestamp must not be before start time",
+        ));
+    }
+    let step = params.duration("step")?.ok_or_else(|| {
+        ApiError::bad_data("invalid parameter \"step\": cannot parse \"\" to a valid duration")
+    })?;
+    if step <= 0 {
+        return Err(ApiError::bad_data(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (end - start) / step > MAX_POINTS_PER_SERIES {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let timeout = params.duration("timeout")?;
+    let value = service(&ctx)?
+        .run(timeout, move |engine, storage, cancel| {
+            engine.range_query_with_cancel(storage, &query, start, end, step, Some(cancel))
+        })
+        .await?;
+    Ok(value_response(&value))
+}
+
+fn required_time(params: &Params, key: &str) -> Result<i64, ApiError> {
+    match params.get(key) {
+        Some(_) => params.time_or(key, 0),
+        None => Err(ApiError::bad_data(format!(
+            "invalid parameter {key:?}: cannot parse \"\" to a valid timestamp"
+        ))),
+    }
+}
