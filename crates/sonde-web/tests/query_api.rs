@@ -1,6 +1,8 @@
 //! The query endpoints over HTTP: Prometheus' JSON shapes, parameter forms
 //! (GET and form POST, Unix and RFC 3339 times), errors and status codes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

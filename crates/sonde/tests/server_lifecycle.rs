@@ -1,6 +1,8 @@
 //! End to end: the real binary's operational endpoints, route prefix,
 //! lifecycle flag and signals.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! Starts the real `sonde` binary on an ephemeral loopback port with a
 //! temporary data directory, and stops it when dropped.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::io::{BufRead, BufReader};
