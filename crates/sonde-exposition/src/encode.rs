@@ -224,3 +224,202 @@ fn fixed_form(dst: &mut Vec<u8>, digits: &str, exp: i32) {
         dst.extend_from_slice(&digits.as_bytes()[dp..]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{validate, Entry, Mode, Parser, Scratch};
+
+    fn f(v: f64) -> String {
+        let mut d = Vec::new();
+        float(&mut d, v);
+        String::from_utf8(d).expect("ascii")
+    }
+
+    #[test]
+    fn floats_as_go_formats_them() {
+        for (v, want) in [
+            (1.0, "1"),
+            (0.5, "0.5"),
+            (1e6, "1e+06"),
+            (123456.0, "123456"),
+            (1234567.0, "1.234567e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (-2.5, "-2.5"),
+            (2.478268416e9, "2.478268416e+09"),
+            (9007199254740992.0, "9.007199254740992e+15"),
+            (100000.0, "100000"),
+            (0.1, "0.1"),
+            (1e21, "1e+21"),
+            (123.456, "123.456"),
+            (1e-300, "1e-300"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ] {
+            assert_eq!(f(v), want, "{v:e}");
+        }
+    }
+
+    #[test]
+    fn escaping_and_timestamps_per_format() {
+        let mut d = Vec::new();
+        help(&mut d, Format::PrometheusText, "a", "x\\y\n\"z\"");
+        help(&mut d, Format::OpenMetrics, "a", "x\\y\n\"z\"");
+        sample(
+            &mut d,
+            Format::PrometheusText,
+            "a",
+            [("l", "q\"\\\n")],
+            1.0,
+            Some(-1500),
+            None,
+        );
+        sample(
+            &mut d,
+            Format::OpenMetrics,
+            "a",
+            [("l", "v")],
+            1.0,
+            Some(-1500),
+            None,
+        );
+        sample(
+            &mut d,
+            Format::OpenMetrics,
+            "a",
+            [],
+            1.0,
+            Some(1520879607789),
+            None,
+        );
+        sample(&mut d, Format::OpenMetrics, "a", [], 1.0, Some(5), None);
+        let text = String::from_utf8(d).expect("utf8");
+        assert_eq!(
+            text,
+            "# HELP a x\\\\y\\n\"z\"\n# HELP a x\\\\y\\n\\\"z\\\"\na{l=\"q\\\"\\\\\\n\"} 1 -1500\na{l=\"v\"} 1 -1.5\na 1 1520879607.789\na 1 0.005\n"
+        );
+    }
+
+    /// Encodes one of each kind of family.
+    fn exposition(dst: &mut Vec<u8>, fmt: Format) {
+        let ex = ExemplarOut {
+            labels: &[("trace_id", "abc\"1")],
+            value: 0.25,
+            timestamp_ms: Some(1_600_000_000_500),
+        };
+        help(
+            dst,
+            fmt,
+            "http_requests",
+            "Requests \"served\".\nSecond line \\.",
+        );
+        type_line(dst, fmt, "http_requests", MetricType::Counter);
+        let counter = if fmt == Format::OpenMetrics {
+            "http_requests_total"
+        } else {
+            "http_requests"
+        };
+        sample(
+            dst,
+            fmt,
+            counter,
+            [("code", "200"), ("path", "/a\"b\\c\nd")],
+            1027.0,
+            None,
+            Some(&ex),
+        );
+        help(dst, fmt, "latency_seconds", "Latency.");
+        type_line(dst, fmt, "latency_seconds", MetricType::Histogram);
+        unit(dst, fmt, "latency_seconds", "seconds");
+        for (le, v) in [("0.1", 3.0), ("1", 7.0), ("+Inf", 9.0)] {
+            sample(
+                dst,
+                fmt,
+                "latency_seconds_bucket",
+                [("le", le)],
+                v,
+                Some(1_600_000_000_000),
+                Some(&ex),
+            );
+        }
+        sample(
+            dst,
+            fmt,
+            "latency_seconds_count",
+            [],
+            9.0,
+            Some(1_600_000_000_000),
+            None,
+        );
+        sample(
+            dst,
+            fmt,
+            "latency_seconds_sum",
+            [],
+            4.5,
+            Some(1_600_000_000_000),
+            None,
+        );
+        type_line(dst, fmt, "temperature_celsius", MetricType::Gauge);
+        sample(
+            dst,
+            fmt,
+            "temperature_celsius",
+            [("zone", "")],
+            -3.25e-7,
+            None,
+            None,
+        );
+        eof(dst, fmt);
+    }
+
+    #[test]
+    fn encoded_output_parses_back_strictly_in_both_formats() {
+        let mut scratch = Scratch::new();
+        for fmt in [Format::PrometheusText, Format::OpenMetrics] {
+            let mut d = Vec::new();
+            exposition(&mut d, fmt);
+            let once = d.len();
+            exposition(&mut d, fmt); // appends, never clears
+            assert_eq!(d.len(), 2 * once);
+            d.truncate(once);
+            assert_eq!(
+                validate(&d, fmt, Mode::Strict, &mut scratch).map_err(|e| e.to_string()),
+                Ok(7)
+            );
+            let mut p = Parser::new(&d, fmt, Mode::Strict, &mut scratch);
+            let mut seen = Vec::new();
+            while let Some(e) = p.next().expect("valid") {
+                match e {
+                    Entry::Help { text, .. } => seen.push(text.to_string()),
+                    Entry::Sample(s) => {
+                        seen.push(format!(
+                            "{} {:?} {} {:?}",
+                            s.name, s.labels, s.value, s.timestamp_ms
+                        ));
+                        if let Some(x) = s.exemplar {
+                            assert_eq!(fmt, Format::OpenMetrics);
+                            assert_eq!(
+                                (x.labels.get("trace_id"), x.value, x.timestamp_ms),
+                                (Some("abc\"1"), 0.25, Some(1_600_000_000_500))
+                            );
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            assert_eq!(seen[0], "Requests \"served\".\nSecond line \\.");
+            assert!(
+                seen[1].ends_with(r#"[("code", "200"), ("path", "/a\"b\\c\nd")] 1027 None"#),
+                "{}",
+                seen[1]
+            );
+            assert!(seen.iter().any(|s| s.contains("temperature_celsius [(\"zone\", \"\")] -0.000000325 None")), "{seen:?}");
+        }
+    }
+}
