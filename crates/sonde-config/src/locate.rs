@@ -150,10 +150,18 @@ enum Open {
     Map(Node, usize, Option<Node>),
 }
 
+/// Most nodes that aliases may add to a document: a handful of anchors
+/// referring to each other would otherwise expand exponentially ("billion
+/// laughs"). A real configuration stays far below this.
+const MAX_ALIAS_NODES: usize = 1_000_000;
+
 #[derive(Default)]
 struct Builder {
     stack: Vec<Open>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with their sizes in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes added so far by resolving aliases.
+    alias_nodes: usize,
     root: Option<Node>,
     error: Option<String>,
     error_mark: Mark,
@@ -170,7 +178,8 @@ impl Builder {
     /// Attaches a finished node to its parent (or makes it the root).
     fn finish(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = node_size(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
@@ -258,8 +267,16 @@ impl MarkedEventReceiver for Builder {
                 }
                 None => self.fail(mark, "unbalanced YAML collection end".into()),
             },
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(node) => self.finish(node, 0),
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some((_, size)) if self.alias_nodes + size > MAX_ALIAS_NODES => self.fail(
+                    mark,
+                    format!("aliases expand to more than {MAX_ALIAS_NODES} nodes"),
+                ),
+                Some((node, size)) => {
+                    self.alias_nodes += size;
+                    let node = node.clone();
+                    self.finish(node, 0)
+                }
                 None => self.fail(mark, "unknown anchor".into()),
             },
             Event::Nothing
@@ -267,6 +284,19 @@ impl MarkedEventReceiver for Builder {
             | Event::StreamEnd
             | Event::DocumentStart
             | Event::DocumentEnd => {}
+        }
+    }
+}
+
+fn node_size(node: &Node) -> usize {
+    match &node.kind {
+        NodeKind::Scalar(_) => 1,
+        NodeKind::Seq(items) => 1 + items.iter().map(node_size).sum::<usize>(),
+        NodeKind::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| node_size(k) + node_size(v))
+                .sum::<usize>()
         }
     }
 }
@@ -388,6 +418,17 @@ mod tests {
             root.get("d").unwrap().get("k").unwrap().scalar_text(),
             Some("v")
         );
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            doc.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let err = parse(&doc).unwrap_err();
+        assert!(err.message.contains("aliases expand"), "{err:?}");
     }
 
     #[test]

@@ -33,3 +33,33 @@ pub fn parse_target_groups(text: &str, name: &str) -> Result<Vec<TargetGroup>, C
         Err(ConfigError::Invalid(cx.errors))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_and_yaml_lists() {
+        let json =
+            r#"[{"targets": ["a:1", "b:2"], "labels": {"env": "prod"}}, {"targets": ["c:3"]}]"#;
+        let groups = parse_target_groups(json, "t.json").unwrap();
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].targets, vec!["a:1", "b:2"]);
+        assert_eq!(groups[0].labels.get("env"), Some("prod"));
+        let yaml = "- targets: [x:1]\n  labels:\n    job: j\n";
+        assert_eq!(
+            parse_target_groups(yaml, "t.yml").unwrap()[0]
+                .labels
+                .get("job"),
+            Some("j")
+        );
+        assert!(parse_target_groups("", "empty.yml").unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_groups_name_the_place() {
+        let err = parse_target_groups("- targets: [x:1]\n  lables: {}\n", "t.yml").unwrap_err();
+        assert_eq!(err.diagnostics()[0].line, 2);
+        assert!(err.to_string().contains("did you mean labels?"), "{err}");
+    }
+}

@@ -18,12 +18,49 @@ pub struct RelabelScratch {
 }
 
 /// Applies `configs` in order to a copy of `labels`; `None` if dropped.
+///
+/// Leading rules that only filter (`keep`, `drop`, `keepequal`,
+/// `dropequal`, the usual metric relabeling) are evaluated on `labels`
+/// directly; a builder is made only from the first rule that rewrites.
 pub fn process(labels: &Labels, configs: &[RelabelConfig]) -> Option<Labels> {
-    if configs.is_empty() {
-        return Some(labels.clone());
+    let mut joined = String::new();
+    for (i, cfg) in configs.iter().enumerate() {
+        let keep = match cfg.action {
+            Action::Keep | Action::Drop | Action::KeepEqual | Action::DropEqual => {
+                let val = source_value(labels, cfg, &mut joined);
+                match cfg.action {
+                    Action::Keep => cfg.regex.is_match(val),
+                    Action::Drop => !cfg.regex.is_match(val),
+                    Action::KeepEqual => labels.get(&cfg.target_label).unwrap_or("") == val,
+                    _ => labels.get(&cfg.target_label).unwrap_or("") != val,
+                }
+            }
+            _ => {
+                let mut lb = LabelsBuilder::from_labels(labels);
+                return process_builder(&mut lb, &configs[i..]).then(|| lb.build());
+            }
+        };
+        if !keep {
+            return None;
+        }
     }
-    let mut lb = LabelsBuilder::from_labels(labels);
-    process_builder(&mut lb, configs).then(|| lb.build())
+    Some(labels.clone())
+}
+
+/// The source labels' values joined by the separator, borrowing when there
+/// is a single source label.
+fn source_value<'a>(labels: &'a Labels, cfg: &RelabelConfig, joined: &'a mut String) -> &'a str {
+    if let [name] = cfg.source_labels.as_slice() {
+        return labels.get(name).unwrap_or("");
+    }
+    joined.clear();
+    for (i, name) in cfg.source_labels.iter().enumerate() {
+        if i > 0 {
+            joined.push_str(&cfg.separator);
+        }
+        joined.push_str(labels.get(name).unwrap_or(""));
+    }
+    joined
 }
 
 /// Applies `configs` to the labels held in `lb`, in place. Returns false if
