@@ -167,6 +167,10 @@ impl<'a> OmLexer<'a> {
         if c != b' ' {
             return Tok::Invalid;
         }
+        // NULs are skipped in this state: the text runs to the next newline.
+        if let Some(off) = memchr::memchr(b'\n', &self.b[self.i..]) {
+            self.i += off - 1;
+        }
         loop {
             match self.next() {
                 b'\n' => {
@@ -217,6 +221,13 @@ impl<'a> OmLexer<'a> {
 
     /// `"(\\.|[^\\"\n])*"`, then continue in `after`.
     fn label_value(&mut self, after: State) -> Tok {
+        if after == State::Labels {
+            // Series label values skip NULs: jump to the next byte that
+            // matters. Exemplar values take the byte-wise path below.
+            if let Some(off) = memchr::memchr3(b'"', b'\\', b'\n', &self.b[self.i + 1..]) {
+                self.i += off;
+            }
+        }
         loop {
             match self.next() {
                 b'"' => {

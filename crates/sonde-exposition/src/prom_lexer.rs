@@ -188,6 +188,18 @@ impl<'a> PromLexer<'a> {
     /// the state is not `Comment`) ends the input.
     fn consume_comment(&mut self) -> Tok {
         let mut c = self.cur();
+        if c != 0 && c != b'\n' && self.i < self.b.len() {
+            // NULs end the input in the initial state and are skipped in the
+            // comment state; either way jump to the next NUL or newline.
+            let rest = &self.b[self.i..];
+            let off = if self.state == State::Comment {
+                memchr::memchr(b'\n', rest)
+            } else {
+                memchr::memchr2(b'\n', 0, rest)
+            };
+            self.i = off.map_or(self.b.len(), |o| self.i + o);
+            c = self.at(self.i);
+        }
         loop {
             match c {
                 0 => return Tok::Eof,
@@ -234,7 +246,12 @@ impl<'a> PromLexer<'a> {
             }
         }
         if is_text_start(c) {
-            self.skip_while(|c| c != 0 && c != b'\n');
+            // `next` skips NULs here, so the text runs to the next newline
+            // (the virtual one at the end at the latest).
+            self.i = match memchr::memchr(b'\n', &self.b[self.i..]) {
+                Some(off) => self.i + off,
+                None => self.b.len(),
+            };
         }
         self.state = State::Init;
         Tok::Text
@@ -267,19 +284,36 @@ impl<'a> PromLexer<'a> {
 
     /// `"(\\.|[^\\"])*"`: a raw newline is allowed, an escaped one is not.
     fn label_value(&mut self) -> Tok {
+        let mut c = self.next();
         loop {
-            match self.next() {
+            match c {
                 b'"' => {
                     self.next();
                     self.state = State::Labels;
                     return Tok::LValue;
                 }
-                b'\\' => match self.next() {
-                    0 | b'\n' => return self.abort(),
-                    _ => {}
-                },
+                b'\\' => {
+                    if matches!(self.next(), 0 | b'\n') {
+                        return self.abort();
+                    }
+                    c = self.next();
+                }
                 0 => return self.abort(),
-                _ => {}
+                _ => {
+                    // Fast path: NULs in between are skipped by `next` and
+                    // every other byte stays in this state, so jump to the
+                    // next quote or backslash.
+                    match memchr::memchr2(b'"', b'\\', &self.b[self.i.min(self.b.len())..]) {
+                        Some(off) => {
+                            self.i += off;
+                            c = self.b[self.i];
+                        }
+                        None => {
+                            self.i = self.ext_len();
+                            return self.abort();
+                        }
+                    }
+                }
             }
         }
     }

@@ -77,6 +77,9 @@ pub(crate) struct Validator {
     parked: HashMap<String, Family>,
     series_ts: HashMap<Vec<u8>, Option<f64>>,
     done: Vec<FamilyInfo>,
+    /// (byte offset, its 1-based line): positions only grow while parsing,
+    /// so line numbers are counted incrementally.
+    cursor: (usize, usize),
 }
 
 type Res = Result<(), ParseError>;
@@ -90,7 +93,19 @@ impl Validator {
             parked: HashMap::new(),
             series_ts: HashMap::new(),
             done: Vec::new(),
+            cursor: (0, 1),
         }
+    }
+
+    fn line(&mut self, b: &[u8], pos: usize) -> usize {
+        let (at, line) = self.cursor;
+        if pos < at {
+            return line_of(b, pos);
+        }
+        let end = pos.min(b.len());
+        let n = memchr::memchr_iter(b'\n', &b[at.min(end)..end]).count();
+        self.cursor = (end, line + n);
+        line + n
     }
 
     pub(crate) fn families(&self) -> &[FamilyInfo] {
@@ -185,7 +200,8 @@ impl Validator {
             matches!(&self.cur, Some(f) if f.info.name.as_bytes() == n && f.info.samples == 0);
         if !same {
             self.close(b, at)?;
-            self.open(n, line_of(b, at));
+            let line = self.line(b, at);
+            self.open(n, line);
         }
         let f = self
             .cur
@@ -284,7 +300,8 @@ impl Validator {
                 Format::OpenMetrics => None,
                 _ => self.resumed_family(name),
             };
-            self.open(family.as_deref().unwrap_or(name).as_bytes(), line_of(b, at));
+            let line = self.line(b, at);
+            self.open(family.as_deref().unwrap_or(name).as_bytes(), line);
         }
         let format = self.format;
         let Some(f) = self.cur.as_mut() else {

@@ -100,6 +100,62 @@ const fn q(
 
 pub fn quirk_cases() -> Vec<Quirk> {
     vec![
+        q(
+            "text_nul_in_spaced_comment",
+            TEXT,
+            b"# c\0d\nb x\n",
+            false,
+            false,
+        ),
+        q(
+            "text_escape_nul_newline",
+            TEXT,
+            b"a{b=\"\\\0\n\"} 1\n",
+            false,
+            false,
+        ),
+        q(
+            "text_nul_then_escape",
+            TEXT,
+            b"a{b=\"x\0\\\\\"} 1\n",
+            true,
+            true,
+        ),
+        q(
+            "text_help_nul_and_escape",
+            TEXT,
+            b"# HELP a x\0\\n y\n# TYPE a gauge\na 1\n",
+            true,
+            true,
+        ),
+        q(
+            "text_help_at_end_without_text",
+            TEXT,
+            b"# HELP a",
+            true,
+            true,
+        ),
+        q(
+            "om_nul_in_label_value",
+            OM,
+            b"a{b=\"x\0y\"} 1\n# EOF\n",
+            true,
+            true,
+        ),
+        q(
+            "om_nul_in_exemplar_label_value",
+            OM,
+            b"# TYPE a counter\na_total 1 # {b=\"x\0y\"} 1\n# EOF\n",
+            false,
+            false,
+        ),
+        q(
+            "om_help_without_newline_at_end",
+            OM,
+            b"# HELP a x",
+            false,
+            false,
+        ),
         q("text_trailing_comma", TEXT, b"a{b=\"1\",} 1\n", true, true),
         q(
             "text_missing_comma",
