@@ -14,6 +14,7 @@
 pub mod alerting;
 mod config;
 mod de;
+mod de_scalar;
 pub mod error;
 pub mod global;
 pub mod http;

@@ -8,6 +8,7 @@
 
 mod docker;
 mod generic;
+mod generic_schemas;
 mod kubernetes;
 mod simple;
 mod static_sd;
@@ -112,7 +113,7 @@ impl SdConfigs {
             "section in kubernetes_sd_configs",
             &mut self.kubernetes_sd_configs,
         );
-        for schema in generic::SCHEMAS {
+        for schema in generic_schemas::SCHEMAS {
             let Some(node) = f.raw(schema.section) else {
                 continue;
             };
