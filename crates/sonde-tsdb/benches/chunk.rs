@@ -1,1 +1,69 @@
-fn main() {}
+//! Chunk encoding and decoding throughput per value pattern, and the
+//! resulting bytes per sample (printed once before the measurements).
+
+#[path = "support/workload.rs"]
+mod workload;
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use sonde_tsdb::chunk::{Chunk, XorAppender};
+use workload::{samples, PATTERNS};
+
+const N: usize = 120;
+
+fn report_sizes() {
+    let mut total_bytes = 0usize;
+    let mut total_xor = 0usize;
+    let mut total = 0usize;
+    for (i, p) in PATTERNS.iter().enumerate() {
+        let (mut bytes, mut xor_bytes) = (0usize, 0usize);
+        for seed in 0..200u64 {
+            let s = samples(*p, N, seed * 31 + i as u64 + 1);
+            bytes += Chunk::from_samples(&s).data.len();
+            let mut x = XorAppender::new();
+            for (t, v) in &s {
+                x.append(*t, *v);
+            }
+            xor_bytes += x.bytes().len();
+        }
+        let n = 200 * N;
+        println!(
+            "chunk {p:?}: {:.3} bytes/sample (XOR only: {:.3})",
+            bytes as f64 / n as f64,
+            xor_bytes as f64 / n as f64
+        );
+        total_bytes += bytes;
+        total_xor += xor_bytes;
+        total += n;
+    }
+    println!(
+        "chunk mix: {:.3} bytes/sample (XOR only: {:.3})",
+        total_bytes as f64 / total as f64,
+        total_xor as f64 / total as f64
+    );
+}
+
+fn bench(c: &mut Criterion) {
+    report_sizes();
+    let mut g = c.benchmark_group("chunk");
+    g.throughput(Throughput::Elements(N as u64));
+    for (i, p) in PATTERNS.iter().enumerate() {
+        let s = samples(*p, N, i as u64 + 7);
+        g.bench_with_input(BenchmarkId::new("encode", format!("{p:?}")), &s, |b, s| {
+            b.iter(|| Chunk::from_samples(black_box(s)))
+        });
+        let chunk = Chunk::from_samples(&s);
+        g.bench_with_input(
+            BenchmarkId::new("decode", format!("{p:?}")),
+            &chunk,
+            |b, c| b.iter(|| c.iter().fold(0.0, |acc, (_, v)| acc + v)),
+        );
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(2));
+    targets = bench
+}
+criterion_main!(benches);

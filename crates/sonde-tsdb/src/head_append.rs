@@ -115,19 +115,23 @@ impl HeadAppender {
         let guard = self.db.apply_lock.read();
         self.db.wal.write(&self.buf)?;
         let mut dropped = 0u64;
+        let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
         for (s, t, v) in &self.samples {
             let mut d = s.data.lock();
             // Re-checked: another batch may have committed meanwhile.
             match d.placement(*t, *v, allow_ooo) {
                 Ok(p) => {
                     d.insert(*t, *v, p, range);
-                    drop(d);
-                    if p != Placement::Noop {
-                        self.db.head.observe_time(*t);
-                    }
+                    min_t = min_t.min(*t);
+                    max_t = max_t.max(*t);
                 }
                 Err(_) => dropped += 1,
             }
+        }
+        if min_t <= max_t {
+            // Once per batch: these atomics are shared by all appenders.
+            self.db.head.observe_time(min_t);
+            self.db.head.observe_time(max_t);
         }
         drop(guard);
         for s in unlogged {
