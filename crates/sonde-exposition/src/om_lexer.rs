@@ -58,8 +58,17 @@ impl<'a> OmLexer<'a> {
         self.b[self.i]
     }
 
+    /// Reads bytes while `f` holds; the first byte was already accepted.
+    /// Outside the NUL-skipping states this is a plain scan of the slice
+    /// (`f` never holds for NUL, nor for the end of the body).
     fn skip_while(&mut self, f: impl Fn(u8) -> bool) {
-        while f(self.next()) {}
+        if matches!(self.state, State::LValue | State::Meta2 | State::Comment) {
+            while f(self.next()) {}
+            return;
+        }
+        let start = (self.i + 1).min(self.b.len());
+        let rest = &self.b[start..];
+        self.i = start + rest.iter().position(|&c| !f(c)).unwrap_or(rest.len());
     }
 
     pub(crate) fn lex(&mut self) -> Tok {

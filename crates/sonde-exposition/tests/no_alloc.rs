@@ -2,6 +2,7 @@
 //! grown to a body's largest line, parsing the body again allocates zero
 //! times (counted with a counting global allocator).
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sonde_exposition::{Entry, Format, Mode, Parser, Scratch};
@@ -9,7 +10,6 @@ use sonde_exposition::{Entry, Format, Mode, Parser, Scratch};
 #[allow(unsafe_code)]
 mod counting {
     use std::alloc::{GlobalAlloc, Layout, System};
-    use std::sync::atomic::Ordering;
 
     pub struct Counting;
 
@@ -17,7 +17,7 @@ mod counting {
     // only addition is an atomic counter increment.
     unsafe impl GlobalAlloc for Counting {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            super::ALLOCS.fetch_add(1, Ordering::Relaxed);
+            super::count();
             // SAFETY: same contract as our caller's.
             unsafe { System.alloc(layout) }
         }
@@ -26,7 +26,7 @@ mod counting {
             unsafe { System.dealloc(ptr, layout) }
         }
         unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            super::ALLOCS.fetch_add(1, Ordering::Relaxed);
+            super::count();
             // SAFETY: same contract as our caller's.
             unsafe { System.realloc(ptr, layout, new_size) }
         }
@@ -36,6 +36,18 @@ mod counting {
 #[global_allocator]
 static GLOBAL: counting::Counting = counting::Counting;
 static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Only the measuring thread counts (the test harness allocates on its
+    /// own threads meanwhile).
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn count() {
+    if COUNTING.try_with(Cell::get).unwrap_or(false) {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 fn parse(body: &[u8], format: Format, scratch: &mut Scratch) -> (usize, f64) {
     let mut p = Parser::new(body, format, Mode::Scrape, scratch);
@@ -65,9 +77,19 @@ fn second_parse_on_the_same_scratch_allocates_nothing() {
         (om, Format::OpenMetrics),
     ] {
         let mut scratch = Scratch::new();
-        let first = parse(body, format, &mut scratch);
+        // The counter works: a fresh scratch has to grow.
         let before = ALLOCS.load(Ordering::Relaxed);
+        COUNTING.with(|c| c.set(true));
+        let first = parse(body, format, &mut scratch);
+        COUNTING.with(|c| c.set(false));
+        assert!(
+            ALLOCS.load(Ordering::Relaxed) > before,
+            "{format:?}: first parse grew the scratch"
+        );
+        let before = ALLOCS.load(Ordering::Relaxed);
+        COUNTING.with(|c| c.set(true));
         let second = parse(body, format, &mut scratch);
+        COUNTING.with(|c| c.set(false));
         let allocs = ALLOCS.load(Ordering::Relaxed) - before;
         assert_eq!(first.0, second.0);
         assert_eq!(first.1.to_bits(), second.1.to_bits());
