@@ -34,7 +34,7 @@ pub fn help(dst: &mut Vec<u8>, format: Format, name: &str, text: &str) {
 }
 
 /// `# TYPE name type`. Types the Prometheus format lacks are written as
-/// `untyped` there (gauge histograms as `histogram`, as client_golang does).
+/// `untyped` there (gauge histograms as `histogram`).
 pub fn type_line(dst: &mut Vec<u8>, format: Format, name: &str, t: MetricType) {
     let word = match (format, t) {
         (Format::OpenMetrics, t) => t.as_str(),

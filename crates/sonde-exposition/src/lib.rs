@@ -17,6 +17,7 @@ pub mod check;
 pub mod encode;
 mod entry;
 mod error;
+mod family_rules;
 mod float;
 pub mod gzip;
 mod lexer;
