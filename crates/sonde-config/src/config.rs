@@ -265,7 +265,6 @@ impl Config {
         self.remote_read
             .iter_mut()
             .for_each(|s| s.set_directory(dir));
-        self.storage.set_directory(dir);
     }
 
     /// The scrape config of `job`.

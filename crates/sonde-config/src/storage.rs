@@ -3,7 +3,6 @@
 //! keys standing in for Prometheus' `--storage.tsdb.*` flags) and `tracing`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -12,14 +11,15 @@ use crate::de::{Checks, Ctx, Decode, Fields};
 use crate::global::is_zero_size;
 use crate::http::TlsConfig;
 use crate::remote::check_headers;
-use crate::units::{is_false, is_zero_duration, join_dir, ser_duration, ByteSize};
+use crate::units::{is_false, is_zero_duration, ser_duration, ByteSize};
 
 /// Prometheus' default retention when neither time nor size is set.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(15 * 24 * 3600);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TsdbConfig {
-    /// Data directory; relative paths are resolved against the config file.
+    /// Data directory. A relative path is relative to the working directory,
+    /// as Prometheus' `--storage.tsdb.path` flag is (not to the config file).
     pub path: String,
     /// Blocks older than this are deleted. Zero: no time-based retention.
     #[serde(serialize_with = "ser_duration")]
@@ -101,12 +101,6 @@ impl Decode for StorageConfig {
     fn fields(&mut self, f: &mut Fields<'_>, cx: &mut Ctx) {
         f.take(cx, "tsdb", &mut self.tsdb);
         f.take(cx, "exemplars", &mut self.exemplars);
-    }
-}
-
-impl StorageConfig {
-    pub(crate) fn set_directory(&mut self, dir: &Path) {
-        join_dir(dir, &mut self.tsdb.path);
     }
 }
 

@@ -172,3 +172,10 @@ fn external_labels_are_a_label_set() {
         )
     );
 }
+
+#[test]
+fn config_is_shareable_between_threads() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<sonde_config::Config>();
+    assert_send_sync::<sonde_config::RelabelConfig>();
+}
