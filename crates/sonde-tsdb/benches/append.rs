@@ -52,16 +52,61 @@ fn scrape(db: &Db, feed: &Feed, refs: &mut [u64], k: usize) {
     app.commit().expect("commit");
 }
 
-fn report_disk_size() {
+/// Resident memory of this process in bytes (Linux), 0 elsewhere.
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Head memory per series: resident memory grown by 100k series of 8
+/// labels with 30 minutes of samples each (one open chunk of 120 samples).
+fn report_memory_per_series() {
+    const N: usize = 100_000;
+    let feed = Feed::new(N, 120);
     let dir = tempfile::tempdir().expect("tempdir");
+    let before = rss_bytes();
     let db = Db::open(dir.path(), opts(FsyncPolicy::Never)).expect("open");
-    let scrapes = (2 * 3_600_000 / INTERVAL_MS) as usize;
+    let mut refs = vec![0u64; N];
+    for k in 0..120 {
+        scrape(&db, &feed, &mut refs, k);
+    }
+    let after = rss_bytes();
+    let label_bytes: usize = feed.ls.iter().map(|(l, _)| l.byte_size()).sum();
+    println!(
+        "head memory: {:.0} bytes/series for {N} series x 120 samples (labels alone: {:.0} bytes/series)",
+        after.saturating_sub(before) as f64 / N as f64,
+        label_bytes as f64 / N as f64
+    );
+}
+
+/// Bytes per sample on disk: 2h cut into one block, then 24h cut and
+/// compacted.
+fn report_disk_size() {
+    report_block_size(2);
+    report_block_size(24);
+}
+
+fn report_block_size(hours: i64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(
+        dir.path(),
+        DbOptions {
+            retention_ms: 0,
+            ..opts(FsyncPolicy::Never)
+        },
+    )
+    .expect("open");
+    let scrapes = (hours * 3_600_000 / INTERVAL_MS) as usize;
     let feed = Feed::new(SERIES, scrapes);
     let mut refs = vec![0u64; SERIES];
     for k in 0..scrapes {
         scrape(&db, &feed, &mut refs, k);
     }
+    db.compact().expect("compact");
     db.cut_block(i64::MAX).expect("cut");
+    db.compact().expect("compact");
     let mut bytes = 0u64;
     let mut chunks = 0u64;
     for m in db.blocks() {
@@ -75,14 +120,17 @@ fn report_disk_size() {
         }
     }
     let n = (SERIES * scrapes) as f64;
+    let levels: Vec<u32> = db.blocks().iter().map(|b| b.compaction.level).collect();
     println!(
-        "block of {SERIES} series x {scrapes} samples: {:.3} bytes/sample on disk ({:.3} in chunks)",
+        "{hours}h of {SERIES} series x {scrapes} samples in blocks of levels {levels:?}: \
+         {:.3} bytes/sample on disk ({:.3} in chunks)",
         bytes as f64 / n,
         chunks as f64 / n
     );
 }
 
 fn bench(c: &mut Criterion) {
+    report_memory_per_series();
     report_disk_size();
     let mut g = c.benchmark_group("append");
     g.throughput(Throughput::Elements(SERIES as u64));

@@ -47,6 +47,8 @@ impl Hasher for IdentityHasher {
 type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdentityHasher>>;
 
 pub struct Head {
+    /// `Labels::stable_hash`, replaceable in tests to force collisions.
+    hash: fn(&Labels) -> u64,
     mask: usize,
     by_hash: Vec<RwLock<IdMap<u64, Vec<Arc<MemSeries>>>>>,
     by_id: Vec<RwLock<IdMap<u32, Arc<MemSeries>>>>,
@@ -61,6 +63,7 @@ pub struct Head {
 impl Head {
     pub fn new(stripes: usize) -> Self {
         Head {
+            hash: Labels::stable_hash,
             mask: stripes - 1,
             by_hash: (0..stripes)
                 .map(|_| RwLock::new(IdMap::default()))
@@ -111,7 +114,7 @@ impl Head {
     /// The series with these labels, created if new, marked as having a
     /// pending append.
     pub fn get_or_create(&self, labels: &Labels) -> Result<Arc<MemSeries>, AppendError> {
-        let hash = labels.stable_hash();
+        let hash = (self.hash)(labels);
         let stripe = &self.by_hash[hash as usize & self.mask];
         if let Some(s) = find(&stripe.read(), hash, labels) {
             s.pending.fetch_add(1, Ordering::AcqRel);
@@ -139,7 +142,7 @@ impl Head {
     /// series now holding these labels (an existing one when the WAL
     /// recorded the labels twice).
     pub fn restore(&self, id: u32, labels: Labels) -> Arc<MemSeries> {
-        let hash = labels.stable_hash();
+        let hash = (self.hash)(&labels);
         let mut w = self.by_hash[hash as usize & self.mask].write();
         if let Some(s) = find(&w, hash, &labels) {
             return s;
@@ -277,6 +280,25 @@ mod tests {
         assert_eq!(head.gc(), 200);
         assert_eq!(head.num_series(), 0);
         assert!(head.postings().label_names().is_empty());
+    }
+
+    #[test]
+    fn colliding_hashes_keep_series_apart() {
+        let mut head = Head::new(4);
+        head.hash = |_| 42;
+        let a = Labels::from_pairs(&[("__name__", "a")]);
+        let b = Labels::from_pairs(&[("__name__", "b")]);
+        let sa = head.get_or_create(&a).unwrap();
+        let sb = head.get_or_create(&b).unwrap();
+        assert_ne!(sa.id, sb.id);
+        assert_eq!(head.get_or_create(&a).unwrap().id, sa.id);
+        assert_eq!(head.get_or_create(&b).unwrap().id, sb.id);
+        assert_eq!(head.restore(99, b.clone()).id, sb.id);
+        assert_eq!(head.num_series(), 2);
+        for s in [&sa, &sb, &sa, &sb] {
+            s.release();
+        }
+        assert_eq!(head.gc(), 2);
     }
 
     #[test]
