@@ -204,9 +204,15 @@ impl Head {
             let mut w = stripe.write();
             w.retain(|_, bucket| {
                 bucket.retain(|s| {
+                    // Both ways of finding a series (this hash stripe, held
+                    // for writing, and its id stripe) are locked before
+                    // `pending` is read, so no appender can pick the series
+                    // up between the check and the removal.
+                    let mut by_id = self.by_id[self.id_stripe(s.id)].write();
                     let dead = s.pending.load(Ordering::Acquire) == 0 && s.data.lock().is_empty();
                     if dead {
-                        self.by_id[self.id_stripe(s.id)].write().remove(&s.id);
+                        by_id.remove(&s.id);
+                        drop(by_id);
                         self.postings.write().remove(s.id, &s.labels);
                         removed += 1;
                     }

@@ -135,7 +135,17 @@ impl Wal {
                 "WAL segment replayed"
             );
         }
-        let next = live.last().copied().or(checkpoint).map_or(1, |s| s + 1);
+        // Reuse an empty last segment (one opened but never written) rather
+        // than leaving a trail of empty files across restarts.
+        let last_empty = live
+            .last()
+            .is_some_and(|s| fs::metadata(dir.join(segment_name(*s))).is_ok_and(|m| m.len() == 0));
+        let next = match (live.last(), checkpoint) {
+            (Some(s), _) if last_empty => *s,
+            (Some(s), _) => s + 1,
+            (None, Some(c)) => c,
+            (None, None) => 1,
+        };
         let file = SegmentFile::create(dir, next)?;
         stats.segment.store(next, Ordering::Relaxed);
         Ok(Wal {
