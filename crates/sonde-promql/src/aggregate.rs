@@ -75,12 +75,41 @@ impl Grouping {
     }
 }
 
-struct Group {
-    labels: Labels,
+struct Group<'a> {
+    id: usize,
     value: f64,
     mean: f64,
     count: f64,
-    heap: Vec<OutSample>,
+    heap: Vec<InSample<'a>>,
+}
+
+/// Output label sets of the groups seen so far, with dense ids, and each
+/// input series' group id: series labels do not change between steps, so
+/// grouping is worked out once per series, not once per sample.
+#[derive(Default)]
+struct GroupTable {
+    labels: Vec<Labels>,
+    index: HashMap<Labels, usize>,
+    of_series: Vec<Option<usize>>,
+}
+
+impl GroupTable {
+    fn id(&mut self, grouping: &Grouping, s: &InSample<'_>) -> usize {
+        if s.idx >= self.of_series.len() {
+            self.of_series.resize(s.idx + 1, None);
+        }
+        if let Some(id) = self.of_series[s.idx] {
+            return id;
+        }
+        let labels = grouping.labels_of(s.labels);
+        let next = self.labels.len();
+        let id = *self.index.entry(labels.clone()).or_insert(next);
+        if id == next {
+            self.labels.push(labels);
+        }
+        self.of_series[s.idx] = Some(id);
+        id
+    }
 }
 
 pub(crate) fn eval_aggregate(ev: &Evaluator<'_, '_>, a: &AggregateExpr) -> Result<Val> {
@@ -125,20 +154,15 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_, '_>, a: &AggregateExpr) -> Resul
         }
         args.push(p);
     }
-    let mut cache: HashMap<usize, Labels> = HashMap::new();
+    let mut table = GroupTable::default();
+    let mut slots: Vec<usize> = Vec::new();
     ev.range_eval(&args, |a, _| {
         let input = a[0].vector();
-        let param = a.get(1);
         if op == AggOp::CountValues {
             return Ok(count_values(input, &grouping, &value_label));
         }
-        let group_of = |s: &InSample<'_>, cache: &mut HashMap<usize, Labels>| {
-            cache
-                .entry(s.idx)
-                .or_insert_with(|| grouping.labels_of(s.labels))
-                .clone()
-        };
-        aggregate_step(op, input, param, |s| group_of(s, &mut cache))
+        let param = a.get(1).map(StepArg::scalar);
+        aggregate_step(op, input, param, &mut table, &grouping, &mut slots)
     })
 }
 
@@ -161,17 +185,22 @@ fn count_values(input: &[InSample<'_>], grouping: &Grouping, value_label: &str) 
     groups
 }
 
-fn aggregate_step(
+/// Go's `int64(f)` range; NaN is outside it too.
+const I64_RANGE: std::ops::RangeInclusive<f64> =
+    -9.223_372_036_854_776e18..=9.223_372_036_854_776e18;
+
+fn aggregate_step<'a>(
     op: AggOp,
-    input: &[InSample<'_>],
-    param: Option<&StepArg<'_>>,
-    mut group_of: impl FnMut(&InSample<'_>) -> Labels,
+    input: &[InSample<'a>],
+    param: Option<f64>,
+    table: &mut GroupTable,
+    grouping: &Grouping,
+    slots: &mut Vec<usize>,
 ) -> Result<Vec<OutSample>> {
     let mut k = 0usize;
     if matches!(op, AggOp::Topk | AggOp::Bottomk) {
-        let f = param.map(StepArg::scalar).unwrap_or(f64::NAN);
-        // Go's int64 conversion range; NaN is not convertible either.
-        if !(-9.223_372_036_854_776e18..=9.223_372_036_854_776e18).contains(&f) {
+        let f = param.unwrap_or(f64::NAN);
+        if !I64_RANGE.contains(&f) {
             return Err(QueryError::exec(format!(
                 "Scalar value {} overflows int64",
                 format_float(f)
@@ -182,22 +211,22 @@ fn aggregate_step(
         }
         k = f as usize;
     }
-    let q = if op == AggOp::Quantile {
-        param.map(StepArg::scalar).unwrap_or(f64::NAN)
-    } else {
-        0.0
-    };
-    let top_less = |a: &OutSample, b: &OutSample| nan_first_less(a.v, b.v);
-    let bottom_less = |a: &OutSample, b: &OutSample| nan_first_greater(a.v, b.v);
+    let q = param.unwrap_or(f64::NAN);
+    let top_less = |a: &InSample<'a>, b: &InSample<'a>| nan_first_less(a.v, b.v);
+    let bottom_less = |a: &InSample<'a>, b: &InSample<'a>| nan_first_greater(a.v, b.v);
 
-    let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    // `slots[group id]` is the group's position in `groups` at this step.
+    const NONE: usize = usize::MAX;
+    let mut groups: Vec<Group<'a>> = Vec::new();
     for s in input {
-        let labels = group_of(s);
-        let Some(&gi) = index.get(&labels) else {
-            index.insert(labels.clone(), groups.len());
+        let id = table.id(grouping, s);
+        if id >= slots.len() {
+            slots.resize(id + 1, NONE);
+        }
+        if slots[id] == NONE {
+            slots[id] = groups.len();
             let mut g = Group {
-                labels,
+                id,
                 value: s.v,
                 mean: s.v,
                 count: 1.0,
@@ -205,17 +234,14 @@ fn aggregate_step(
             };
             match op {
                 AggOp::Stddev | AggOp::Stdvar => g.value = 0.0,
-                AggOp::Topk | AggOp::Bottomk | AggOp::Quantile => g.heap.push(OutSample {
-                    labels: s.labels.clone(),
-                    v: s.v,
-                }),
+                AggOp::Topk | AggOp::Bottomk | AggOp::Quantile => g.heap.push(*s),
                 AggOp::Group => g.value = 1.0,
                 _ => {}
             }
             groups.push(g);
             continue;
-        };
-        let g = &mut groups[gi];
+        }
+        let g = &mut groups[slots[id]];
         match op {
             AggOp::Sum => g.value += s.v,
             AggOp::Avg => {
@@ -249,37 +275,37 @@ fn aggregate_step(
                 g.mean += delta / g.count;
                 g.value += delta * (s.v - g.mean);
             }
-            AggOp::Topk => offer(&mut g.heap, s, k, |h| h.v < s.v || h.v.is_nan(), &top_less),
+            AggOp::Topk => offer(&mut g.heap, *s, k, |h| h.v < s.v || h.v.is_nan(), &top_less),
             AggOp::Bottomk => offer(
                 &mut g.heap,
-                s,
+                *s,
                 k,
                 |h| h.v > s.v || h.v.is_nan(),
                 &bottom_less,
             ),
-            AggOp::Quantile => g.heap.push(OutSample {
-                labels: s.labels.clone(),
-                v: s.v,
-            }),
+            AggOp::Quantile => g.heap.push(*s),
         }
     }
 
     let mut out = Vec::with_capacity(groups.len());
     for mut g in groups {
+        slots[g.id] = NONE;
         let v = match op {
             AggOp::Avg => g.mean,
             AggOp::Count | AggOp::CountValues => g.count,
             AggOp::Stdvar => g.value / g.count,
             AggOp::Stddev => (g.value / g.count).sqrt(),
             AggOp::Topk | AggOp::Bottomk => {
-                let less: &dyn Fn(&OutSample, &OutSample) -> bool = if op == AggOp::Topk {
-                    &top_less
-                } else {
-                    &bottom_less
-                };
                 // The heap has the least wanted element on top: reverse it.
-                go_sort(&mut g.heap, |a, b| less(b, a));
-                out.append(&mut g.heap);
+                if op == AggOp::Topk {
+                    go_sort(&mut g.heap, |a, b| top_less(b, a));
+                } else {
+                    go_sort(&mut g.heap, |a, b| bottom_less(b, a));
+                }
+                out.extend(g.heap.iter().map(|s| OutSample {
+                    labels: s.labels.clone(),
+                    v: s.v,
+                }));
                 continue;
             }
             AggOp::Quantile => {
@@ -289,7 +315,7 @@ fn aggregate_step(
             _ => g.value,
         };
         out.push(OutSample {
-            labels: g.labels,
+            labels: table.labels[g.id].clone(),
             v,
         });
     }
@@ -297,25 +323,21 @@ fn aggregate_step(
 }
 
 /// Offers a sample to a bounded `topk`/`bottomk` heap.
-fn offer(
-    heap: &mut Vec<OutSample>,
-    s: &InSample<'_>,
+fn offer<'a>(
+    heap: &mut Vec<InSample<'a>>,
+    s: InSample<'a>,
     k: usize,
-    beats_top: impl Fn(&OutSample) -> bool,
-    less: &impl Fn(&OutSample, &OutSample) -> bool,
+    beats_top: impl Fn(&InSample<'a>) -> bool,
+    less: &impl Fn(&InSample<'a>, &InSample<'a>) -> bool,
 ) {
     if heap.len() < k || beats_top(&heap[0]) {
-        let item = OutSample {
-            labels: s.labels.clone(),
-            v: s.v,
-        };
         if heap.len() == k {
             if k == 1 {
-                heap[0] = item; // replaced in place, as upstream does for k=1
+                heap[0] = s; // replaced in place, as upstream does for k=1
                 return;
             }
             heap_pop(heap, less);
         }
-        heap_push(heap, item, less);
+        heap_push(heap, s, less);
     }
 }

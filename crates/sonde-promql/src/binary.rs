@@ -3,13 +3,12 @@
 //! and instant vectors, with `on`/`ignoring` and `group_left`/`group_right`
 //! vector matching and Prometheus 2.42's errors for ambiguous matches.
 
-use std::collections::{HashMap, HashSet};
-
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 use sonde_model::{Labels, LabelsBuilder, METRIC_NAME};
 
 use crate::error::{QueryError, Result};
-use crate::eval::{drop_metric_name, Evaluator, InSample, OutSample, StepArg, Val};
+use crate::eval::{drop_metric_name, Evaluator, InSample, OutSample, Val};
+use crate::hash::{IdMap, IdSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BinOp {
@@ -129,7 +128,7 @@ impl Matching {
         }
     }
 
-    /// The labels two elements must share to match.
+    /// The labels two elements must share to match (for error messages).
     fn signature(&self, l: &Labels) -> Labels {
         if self.on {
             Labels::from_sorted(l.iter().filter(|(n, _)| self.names.iter().any(|x| x == n)))
@@ -139,6 +138,73 @@ impl Matching {
                     .filter(|(n, _)| *n != METRIC_NAME && !self.names.iter().any(|x| x == n)),
             )
         }
+    }
+
+    /// A hash of [`Matching::signature`], the key elements are matched by.
+    fn signature_hash(&self, l: &Labels, sorted_names: &[&str]) -> u64 {
+        l.hash_for(sorted_names, self.on)
+    }
+
+    /// The names [`Matching::signature_hash`] includes (`on`) or skips
+    /// (`ignoring`, which also skips the metric name), sorted.
+    fn hash_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        if !self.on {
+            names.push(METRIC_NAME);
+        }
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
+/// Per-series work that stays the same over all steps of a vector-vector
+/// operation: match signatures and the labels of each matched pair.
+struct PairCache<'m> {
+    matching: &'m Matching,
+    names: Vec<&'m str>,
+    sigs: [Vec<Option<u64>>; 2],
+    /// By "many"-side series: the "one"-side series it last matched, and
+    /// the result labels with their hash.
+    results: Vec<Option<(usize, Labels, u64)>>,
+}
+
+impl<'m> PairCache<'m> {
+    fn new(matching: &'m Matching, lhs_len: usize, rhs_len: usize) -> Self {
+        PairCache {
+            matching,
+            names: matching.hash_names(),
+            sigs: [vec![None; lhs_len], vec![None; rhs_len]],
+            results: vec![None; lhs_len.max(rhs_len)],
+        }
+    }
+
+    fn sig(&mut self, side: usize, s: &InSample<'_>) -> u64 {
+        let slot = &mut self.sigs[side][s.idx];
+        *slot.get_or_insert_with(|| self.matching.signature_hash(s.labels, &self.names))
+    }
+
+    /// The result labels of a pair (and their hash), computed once.
+    fn result(
+        &mut self,
+        many: &InSample<'_>,
+        one: &InSample<'_>,
+        op: BinOp,
+        return_bool: bool,
+    ) -> (Labels, u64) {
+        let slot = &mut self.results[many.idx];
+        if let Some((o, l, h)) = slot {
+            if *o == one.idx {
+                return (l.clone(), *h);
+            }
+        }
+        let mut l = result_labels(many.labels, one.labels, op, self.matching);
+        if return_bool {
+            l = drop_metric_name(&l);
+        }
+        let h = l.stable_hash();
+        *slot = Some((one.idx, l.clone(), h));
+        (l, h)
     }
 }
 
@@ -179,17 +245,13 @@ pub(crate) fn eval_binary(ev: &Evaluator<'_, '_>, b: &BinaryExpr) -> Result<Val>
         }),
         (l @ Val::Vector(_), r @ Val::Vector(_)) => {
             let matching = Matching::of(b);
-            let mut sigs: [HashMap<usize, Labels>; 2] = [HashMap::new(), HashMap::new()];
+            let lens = [&l, &r].map(|v| match v {
+                Val::Vector(s) => s.len(),
+                _ => 0,
+            });
+            let mut cache = PairCache::new(&matching, lens[0], lens[1]);
             ev.range_eval(&[l, r], |a, _| {
-                let [ls, rs] = &mut sigs;
-                let mut sig = |side: usize, s: &InSample<'_>| -> Labels {
-                    let cache = if side == 0 { &mut *ls } else { &mut *rs };
-                    cache
-                        .entry(s.idx)
-                        .or_insert_with(|| matching.signature(s.labels))
-                        .clone()
-                };
-                vector_vector(op, &a[0], &a[1], &matching, return_bool, &mut sig)
+                vector_vector(op, a[0].vector(), a[1].vector(), &mut cache, return_bool)
             })
         }
         (l, r) => Err(QueryError::BadData(format!(
@@ -233,13 +295,11 @@ fn vector_scalar(
 
 fn vector_vector(
     op: BinOp,
-    lhs: &StepArg<'_>,
-    rhs: &StepArg<'_>,
-    m: &Matching,
+    lhs: &[InSample<'_>],
+    rhs: &[InSample<'_>],
+    cache: &mut PairCache<'_>,
     return_bool: bool,
-    sig: &mut dyn FnMut(usize, &InSample<'_>) -> Labels,
 ) -> Result<Vec<OutSample>> {
-    let (lhs, rhs) = (lhs.vector(), rhs.vector());
     let copy = |s: &InSample<'_>| OutSample {
         labels: s.labels.clone(),
         v: s.v,
@@ -249,28 +309,32 @@ fn vector_vector(
             if lhs.is_empty() || rhs.is_empty() {
                 return Ok(Vec::new());
             }
-            let right: HashSet<Labels> = rhs.iter().map(|s| sig(1, s)).collect();
+            let right: IdSet = rhs.iter().map(|s| cache.sig(1, s)).collect();
             Ok(lhs
                 .iter()
-                .filter(|s| right.contains(&sig(0, s)))
+                .filter(|s| right.contains(&cache.sig(0, s)))
                 .map(copy)
                 .collect())
         }
         BinOp::Or => {
-            let left: HashSet<Labels> = lhs.iter().map(|s| sig(0, s)).collect();
+            let left: IdSet = lhs.iter().map(|s| cache.sig(0, s)).collect();
             let mut out: Vec<OutSample> = lhs.iter().map(copy).collect();
-            out.extend(rhs.iter().filter(|s| !left.contains(&sig(1, s))).map(copy));
+            out.extend(
+                rhs.iter()
+                    .filter(|s| !left.contains(&cache.sig(1, s)))
+                    .map(copy),
+            );
             Ok(out)
         }
         BinOp::Unless => {
-            let right: HashSet<Labels> = rhs.iter().map(|s| sig(1, s)).collect();
+            let right: IdSet = rhs.iter().map(|s| cache.sig(1, s)).collect();
             Ok(lhs
                 .iter()
-                .filter(|s| !right.contains(&sig(0, s)))
+                .filter(|s| !right.contains(&cache.sig(0, s)))
                 .map(copy)
                 .collect())
         }
-        _ => vector_binop(op, lhs, rhs, m, return_bool, sig),
+        _ => vector_binop(op, lhs, rhs, cache, return_bool),
     }
 }
 
@@ -278,26 +342,27 @@ fn vector_binop(
     op: BinOp,
     lhs: &[InSample<'_>],
     rhs: &[InSample<'_>],
-    m: &Matching,
+    cache: &mut PairCache<'_>,
     return_bool: bool,
-    sig: &mut dyn FnMut(usize, &InSample<'_>) -> Labels,
 ) -> Result<Vec<OutSample>> {
     if lhs.is_empty() || rhs.is_empty() {
         return Ok(Vec::new());
     }
     // One-to-many: swap so that the right side is always the "one" side.
-    let one_to_many = matches!(m.card, VectorMatchCardinality::OneToMany(_));
+    let one_to_many = matches!(cache.matching.card, VectorMatchCardinality::OneToMany(_));
     let (many, one, many_side, one_side) = if one_to_many {
         (rhs, lhs, 1, 0)
     } else {
         (lhs, rhs, 0, 1)
     };
-    let mut one_by_sig: HashMap<Labels, &InSample<'_>> = HashMap::with_capacity(one.len());
+    let mut one_by_sig: IdMap<&InSample<'_>> = IdMap::default();
+    one_by_sig.reserve(one.len());
     for s in one {
-        let key = sig(one_side, s);
+        let key = cache.sig(one_side, s);
         if let Some(dup) = one_by_sig.get(&key) {
             return Err(QueryError::exec(format!(
-                "found duplicate series for the match group {key} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                "found duplicate series for the match group {} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                cache.matching.signature(s.labels),
                 if one_to_many { "left" } else { "right" },
                 s.labels,
                 dup.labels
@@ -305,11 +370,12 @@ fn vector_binop(
         }
         one_by_sig.insert(key, s);
     }
-    let one_to_one = matches!(m.card, VectorMatchCardinality::OneToOne);
-    let mut matched: HashMap<Labels, HashSet<Labels>> = HashMap::new();
-    let mut out = Vec::new();
+    let one_to_one = matches!(cache.matching.card, VectorMatchCardinality::OneToOne);
+    // Per match group: nothing (one-to-one) or the result label sets seen.
+    let mut matched: IdMap<IdSet> = IdMap::default();
+    let mut out = Vec::with_capacity(many.len());
     for s in many {
-        let key = sig(many_side, s);
+        let key = cache.sig(many_side, s);
         let Some(r) = one_by_sig.get(&key) else {
             continue;
         };
@@ -320,10 +386,7 @@ fn vector_binop(
         } else if !keep {
             continue;
         }
-        let mut labels = result_labels(s.labels, r.labels, op, m);
-        if return_bool {
-            labels = drop_metric_name(&labels);
-        }
+        let (labels, hash) = cache.result(s, r, op, return_bool);
         match matched.get_mut(&key) {
             Some(_) if one_to_one => {
                 return Err(QueryError::exec(
@@ -331,16 +394,16 @@ fn vector_binop(
                 ))
             }
             Some(seen) => {
-                if !seen.insert(labels.clone()) {
+                if !seen.insert(hash) {
                     return Err(QueryError::exec(
                         "multiple matches for labels: grouping labels must ensure unique matches",
                     ));
                 }
             }
             None => {
-                let mut seen = HashSet::new();
+                let mut seen = IdSet::default();
                 if !one_to_one {
-                    seen.insert(labels.clone());
+                    seen.insert(hash);
                 }
                 matched.insert(key, seen);
             }

@@ -26,6 +26,7 @@ pub mod engine;
 pub mod error;
 mod eval;
 mod functions;
+mod hash;
 mod math;
 pub mod testing;
 pub mod value;

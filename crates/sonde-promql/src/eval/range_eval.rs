@@ -3,12 +3,11 @@
 //! instant vector or a scalar, the operation runs, and its outputs are
 //! gathered into series. Each input series is walked once with a cursor.
 
-use std::collections::HashMap;
-
 use sonde_model::{Labels, Sample, Timestamp};
 
 use super::{Evaluator, Series, Val, SAME_LABELSET};
 use crate::error::{QueryError, Result};
+use crate::hash::IdMap;
 
 /// One element of an argument's instant vector at a step. `idx` is the
 /// index of its series in the argument, stable over all steps, so callers
@@ -51,9 +50,10 @@ impl StepArg<'_> {
     }
 }
 
-/// Gathers per-step outputs into series, keeping first-seen order.
+/// Gathers per-step outputs into series, keeping first-seen order. Series
+/// are found by label-set hash; equal hashes of different label sets chain.
 struct Gather {
-    index: HashMap<Labels, usize>,
+    index: IdMap<Vec<usize>>,
     series: Vec<Series>,
 }
 
@@ -61,10 +61,11 @@ impl Gather {
     fn push(&mut self, ts: Timestamp, out: Vec<OutSample>) {
         for o in out {
             let point = Sample::new(ts, o.v);
-            match self.index.get(&o.labels) {
+            let chain = self.index.entry(o.labels.stable_hash()).or_default();
+            match chain.iter().find(|&&i| self.series[i].labels == o.labels) {
                 Some(&i) => self.series[i].samples.push(point),
                 None => {
-                    self.index.insert(o.labels.clone(), self.series.len());
+                    chain.push(self.series.len());
                     self.series.push(Series {
                         labels: o.labels,
                         samples: vec![point],
@@ -92,7 +93,7 @@ impl Evaluator<'_, '_> {
             })
             .collect();
         let mut gather = Gather {
-            index: HashMap::new(),
+            index: IdMap::default(),
             series: Vec::new(),
         };
         let mut step_args: Vec<StepArg<'_>> = Vec::with_capacity(args.len());
