@@ -57,6 +57,8 @@ pub(crate) struct DbInner {
     progress_cv: Condvar,
     stop: Mutex<bool>,
     stop_cv: Condvar,
+    /// Holds the `flock` on `<dir>/lock` for the life of the database.
+    _lock: Option<fs::File>,
 }
 
 /// The storage engine. Open with [`Db::open`]; it implements
@@ -72,6 +74,11 @@ impl Db {
     pub fn open(dir: &Path, opts: DbOptions) -> Result<Arc<Db>, TsdbError> {
         opts.validate()?;
         fs::create_dir_all(dir).map_err(|e| TsdbError::io("create data directory", dir, e))?;
+        let lock = if opts.no_lockfile {
+            None
+        } else {
+            Some(lock_dir(dir)?)
+        };
         let blocks = load_blocks(dir)?;
         let head = Arc::new(Head::new(opts.stripes));
         let started = Instant::now();
@@ -106,6 +113,7 @@ impl Db {
             progress_cv: Condvar::new(),
             stop: Mutex::new(false),
             stop_cv: Condvar::new(),
+            _lock: lock,
         });
         inner.refresh_block_maxt();
         let db = Arc::new(Db {
@@ -489,6 +497,30 @@ impl DbInner {
             head_series_removed_total: ld(&m.series_removed),
             blocks_bytes: blocks.iter().map(|b| b.size_bytes).sum(),
         }
+    }
+}
+
+/// Takes an exclusive `flock` on `<dir>/lock`; it is released when the
+/// file is closed, including by the death of the process.
+fn lock_dir(dir: &Path) -> Result<fs::File, TsdbError> {
+    let path = dir.join("lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| TsdbError::io("create lock file", &path, e))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(TsdbError::io(
+            "lock",
+            &path,
+            std::io::Error::other(
+                "the data directory is in use by another Sonde process or database \
+                 (or disable the lock file with no_lockfile)",
+            ),
+        )),
+        Err(e) => Err(TsdbError::io("lock", &path, e.into())),
     }
 }
 

@@ -45,6 +45,10 @@ pub struct DbOptions {
     /// two appenders on the same stripe rare up to hundreds of threads,
     /// at ~40 KiB of memory.
     pub stripes: usize,
+    /// Do not take the lock file `<dir>/lock` (Prometheus'
+    /// `--storage.tsdb.no-lockfile`). The lock stops a second process, or a
+    /// second `Db` in this one, from writing the same WAL.
+    pub no_lockfile: bool,
     /// Run cutting, compaction and retention on a background thread.
     pub background: bool,
     /// How often the background thread looks for work.
@@ -62,6 +66,7 @@ impl Default for DbOptions {
             wal_fsync: FsyncPolicy::Always,
             wal_repair: false,
             stripes: 1024,
+            no_lockfile: false,
             background: true,
             background_interval: Duration::from_secs(60),
         }

@@ -440,3 +440,21 @@ fn reopening_without_writes_does_not_pile_up_segments() {
     let n = std::fs::read_dir(dir.path().join("wal")).unwrap().count();
     assert_eq!(n, 1);
 }
+
+#[test]
+fn a_locked_directory_cannot_be_opened_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let locked = DbOptions {
+        no_lockfile: false,
+        ..opts()
+    };
+    let db = open(dir.path(), locked.clone());
+    let err = match Db::open(dir.path(), locked.clone()) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("second open must fail"),
+    };
+    assert!(err.contains("lock") && err.contains("in use"), "{err}");
+    db.close().unwrap();
+    drop(db);
+    open(dir.path(), locked).close().unwrap();
+}

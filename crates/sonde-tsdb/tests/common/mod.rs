@@ -9,10 +9,13 @@ use sonde_tsdb::{Db, DbOptions, FsyncPolicy};
 
 pub const H: i64 = 3_600_000;
 
+/// Tests simulate crashes with `mem::forget`, which keeps the lock file's
+/// descriptor open, so they run without the lock (tested on its own).
 pub fn opts() -> DbOptions {
     DbOptions {
         background: false,
         wal_fsync: FsyncPolicy::Never,
+        no_lockfile: true,
         ..Default::default()
     }
 }
