@@ -304,9 +304,12 @@ pub fn parse(query: &str) -> Result<Expr> {
 /// parameter of the series, label and federation APIs, into storage matchers.
 pub fn parse_selector(selector: &str) -> Result<Vec<sonde_model::Matcher>> {
     match parse(selector)? {
-        Expr::VectorSelector(vs) => crate::eval::to_matchers(&vs),
+        // Prometheus' selector grammar has no offset or @ here.
+        Expr::VectorSelector(vs) if vs.offset.is_none() && vs.at.is_none() => {
+            crate::eval::to_matchers(&vs)
+        }
         other => Err(QueryError::BadData(format!(
-            "parse error: {selector:?} is a {}, expected a series selector such as up{{job=\"node\"}}",
+            "parse error: {selector:?} is a {} or has a modifier, expected a series selector such as up{{job=\"node\"}}",
             type_name(other.value_type())
         ))),
     }

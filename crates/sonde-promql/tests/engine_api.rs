@@ -203,3 +203,18 @@ fn at_modifier_and_subquery_in_range_mode() {
         "{m:?}"
     );
 }
+
+#[test]
+fn parse_selector_gives_storage_matchers() {
+    let m = sonde_promql::parse_selector("up{job=~\"api|web\", env!=\"\"}").unwrap();
+    let shown: Vec<String> = m.iter().map(|m| m.to_string()).collect();
+    assert_eq!(
+        shown,
+        vec!["__name__=\"up\"", "job=~\"api|web\"", "env!=\"\""]
+    );
+    assert!(m[1].matches("web") && !m[1].matches("xweb"));
+    for bad in ["sum(up)", "up offset 5m", "up[5m]", "{", "up{job=~\"(\"}"] {
+        let err = sonde_promql::parse_selector(bad).unwrap_err();
+        assert_eq!(err.error_type(), "bad_data", "{bad}: {err}");
+    }
+}

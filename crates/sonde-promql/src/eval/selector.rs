@@ -19,6 +19,10 @@ use sonde_model::{
 use super::{Evaluator, Series, Val};
 use crate::error::{QueryError, Result};
 
+/// Steps between deadline checks inside one series' walk: a clock read is
+/// cheap next to a step's work, but not free.
+const CHECK_EVERY: usize = 256;
+
 /// Turns the parser's matchers into storage matchers with Go RE2 regexes.
 pub(crate) fn to_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>> {
     if !vs.matchers.or_matchers.is_empty() {
@@ -123,6 +127,9 @@ impl RangeSource {
         let mut pending: Option<Sample> = None;
         let mut first = true;
         for step in 0..ev.steps() {
+            if step % CHECK_EVERY == CHECK_EVERY - 1 {
+                ev.ctx.limits.check()?;
+            }
             let maxt = ev.ref_time(ev.step_ts(step), &self.at, &self.offset);
             let mint = maxt - self.range;
             while buf.front().is_some_and(|s| s.t < mint) {
@@ -228,6 +235,9 @@ impl Evaluator<'_, '_> {
             let mut last: Option<Sample> = None;
             let mut points = Vec::new();
             for step in 0..steps {
+                if step % CHECK_EVERY == CHECK_EVERY - 1 {
+                    self.ctx.limits.check()?;
+                }
                 let ts = self.step_ts(step);
                 let r = self.ref_time(ts, &vs.at, &vs.offset);
                 loop {
