@@ -76,22 +76,72 @@ pub(crate) enum State {
     ETimestamp,
 }
 
+/// Byte classes as bit flags in one table, so the hot scans test a byte
+/// with one load.
+const MSTART: u8 = 1;
+const MCHAR: u8 = 2;
+const LSTART: u8 = 4;
+const LCHAR: u8 = 8;
+
+const CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let alpha = b.is_ascii_alphabetic() || b == b'_';
+        let digit = b.is_ascii_digit();
+        let mut f = 0;
+        if alpha || b == b':' {
+            f |= MSTART | MCHAR;
+        }
+        if digit {
+            f |= MCHAR | LCHAR;
+        }
+        if alpha {
+            f |= LSTART | LCHAR;
+        }
+        t[c] = f;
+        c += 1;
+    }
+    t
+};
+
 /// `[a-zA-Z_:]`
 pub(crate) fn is_mname_start(c: u8) -> bool {
-    c.is_ascii_alphabetic() || c == b'_' || c == b':'
+    CLASSES[c as usize] & MSTART != 0
 }
 
 /// `[a-zA-Z0-9_:]`
 pub(crate) fn is_mname_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b':'
+    CLASSES[c as usize] & MCHAR != 0
 }
 
 /// `[a-zA-Z_]`
 pub(crate) fn is_lname_start(c: u8) -> bool {
-    c.is_ascii_alphabetic() || c == b'_'
+    CLASSES[c as usize] & LSTART != 0
 }
 
 /// `[a-zA-Z0-9_]`
 pub(crate) fn is_lname_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_'
+    CLASSES[c as usize] & LCHAR != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_match_their_regexes() {
+        for c in 0..=255u8 {
+            let alpha = c.is_ascii_alphabetic() || c == b'_';
+            assert_eq!(is_mname_start(c), alpha || c == b':', "{c}");
+            assert_eq!(
+                is_mname_char(c),
+                alpha || c == b':' || c.is_ascii_digit(),
+                "{c}"
+            );
+            assert_eq!(is_lname_start(c), alpha, "{c}");
+            assert_eq!(is_lname_char(c), alpha || c.is_ascii_digit(), "{c}");
+        }
+    }
 }

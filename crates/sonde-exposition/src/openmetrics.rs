@@ -61,7 +61,7 @@ impl<'a> OpenMetrics<'a> {
         )
     }
 
-    pub(crate) fn next(&mut self, s: &mut Scratch) -> Result<Option<Raw>, ParseError> {
+    pub(crate) fn next(&mut self, s: &mut Scratch) -> Result<Option<Raw<'a>>, ParseError> {
         let line_start = self.lx.i;
         s.reset_line();
         match self.lx.lex() {
@@ -81,7 +81,7 @@ impl<'a> OpenMetrics<'a> {
         }
     }
 
-    fn metadata(&mut self, kind: Tok, s: &mut Scratch) -> Result<Raw, ParseError> {
+    fn metadata(&mut self, kind: Tok, s: &mut Scratch) -> Result<Raw<'a>, ParseError> {
         let at = self.lx.start;
         let t = self.lx.lex();
         if t != Tok::MName {
@@ -100,7 +100,8 @@ impl<'a> OpenMetrics<'a> {
             self.lx.start + self.lx.token().len().max(1) - 1,
         );
         let text = (text.0.min(text.1), text.1);
-        let raw = &self.b[text.0..text.1];
+        let b: &'a [u8] = self.b;
+        let raw = &b[text.0..text.1];
         match kind {
             Tok::Type => {
                 let metric_type = om_type(raw).ok_or_else(|| {
@@ -116,15 +117,15 @@ impl<'a> OpenMetrics<'a> {
                 })
             }
             Tok::Help => {
-                if std::str::from_utf8(raw).is_err() {
+                let Ok(utf8) = std::str::from_utf8(raw) else {
                     return Err(self.err("HELP text is not valid UTF-8", "UTF-8 text"));
-                }
+                };
                 let text = if raw.contains(&b'\\') {
                     s.help.clear();
                     unescape_into(raw, true, &mut s.help);
                     TextLoc::Help((0, s.help.len()))
                 } else {
-                    TextLoc::Body(text)
+                    TextLoc::Body(utf8)
                 };
                 Ok(Raw::Help { name, text, at })
             }
@@ -145,7 +146,7 @@ impl<'a> OpenMetrics<'a> {
         }
     }
 
-    fn sample(&mut self, line_start: usize, s: &mut Scratch) -> Result<Raw, ParseError> {
+    fn sample(&mut self, line_start: usize, s: &mut Scratch) -> Result<Raw<'a>, ParseError> {
         let name = (self.lx.start, self.lx.i);
         let mut series = name;
         let mut t = self.lx.lex();

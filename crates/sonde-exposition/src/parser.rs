@@ -121,7 +121,7 @@ impl<'a, 's> Parser<'a, 's> {
         Ok(Some(self.entry(raw)))
     }
 
-    fn next_raw(&mut self) -> Result<Option<Raw>, ParseError> {
+    fn next_raw(&mut self) -> Result<Option<Raw<'a>>, ParseError> {
         let s = &mut *self.scratch;
         let raw = match &mut self.inner {
             Inner::Prom(p) => p.next(s)?,
@@ -156,7 +156,7 @@ impl<'a, 's> Parser<'a, 's> {
         Ok(Some(raw))
     }
 
-    fn entry(&self, raw: Raw) -> Entry<'_> {
+    fn entry(&self, raw: Raw<'a>) -> Entry<'_> {
         let b = self.body;
         let s = &*self.scratch;
         let text = |sp: (usize, usize)| as_str(&b[sp.0..sp.1]);
@@ -170,7 +170,7 @@ impl<'a, 's> Parser<'a, 's> {
             Raw::Help { name, text: t, .. } => Entry::Help {
                 name: text(name),
                 text: match t {
-                    TextLoc::Body(sp) => text(sp),
+                    TextLoc::Body(t) => t,
                     TextLoc::Help(sp) => as_str(&s.help[sp.0..sp.1]),
                 },
             },

@@ -58,7 +58,7 @@ impl<'a> PromText<'a> {
         self.err(format!("unexpected {found}"), expected)
     }
 
-    fn end_of_input(&self) -> Result<Option<Raw>, ParseError> {
+    fn end_of_input(&self) -> Result<Option<Raw<'a>>, ParseError> {
         if self.strict && self.lx.i < self.b.len() {
             return Err(self.err(
                 "NUL byte ends the body early",
@@ -68,7 +68,7 @@ impl<'a> PromText<'a> {
         Ok(None)
     }
 
-    pub(crate) fn next(&mut self, s: &mut Scratch) -> Result<Option<Raw>, ParseError> {
+    pub(crate) fn next(&mut self, s: &mut Scratch) -> Result<Option<Raw<'a>>, ParseError> {
         loop {
             let line_start = self.lx.i;
             s.reset_line();
@@ -94,7 +94,7 @@ impl<'a> PromText<'a> {
         }
     }
 
-    fn metadata(&mut self, kind: Tok, s: &mut Scratch) -> Result<Raw, ParseError> {
+    fn metadata(&mut self, kind: Tok, s: &mut Scratch) -> Result<Raw<'a>, ParseError> {
         let at = self.lx.start;
         let t = self.tok();
         if t != Tok::MName {
@@ -111,7 +111,8 @@ impl<'a> PromText<'a> {
         } else {
             (self.lx.start, self.lx.start)
         };
-        let raw = &self.b[text.0..text.1];
+        let b: &'a [u8] = self.b;
+        let raw = &b[text.0..text.1];
         let entry = if kind == Tok::Type {
             let metric_type = match raw {
                 b"counter" => MetricType::Counter,
@@ -132,12 +133,12 @@ impl<'a> PromText<'a> {
                 at,
             }
         } else {
-            if std::str::from_utf8(raw).is_err() {
+            let Ok(utf8) = std::str::from_utf8(raw) else {
                 return Err(self.err("HELP text is not valid UTF-8", "UTF-8 text"));
-            }
+            };
             Raw::Help {
                 name,
-                text: self.help_text(raw, text, s)?,
+                text: self.help_text(utf8, s)?,
                 at,
             }
         };
@@ -148,14 +149,10 @@ impl<'a> PromText<'a> {
         Ok(entry)
     }
 
-    fn help_text(
-        &self,
-        raw: &[u8],
-        span: (usize, usize),
-        s: &mut Scratch,
-    ) -> Result<TextLoc, ParseError> {
+    fn help_text(&self, text: &'a str, s: &mut Scratch) -> Result<TextLoc<'a>, ParseError> {
+        let raw = text.as_bytes();
         if !raw.contains(&b'\\') {
-            return Ok(TextLoc::Body(span));
+            return Ok(TextLoc::Body(text));
         }
         if self.strict {
             check_escapes(raw, b"\\n")
@@ -166,7 +163,7 @@ impl<'a> PromText<'a> {
         Ok(TextLoc::Help((0, s.help.len())))
     }
 
-    fn sample(&mut self, line_start: usize, s: &mut Scratch) -> Result<Raw, ParseError> {
+    fn sample(&mut self, line_start: usize, s: &mut Scratch) -> Result<Raw<'a>, ParseError> {
         let name = (self.lx.start, self.lx.i);
         let leading_blank = name.0 != line_start;
         if leading_blank && self.strict {

@@ -8,8 +8,9 @@ pub(crate) type Span = (usize, usize);
 
 /// Where decoded text lives.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum TextLoc {
-    Body(Span),
+pub(crate) enum TextLoc<'a> {
+    /// In the body, already checked to be UTF-8.
+    Body(&'a str),
     /// In `Scratch::help`.
     Help(Span),
 }
@@ -39,7 +40,7 @@ pub(crate) struct RawSample {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Raw {
+pub(crate) enum Raw<'a> {
     Type {
         name: Span,
         metric_type: MetricType,
@@ -47,7 +48,7 @@ pub(crate) enum Raw {
     },
     Help {
         name: Span,
-        text: TextLoc,
+        text: TextLoc<'a>,
         at: usize,
     },
     Unit {

@@ -102,7 +102,7 @@ impl Validator {
         &self.done
     }
 
-    pub(crate) fn on_entry(&mut self, b: &[u8], raw: &Raw, s: &Scratch) -> Res {
+    pub(crate) fn on_entry(&mut self, b: &[u8], raw: &Raw<'_>, s: &Scratch) -> Res {
         match *raw {
             Raw::Type {
                 name,
@@ -133,7 +133,7 @@ impl Validator {
                     ));
                 }
                 let t = match text {
-                    TextLoc::Body((x, y)) => &b[x..y],
+                    TextLoc::Body(t) => t.as_bytes(),
                     TextLoc::Help((x, y)) => &s.help[x..y],
                 };
                 f.info.help = Some(String::from_utf8_lossy(t).into_owned());
