@@ -128,3 +128,65 @@ fn steady_state_scrape_does_not_allocate_per_sample() {
     assert_eq!(small, large, "allocations grow with the number of samples");
     assert!(large < 16, "{large} allocations in a steady-state append");
 }
+
+/// Not a check: prints the steady-state append rate, for the record.
+/// `cargo test --release -p sonde-scrape append_rate -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn append_rate() {
+    let n = 10_000;
+    let mut body = String::new();
+    for i in 0..n {
+        body.push_str(&format!(
+            "http_requests_total{{path=\"/api/v{i}\",code=\"200\",method=\"GET\"}} {i}\n"
+        ));
+    }
+    let target = Labels::from_pairs(&[("instance", "h:1"), ("job", "j")]);
+    let names = ["instance", "job"];
+    let cx = AppendContext {
+        target_labels: &target,
+        target_label_names: &names,
+        honor_labels: false,
+        honor_timestamps: true,
+        limits: Limits::default(),
+        metric_relabel: &[],
+    };
+    let mut cache = ScrapeCache::default();
+    let mut bufs = AppendBuffers::default();
+    let mut app = Sink;
+    let rounds = 200;
+    let start = std::time::Instant::now();
+    for r in 0..rounds {
+        let mut stats = AppendStats::default();
+        append_body(
+            &mut cache,
+            &cx,
+            &mut app,
+            body.as_bytes(),
+            Format::PrometheusText,
+            r,
+            &mut bufs,
+            &mut stats,
+        )
+        .unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let parse_start = std::time::Instant::now();
+    let mut scratch = sonde_exposition::Scratch::new();
+    for _ in 0..rounds {
+        let mut p = sonde_exposition::Parser::new(
+            body.as_bytes(),
+            Format::PrometheusText,
+            sonde_exposition::Mode::Scrape,
+            &mut scratch,
+        );
+        while let Ok(Some(_)) = p.next() {}
+    }
+    println!("parsing alone: {:.3}s", parse_start.elapsed().as_secs_f64());
+    println!(
+        "{} samples in {secs:.3}s: {:.1} M samples/s, {:.1} MB/s of body",
+        n * rounds as usize,
+        (n * rounds as usize) as f64 / secs / 1e6,
+        (body.len() * rounds as usize) as f64 / secs / 1e6
+    );
+}

@@ -204,8 +204,10 @@ fn append_entries(
             cache.track_staleness(hash, &labels);
         }
         if cached {
-            if let Some(e) = cache.get_mut(s.series) {
-                e.series_ref = new_ref;
+            if new_ref != series_ref {
+                if let Some(e) = cache.get_mut(s.series) {
+                    e.series_ref = new_ref;
+                }
             }
         } else {
             cache.add(s.series, new_ref, labels.clone(), scrape_no);

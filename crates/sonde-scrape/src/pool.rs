@@ -99,14 +99,23 @@ impl ScrapePool {
             }
         }
         for (h, t) in wanted {
-            if let std::collections::hash_map::Entry::Vacant(e) = self.loops.entry(h) {
-                e.insert(LoopHandle::start(
-                    self.env.clone(),
-                    self.cfg.clone(),
-                    self.client.clone(),
-                    Arc::new(t),
-                    None,
-                ));
+            match self.loops.entry(h) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(LoopHandle::start(
+                        self.env.clone(),
+                        self.cfg.clone(),
+                        self.client.clone(),
+                        Arc::new(t),
+                        None,
+                    ));
+                }
+                // Same labels and URL: the loop goes on; keep the newest
+                // discovered labels for the API, as Prometheus does.
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    if e.get().target.discovered_labels() != t.discovered_labels() {
+                        e.get_mut().target = Arc::new(t);
+                    }
+                }
             }
         }
         self.apply_target_limit();
