@@ -417,7 +417,13 @@ impl Block {
             let (ns, vs) = (d.uvarint()? as u32, d.uvarint()? as u32);
             pairs.push((self.symbol(ns)?, self.symbol(vs)?));
         }
-        let labels = Labels::from_sorted(pairs);
+        // The writer stores labels sorted; a damaged or foreign file gets
+        // the slower path instead of a set that compares wrongly.
+        let labels = if pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+            Labels::from_sorted(pairs)
+        } else {
+            Labels::from_pairs(&pairs)
+        };
         let nc = d.uvarint()? as usize;
         let mut refs = Vec::with_capacity(nc.min(1024));
         let (mut prev_t, mut prev_off) = (0i64, 0u64);

@@ -458,3 +458,47 @@ fn a_locked_directory_cannot_be_opened_twice() {
     drop(db);
     open(dir.path(), locked).close().unwrap();
 }
+
+#[test]
+fn damaged_block_files_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = series("m", &[]);
+    let block_dir = {
+        let db = open(dir.path(), opts());
+        let batch: Vec<_> = (0..500).map(|i| (&a, i * 1000, i as f64 * 0.5)).collect();
+        append(&db, &batch);
+        db.cut_block(i64::MAX).unwrap();
+        dir.path().join(&db.blocks()[0].ulid)
+    };
+    // A flipped byte in a chunk: the read fails with the block and offset.
+    let chunks = block_dir.join("chunks");
+    let mut data = std::fs::read(&chunks).unwrap();
+    data[20] ^= 0x10;
+    std::fs::write(&chunks, &data).unwrap();
+    let db = open(dir.path(), opts());
+    let q = db.querier(i64::MIN, i64::MAX).unwrap();
+    let err = q
+        .select(&SelectHints::default(), &all())
+        .err()
+        .expect("select must fail")
+        .to_string();
+    assert!(
+        err.contains("checksum mismatch") && err.contains("offset"),
+        "{err}"
+    );
+    drop(q);
+    drop(db);
+    // A flipped byte in the index: the block does not open.
+    let index = block_dir.join("index");
+    let mut data = std::fs::read(&index).unwrap();
+    data[10] ^= 0x01;
+    std::fs::write(&index, &data).unwrap();
+    let err = match Db::open(dir.path(), opts()) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("open must fail"),
+    };
+    assert!(
+        err.contains("corrupt block") && err.contains("index"),
+        "{err}"
+    );
+}
