@@ -203,7 +203,7 @@ fn aggregate_step<'a>(
         if !I64_RANGE.contains(&f) {
             return Err(QueryError::exec(format!(
                 "Scalar value {} overflows int64",
-                format_float(f)
+                crate::value::format_go_v(f)
             )));
         }
         if f < 1.0 {

@@ -13,7 +13,7 @@ use promql_parser::parser::{self, Expr, Function};
 use sonde_model::{Queryable, Sample, Timestamp};
 
 use crate::error::{QueryError, Result};
-use crate::eval::{offset_ms, Ctx, Evaluator, Limits, Val};
+use crate::eval::{duration_ms, offset_ms, Ctx, Evaluator, Limits, Val};
 use crate::value::{RangeSeries, Value, VectorSample};
 
 /// Most steps a range query may have (Prometheus' API limit).
@@ -246,8 +246,8 @@ impl Engine {
         step: i64,
         cancel: Option<CancelToken>,
     ) -> Result<Val> {
-        let lookback = self.opts.lookback_delta.as_millis() as i64;
-        let subquery_step = (self.opts.default_subquery_step.as_millis() as i64).max(1);
+        let lookback = duration_ms(self.opts.lookback_delta);
+        let subquery_step = duration_ms(self.opts.default_subquery_step).max(1);
         let (mint, maxt) = time_bounds(expr, start, end, lookback, (start, end), subquery_step)
             .unwrap_or((start, end));
         let querier = storage.querier(mint, maxt)?;
@@ -382,7 +382,10 @@ fn time_bounds(
                 (t, t)
             }
         };
-        (s - offset_ms(off), e - offset_ms(off))
+        (
+            s.saturating_sub(offset_ms(off)),
+            e.saturating_sub(offset_ms(off)),
+        )
     };
     let merge = |a: Option<(i64, i64)>, b: Option<(i64, i64)>| match (a, b) {
         (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
@@ -393,15 +396,17 @@ fn time_bounds(
     match e {
         Expr::VectorSelector(vs) => {
             let (s, e) = refs(&vs.at, &vs.offset);
-            Some((s - lookback, e))
+            Some((s.saturating_sub(lookback), e))
         }
         Expr::MatrixSelector(ms) => {
             let (s, e) = refs(&ms.vs.at, &ms.vs.offset);
-            Some((s - ms.range.as_millis() as i64, e))
+            Some((s.saturating_sub(duration_ms(ms.range)), e))
         }
         Expr::Subquery(sq) => {
             let (s, e) = refs(&sq.at, &sq.offset);
-            let s = s - sq.range.as_millis() as i64 - subquery_step;
+            let s = s
+                .saturating_sub(duration_ms(sq.range))
+                .saturating_sub(subquery_step);
             time_bounds(&sq.expr, s, e, lookback, query, subquery_step)
         }
         Expr::Aggregate(a) => merge(rec(&a.expr), a.param.as_deref().and_then(rec)),

@@ -127,6 +127,29 @@ pub fn write_float(dst: &mut String, v: f64) {
     }
 }
 
+/// Formats a float like Go's `%v` (`strconv.FormatFloat(v, 'g', -1, 64)`
+/// with `%v`'s exponent thresholds): `1e+300`, `1.5e-05`, `0.001`, `NaN`.
+pub(crate) fn format_go_v(v: f64) -> String {
+    if !v.is_finite() {
+        return format_float(v);
+    }
+    let exp = if v == 0.0 {
+        0
+    } else {
+        v.abs().log10().floor() as i32
+    };
+    if (-4..21).contains(&exp) {
+        return format_float(v);
+    }
+    let s = format!("{v:e}"); // e.g. 1e300, -1.5e-5
+    let (mantissa, e) = s.split_once('e').unwrap_or((&s, "0"));
+    let (sign, digits) = match e.strip_prefix('-') {
+        Some(d) => ('-', d),
+        None => ('+', e),
+    };
+    format!("{mantissa}e{sign}{digits:0>2}")
+}
+
 /// Writes a millisecond timestamp as seconds, like Prometheus' API
 /// (`1435781451.781`): a JSON number with up to three decimals.
 fn write_time(dst: &mut String, t: Timestamp) {
@@ -203,6 +226,11 @@ mod tests {
         assert_eq!(format_float(f64::INFINITY), "+Inf");
         assert_eq!(format_float(f64::NEG_INFINITY), "-Inf");
         assert_eq!(format_float(1.0 / 3.0), "0.3333333333333333");
+        assert_eq!(format_go_v(1e300), "1e+300");
+        assert_eq!(format_go_v(-1.5e-5), "-1.5e-05");
+        assert_eq!(format_go_v(0.001), "0.001");
+        assert_eq!(format_go_v(1e21), "1e+21");
+        assert_eq!(format_go_v(123.5), "123.5");
     }
 
     #[test]

@@ -218,3 +218,31 @@ fn parse_selector_gives_storage_matchers() {
         assert_eq!(err.error_type(), "bad_data", "{bad}: {err}");
     }
 }
+
+#[test]
+fn extreme_queries_are_errors_or_results_never_panics() {
+    let e = engine();
+    let s = storage();
+    for q in [
+        "temp[292277024y]",
+        "temp offset 292277024y",
+        "temp offset -292277024y",
+        "temp @ -9e18",
+        "rate(temp[292277024y:1ms])",
+        "year(vector(NaN))",
+        "topk(NaN, temp)",
+        "count_values(\"__name__\", temp)",
+    ] {
+        let _ = e.instant_query(&s, q, 0);
+        let _ = e.range_query(&s, q, 0, 60_000, 15_000);
+    }
+    let err = e
+        .instant_query(&s, "max_over_time(vector(1)[100y:1ms])", 0)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "query processing would load too many samples into memory in query execution"
+    );
+    let err = e.instant_query(&s, "topk(1e300, temp)", 0).unwrap_err();
+    assert_eq!(err.to_string(), "Scalar value 1e+300 overflows int64");
+}

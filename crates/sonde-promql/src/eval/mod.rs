@@ -82,7 +82,7 @@ impl<'c, 'q> Evaluator<'c, 'q> {
 
     /// The number of steps.
     pub fn steps(&self) -> usize {
-        ((self.end - self.start) / self.interval + 1).max(0) as usize
+        (self.end.saturating_sub(self.start) / self.interval + 1).max(0) as usize
     }
 
     pub fn step_ts(&self, step: usize) -> Timestamp {
@@ -168,7 +168,7 @@ impl<'c, 'q> Evaluator<'c, 'q> {
             None => ts,
             Some(at) => self.at_time(at),
         };
-        base - offset_ms(offset)
+        base.saturating_sub(offset_ms(offset))
     }
 
     pub fn at_time(&self, at: &AtModifier) -> Timestamp {
@@ -183,15 +183,21 @@ impl<'c, 'q> Evaluator<'c, 'q> {
 pub(crate) fn offset_ms(offset: &Option<Offset>) -> i64 {
     match offset {
         None => 0,
-        Some(Offset::Pos(d)) => d.as_millis() as i64,
-        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+        Some(Offset::Pos(d)) => duration_ms(*d),
+        Some(Offset::Neg(d)) => -duration_ms(*d),
     }
+}
+
+/// Milliseconds of a duration, saturating: absurd durations in a query
+/// (`x[292277024y]`) must not wrap around.
+pub(crate) fn duration_ms(d: std::time::Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
 }
 
 pub(crate) fn system_time_ms(t: std::time::SystemTime) -> Timestamp {
     match t.duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
+        Ok(d) => duration_ms(d),
+        Err(e) => -duration_ms(e.duration()),
     }
 }
 

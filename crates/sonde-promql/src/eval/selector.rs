@@ -16,7 +16,7 @@ use sonde_model::{
     is_stale_nan, Labels, MatchOp, Matcher, Sample, SampleIter, SelectHints, Timestamp, METRIC_NAME,
 };
 
-use super::{Evaluator, Series, Val};
+use super::{duration_ms, Evaluator, Series, Val};
 use crate::error::{QueryError, Result};
 
 /// Steps between deadline checks inside one series' walk: a clock read is
@@ -131,7 +131,7 @@ impl RangeSource {
                 ev.ctx.limits.check()?;
             }
             let maxt = ev.ref_time(ev.step_ts(step), &self.at, &self.offset);
-            let mint = maxt - self.range;
+            let mint = maxt.saturating_sub(self.range);
             while buf.front().is_some_and(|s| s.t < mint) {
                 buf.pop_front();
             }
@@ -225,13 +225,13 @@ impl Evaluator<'_, '_> {
         let first_ref = self.ref_time(self.start, &vs.at, &vs.offset);
         let last_ref = self.ref_time(self.end, &vs.at, &vs.offset);
         let lookback = self.ctx.lookback;
-        let selected = self.select(vs, first_ref - lookback, last_ref, 0)?;
+        let selected = self.select(vs, first_ref.saturating_sub(lookback), last_ref, 0)?;
         let steps = self.steps();
         let mut out = Vec::with_capacity(selected.len());
         for s in &selected {
             self.ctx.limits.check()?;
             let mut it = s.samples();
-            let mut pending = it.seek(first_ref - lookback);
+            let mut pending = it.seek(first_ref.saturating_sub(lookback));
             let mut last: Option<Sample> = None;
             let mut points = Vec::new();
             for step in 0..steps {
@@ -279,10 +279,10 @@ impl Evaluator<'_, '_> {
     /// The source behind a range selector, selected once for all steps.
     pub fn matrix_source(&self, ms: &MatrixSelector) -> Result<RangeSource> {
         let vs = &ms.vs;
-        let range = ms.range.as_millis() as i64;
+        let range = duration_ms(ms.range);
         let first_ref = self.ref_time(self.start, &vs.at, &vs.offset);
         let last_ref = self.ref_time(self.end, &vs.at, &vs.offset);
-        let selected = self.select(vs, first_ref - range, last_ref, range)?;
+        let selected = self.select(vs, first_ref.saturating_sub(range), last_ref, range)?;
         Ok(RangeSource {
             series: selected.into_iter().map(SourceSeries::Stored).collect(),
             range,
@@ -300,21 +300,26 @@ impl Evaluator<'_, '_> {
     /// Evaluates a subquery's inner expression over the steps it needs, once
     /// for all outer steps, and returns it as a range source.
     pub fn subquery_source(&self, sq: &SubqueryExpr) -> Result<RangeSource> {
-        let range = sq.range.as_millis() as i64;
+        let range = duration_ms(sq.range);
         let step = match sq.step {
-            Some(s) if !s.is_zero() => s.as_millis() as i64,
+            Some(s) if !s.is_zero() => duration_ms(s),
             _ => self.ctx.default_subquery_step,
         }
         .max(1);
         let first_ref = self.ref_time(self.start, &sq.at, &sq.offset);
         let last_ref = self.ref_time(self.end, &sq.at, &sq.offset);
         // The first step-aligned time at or after the earliest window start.
-        let lowest = first_ref - range;
+        let lowest = first_ref.saturating_sub(range);
         let mut inner_start = step * (lowest / step);
         if inner_start < lowest {
-            inner_start += step;
+            inner_start = inner_start.saturating_add(step);
         }
         let inner = Evaluator::new(self.ctx, inner_start, last_ref, step);
+        // Every inner step holds at least a scalar: more steps than the
+        // sample limit cannot be evaluated (and must not be allocated).
+        if inner.steps() > self.ctx.limits.max_samples {
+            return Err(QueryError::too_many_samples());
+        }
         let series = if inner_start > last_ref {
             Vec::new()
         } else {
