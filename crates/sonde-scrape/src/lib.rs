@@ -29,6 +29,8 @@ mod alloc_tests;
 mod manager_tests;
 #[cfg(test)]
 mod testutil;
+#[cfg(test)]
+mod tls_tests;
 
 pub use append::Limits;
 pub use cache::MetadataStore;
