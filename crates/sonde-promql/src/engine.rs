@@ -14,6 +14,7 @@ use sonde_model::{Queryable, Sample, Timestamp};
 
 use crate::error::{QueryError, Result};
 use crate::eval::{duration_ms, offset_ms, Ctx, Evaluator, Limits, Val};
+use crate::stats::EngineStats;
 use crate::value::{RangeSeries, Value, VectorSample};
 
 /// Most steps a range query may have (Prometheus' API limit).
@@ -53,12 +54,30 @@ pub type CancelToken = Arc<AtomicBool>;
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
     opts: EngineOptions,
+    stats: Arc<EngineStats>,
 }
 
 impl Engine {
     pub fn new(opts: EngineOptions) -> Self {
         register_holt_winters();
-        Engine { opts }
+        Engine {
+            opts,
+            stats: Arc::default(),
+        }
+    }
+
+    /// An engine with other options (e.g. a request's shorter timeout) that
+    /// counts into the same [`EngineStats`].
+    pub fn with_options(&self, opts: EngineOptions) -> Self {
+        Engine {
+            opts,
+            stats: Arc::clone(&self.stats),
+        }
+    }
+
+    /// The counters of this engine and those made from it.
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
     }
 
     pub fn options(&self) -> &EngineOptions {
@@ -105,7 +124,13 @@ impl Engine {
         time_ms: Timestamp,
         cancel: Option<CancelToken>,
     ) -> Result<Value> {
-        let val = self.run(storage, expr, time_ms, time_ms, 1, cancel)?;
+        let span = Span {
+            start: time_ms,
+            end: time_ms,
+            step: 1,
+            range: false,
+        };
+        let val = self.run(storage, expr, span, cancel)?;
         Ok(match val {
             Val::Scalar(v) => Value::Scalar {
                 t: time_ms,
@@ -209,7 +234,13 @@ impl Engine {
             )))
             }
         }
-        let val = self.run(storage, expr, start, end, step, cancel)?;
+        let span = Span {
+            start,
+            end,
+            step,
+            range: true,
+        };
+        let val = self.run(storage, expr, span, cancel)?;
         let mut series: Vec<RangeSeries> = match val {
             Val::Scalar(v) => vec![RangeSeries {
                 labels: sonde_model::Labels::empty(),
@@ -241,17 +272,29 @@ impl Engine {
         &self,
         storage: &dyn Queryable,
         expr: &Expr,
-        start: Timestamp,
-        end: Timestamp,
-        step: i64,
+        span: Span,
         cancel: Option<CancelToken>,
     ) -> Result<Val> {
+        let Span {
+            start,
+            end,
+            step,
+            range,
+        } = span;
+        let started = Instant::now();
         let lookback = duration_ms(self.opts.lookback_delta);
         let subquery_step = duration_ms(self.opts.default_subquery_step).max(1);
         let (mint, maxt) = time_bounds(expr, start, end, lookback, (start, end), subquery_step)
             .unwrap_or((start, end));
-        let querier = storage.querier(mint, maxt)?;
-        let deadline = Instant::now().checked_add(self.opts.timeout);
+        let querier = match storage.querier(mint, maxt) {
+            Ok(q) => q,
+            Err(e) => {
+                let e = QueryError::from(e);
+                self.stats.record(range, 0, 0, Some(&e));
+                return Err(e);
+            }
+        };
+        let deadline = started.checked_add(self.opts.timeout);
         let ctx = Ctx {
             querier: querier.as_ref(),
             lookback,
@@ -260,8 +303,21 @@ impl Engine {
             default_subquery_step: subquery_step,
             limits: Limits::new(self.opts.max_samples, deadline, cancel),
         };
-        Evaluator::new(&ctx, start, end, step).eval(expr)
+        let res = Evaluator::new(&ctx, start, end, step).eval(expr);
+        let micros = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+        self.stats
+            .record(range, micros, ctx.limits.total(), res.as_ref().err());
+        res
     }
+}
+
+/// The steps a query evaluates at, and whether it is a range query.
+#[derive(Clone, Copy)]
+struct Span {
+    start: Timestamp,
+    end: Timestamp,
+    step: i64,
+    range: bool,
 }
 
 fn type_name(t: ValueType) -> &'static str {

@@ -28,9 +28,11 @@ mod eval;
 mod functions;
 mod hash;
 mod math;
+pub mod stats;
 pub mod testing;
 pub mod value;
 
 pub use engine::{parse, parse_selector, CancelToken, Engine, EngineOptions};
 pub use error::QueryError;
+pub use stats::{EngineStats, EngineStatsSnapshot};
 pub use value::{format_float, RangeSeries, Value, VectorSample};

@@ -246,3 +246,23 @@ fn extreme_queries_are_errors_or_results_never_panics() {
     let err = e.instant_query(&s, "topk(1e300, temp)", 0).unwrap_err();
     assert_eq!(err.to_string(), "Scalar value 1e+300 overflows int64");
 }
+
+#[test]
+fn stats_count_queries_failures_and_samples() {
+    let e = engine();
+    let s = storage();
+    e.instant_query(&s, "temp", 0).unwrap();
+    e.range_query(&s, "rate(req_total[1m])", 0, 60_000, 15_000)
+        .unwrap();
+    let shorter = e.with_options(EngineOptions {
+        timeout: Duration::ZERO,
+        ..EngineOptions::default()
+    });
+    shorter.instant_query(&s, "temp", 0).unwrap_err();
+    e.instant_query(&s, "sum(", 0).unwrap_err();
+    let snap = e.stats().snapshot();
+    assert_eq!((snap.instant_queries, snap.range_queries), (2, 1));
+    // Parse errors fail before evaluation and are not counted.
+    assert_eq!(snap.failures, [0, 0, 1, 0, 0]);
+    assert!(snap.samples >= 2, "{snap:?}");
+}

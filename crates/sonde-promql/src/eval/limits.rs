@@ -14,6 +14,7 @@ use crate::error::{QueryError, Result};
 pub(crate) struct Limits {
     pub max_samples: usize,
     current: Cell<usize>,
+    total: Cell<u64>,
     pub deadline: Option<Instant>,
     pub cancel: Option<Arc<AtomicBool>>,
 }
@@ -27,6 +28,7 @@ impl Limits {
         Limits {
             max_samples,
             current: Cell::new(0),
+            total: Cell::new(0),
             deadline,
             cancel,
         }
@@ -49,12 +51,18 @@ impl Limits {
 
     /// Accounts for `n` more samples held in memory.
     pub fn add(&self, n: usize) -> Result<()> {
+        self.total.set(self.total.get() + n as u64);
         let now = self.current.get() + n;
         self.current.set(now);
         if now > self.max_samples {
             return Err(QueryError::too_many_samples());
         }
         Ok(())
+    }
+
+    /// All samples ever accounted, for statistics.
+    pub fn total(&self) -> u64 {
+        self.total.get()
     }
 
     /// Gives back `n` samples that are no longer held.
