@@ -13,6 +13,7 @@ mod query;
 mod router;
 mod series;
 mod status;
+mod targets;
 
 pub use api::{ApiError, ErrorType};
 pub use query::QueryService;

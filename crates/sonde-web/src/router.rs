@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::query::QueryService;
 use crate::status::BuildInfo;
-use crate::{lifecycle, params, query, series, status, ServerControl};
+use crate::{lifecycle, params, query, series, status, targets, ServerControl};
 
 /// Web settings, from the `--web.*` flags and the `web` config section.
 #[derive(Debug, Clone)]
@@ -27,6 +27,8 @@ pub struct WebOptions {
     pub route_prefix: String,
     /// Whether `/-/reload` and `/-/quit` are served (`--web.enable-lifecycle`).
     pub enable_lifecycle: bool,
+    /// `--web.listen-address`, to tell this server's own targets apart.
+    pub listen_address: String,
 }
 
 /// Everything request handlers can reach. Immutable; cloned per request as an Arc.
@@ -38,6 +40,8 @@ pub struct WebContext {
     pub flags: BTreeMap<String, String>,
     /// The PromQL engine over storage; `None` serves query routes as unavailable.
     pub query: Option<QueryService>,
+    /// The scrape manager, for the targets and metadata APIs.
+    pub scrape: Option<Arc<sonde_scrape::ScrapeManager>>,
 }
 
 /// The whole route tree, nested under the route prefix.
@@ -59,6 +63,9 @@ pub fn router(ctx: Arc<WebContext>) -> Router {
             get(series::label_names).post(series::label_names),
         )
         .route("/api/v1/label/{name}/values", get(series::label_values))
+        .route("/api/v1/targets", get(targets::targets))
+        .route("/api/v1/targets/metadata", get(targets::targets_metadata))
+        .route("/api/v1/metadata", get(targets::metadata))
         .route("/api/v1/status/config", get(status::config))
         .route("/api/v1/status/flags", get(status::flags))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))

@@ -40,6 +40,7 @@ async fn start(storage: MemStorage) -> String {
             external_url: "http://x/".into(),
             route_prefix: String::new(),
             enable_lifecycle: false,
+            listen_address: "127.0.0.1:0".into(),
         },
         control: Arc::new(NoControl),
         build: BuildInfo {
@@ -56,6 +57,7 @@ async fn start(storage: MemStorage) -> String {
             Arc::new(storage),
             4,
         )),
+        scrape: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

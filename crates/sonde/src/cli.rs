@@ -23,6 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the server: storage, scraping, query API (the default).
     Server(ServerArgs),
+    /// Check configuration files and metrics, like promtool.
+    #[command(subcommand)]
+    Check(crate::check::CheckCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,5 +1,6 @@
 //! The `sonde` binary: parses the command line and hands off to a subcommand.
 
+mod check;
 mod cli;
 mod logging;
 mod own_metrics;
@@ -16,6 +17,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => server::run(cli.server),
         Some(Command::Server(args)) => server::run(args),
+        Some(Command::Check(cmd)) => check::run(cmd),
     };
     match result {
         Ok(code) => code,

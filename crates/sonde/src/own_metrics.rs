@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
@@ -55,6 +55,14 @@ impl OwnMetrics {
         }
     }
 
+    /// Adds a subsystem's metrics, read by `read` at each scrape.
+    pub fn register_subsystem(&self, read: impl Fn() -> Vec<OwnMetric> + Send + Sync + 'static) {
+        self.registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .register_collector(Box::new(SubsystemCollector(Box::new(read))));
+    }
+
     /// All metrics in the OpenMetrics text format.
     pub fn encode(&self) -> String {
         let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
@@ -63,6 +71,64 @@ impl OwnMetrics {
             tracing::error!(error = %e, "cannot encode own metrics");
         }
         out
+    }
+}
+
+/// One value of a subsystem's metric, as the subsystem reports it.
+#[derive(Debug, Clone)]
+pub struct OwnMetric {
+    /// Full name; a counter's ends in `_total`.
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: MetricType,
+    pub labels: Vec<(&'static str, String)>,
+    pub value: f64,
+}
+
+type ReadMetrics = Box<dyn Fn() -> Vec<OwnMetric> + Send + Sync>;
+
+/// Reads a subsystem's metrics when scraped and encodes them by family.
+struct SubsystemCollector(ReadMetrics);
+
+impl std::fmt::Debug for SubsystemCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SubsystemCollector")
+    }
+}
+
+impl Collector for SubsystemCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut metrics = (self.0)();
+        metrics.sort_by(|a, b| a.name.cmp(b.name));
+        for family in metrics.chunk_by(|a, b| a.name == b.name) {
+            let first = &family[0];
+            // The encoder appends `_total` to counters itself.
+            let name = match first.kind {
+                MetricType::Counter => first.name.trim_end_matches("_total"),
+                _ => first.name,
+            };
+            let mut descriptor = encoder.encode_descriptor(name, first.help, None, first.kind)?;
+            if let [only] = family {
+                if only.labels.is_empty() {
+                    // Encoded without a label set, which would print `name{}`.
+                    encode_value(only, descriptor)?;
+                    continue;
+                }
+            }
+            for m in family {
+                let labels: Vec<(&str, &str)> =
+                    m.labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                encode_value(m, descriptor.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn encode_value(m: &OwnMetric, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+    match m.kind {
+        MetricType::Counter => ConstCounter::new(m.value).encode(encoder),
+        _ => ConstGauge::new(m.value).encode(encoder),
     }
 }
 
@@ -160,5 +226,48 @@ mod tests {
         assert!(text.contains("process_cpu_seconds_total "), "{text}");
         assert!(text.contains("process_resident_memory_bytes "), "{text}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn subsystem_metrics_are_grouped_into_families() {
+        let m = OwnMetrics::new("0.1.0");
+        m.register_subsystem(|| {
+            let errors = |kind: &str, v| OwnMetric {
+                name: "sonde_scrape_errors_total",
+                help: "Scrape errors by kind",
+                kind: MetricType::Counter,
+                labels: vec![("kind", kind.to_string())],
+                value: v,
+            };
+            vec![errors("timeout", 2.0), errors("parse", 1.0)]
+        });
+        let text = m.encode();
+        assert_eq!(
+            text.matches("# TYPE sonde_scrape_errors counter").count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.contains("sonde_scrape_errors_total{kind=\"timeout\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sonde_scrape_errors_total{kind=\"parse\"} 1"),
+            "{text}"
+        );
+        m.register_subsystem(|| {
+            vec![OwnMetric {
+                name: "sonde_tsdb_head_series",
+                help: "Series in the head",
+                kind: MetricType::Gauge,
+                labels: vec![],
+                value: 3.0,
+            }]
+        });
+        assert!(
+            m.encode().contains("\nsonde_tsdb_head_series 3"),
+            "{}",
+            m.encode()
+        );
     }
 }

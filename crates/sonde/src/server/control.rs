@@ -1,20 +1,28 @@
 //! The server's shared state and its [`ServerControl`] implementation: what
 //! the web layer and the signal handlers call to reload, quit and report.
 //!
-//! Thread safety: the configuration in force sits behind an `RwLock` and is
-//! replaced whole on reload; reloads are serialised by `reload_lock`.
+//! Thread safety: the configuration in force is an `Arc<Config>` behind an
+//! `RwLock`, replaced whole on a successful reload; reloads are serialised by
+//! `reload_status`'s mutex, so two reloads never interleave.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sonde_web::{BuildInfo, RuntimeInfo, ServerControl, WebContext, WebOptions};
+use prometheus_client::metrics::MetricType;
+use sonde_config::{Config, LoadOptions};
+use sonde_promql::{Engine, EngineOptions};
+use sonde_scrape::{ManagerOptions, ScrapeManager};
+use sonde_tsdb::Db;
+use sonde_web::{BuildInfo, QueryService, RuntimeInfo, ServerControl, WebContext, WebOptions};
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-use super::config_file::{self, ConfigSource};
+use super::{config_file, storage};
 use crate::cli::ServerArgs;
-use crate::own_metrics::{self, OwnMetrics};
+use crate::own_metrics::{self, OwnMetric, OwnMetrics};
 
 /// The version of the Prometheus API that Sonde implements.
 const PROMETHEUS_API_VERSION: &str = "2.42.0";
@@ -24,9 +32,12 @@ pub struct ServerState {
     listen: SocketAddr,
     route_prefix: String,
     start_time: DateTime<Utc>,
-    config: RwLock<ConfigSource>,
-    reload_lock: Mutex<ReloadStatus>,
+    runtime: Handle,
+    config: RwLock<Arc<Config>>,
+    reload_status: Mutex<ReloadStatus>,
     metrics: OwnMetrics,
+    db: Arc<Db>,
+    scrape: Arc<ScrapeManager>,
     ready: AtomicBool,
     quit: watch::Sender<bool>,
 }
@@ -37,34 +48,92 @@ struct ReloadStatus {
     last_success: DateTime<Utc>,
 }
 
+/// Reads and checks the configuration; relative paths in it are resolved
+/// against the directory of the file, as Prometheus does.
+fn load_config(
+    args: &ServerArgs,
+    listen: SocketAddr,
+    route_prefix: &str,
+) -> anyhow::Result<Config> {
+    let source = config_file::read(&args.config_file, listen, route_prefix)?;
+    let base_dir = std::path::Path::new(&args.config_file)
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                p
+            }
+        })
+        .map(|p| p.to_path_buf());
+    let opts = LoadOptions {
+        base_dir,
+        ..LoadOptions::default()
+    };
+    let config = sonde_config::load_str_with(&source.text, &source.name, &opts)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("invalid configuration in {}", source.name))?;
+    Ok(config)
+}
+
 impl ServerState {
-    /// Loads the configuration and starts the subsystems it configures.
-    pub fn start(
+    /// Loads the configuration, opens storage and starts scraping.
+    pub async fn start(
         args: ServerArgs,
-        _external_url: String,
         route_prefix: String,
         listen: SocketAddr,
     ) -> anyhow::Result<Arc<ServerState>> {
-        let config = config_file::read(&args.config_file, listen, &route_prefix)?;
-        tracing::info!(file = %config.name, "loaded configuration");
+        let config = load_config(&args, listen, &route_prefix)?;
+        tracing::info!(file = %args.config_file, "loaded configuration");
+        let db_opts = storage::options(&args, &config)?;
+        let path = args.tsdb_path.clone();
+        let db = tokio::task::spawn_blocking(move || storage::open(&path, db_opts))
+            .await
+            .context("storage start-up task failed")??;
+
+        let hostname = gethostname::gethostname().to_string_lossy().into_owned();
+        let scrape = Arc::new(ScrapeManager::new(
+            db.clone(),
+            ManagerOptions {
+                jitter_seed: sonde_scrape::jitter_seed(
+                    &hostname,
+                    &config.global.external_labels.to_labels(),
+                ),
+                ..ManagerOptions::default()
+            },
+        ));
+        if let Err(errors) = scrape.apply_config(&config).await {
+            for e in errors {
+                tracing::error!(error = %e, "cannot start scrape pool");
+            }
+        }
+
         let now = Utc::now();
         let metrics = OwnMetrics::new(env!("CARGO_PKG_VERSION"));
         metrics.config_last_reload_successful.set(1);
         metrics
             .config_last_reload_success_timestamp_seconds
             .set(now.timestamp() as f64);
+        let db_for_metrics = db.clone();
+        metrics.register_subsystem(move || storage::metrics(&db_for_metrics));
+        let scrape_for_metrics = scrape.clone();
+        metrics.register_subsystem(move || scrape_metrics(&scrape_for_metrics));
+
         let (quit, _) = watch::channel(false);
         Ok(Arc::new(ServerState {
             args,
             listen,
             route_prefix,
             start_time: now,
-            config: RwLock::new(config),
-            reload_lock: Mutex::new(ReloadStatus {
+            runtime: Handle::current(),
+            config: RwLock::new(Arc::new(config)),
+            reload_status: Mutex::new(ReloadStatus {
                 success: true,
                 last_success: now,
             }),
             metrics,
+            db,
+            scrape,
             ready: AtomicBool::new(false),
             quit,
         }))
@@ -74,25 +143,40 @@ impl ServerState {
         self: &Arc<Self>,
         external_url: String,
         route_prefix: String,
-    ) -> Arc<WebContext> {
-        Arc::new(WebContext {
+    ) -> anyhow::Result<Arc<WebContext>> {
+        let a = &self.args;
+        let engine = Engine::new(EngineOptions {
+            lookback_delta: sonde_model::parse_duration(&a.query_lookback_delta)
+                .with_context(|| format!("--query.lookback-delta {:?}", a.query_lookback_delta))?,
+            max_samples: a.query_max_samples as usize,
+            timeout: sonde_model::parse_duration(&a.query_timeout)
+                .with_context(|| format!("--query.timeout {:?}", a.query_timeout))?,
+            ..EngineOptions::default()
+        });
+        Ok(Arc::new(WebContext {
             options: WebOptions {
                 external_url,
                 route_prefix,
-                enable_lifecycle: self.args.enable_lifecycle,
+                enable_lifecycle: a.enable_lifecycle,
+                listen_address: a.listen_address.clone(),
             },
             control: self.clone(),
             build: build_info(),
-            flags: self.args.flag_values(),
-            query: None,
-        })
+            flags: a.flag_values(),
+            query: Some(QueryService::new(
+                engine,
+                self.db.clone(),
+                a.query_max_concurrency as usize,
+            )),
+            scrape: Some(self.scrape.clone()),
+        }))
     }
 
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
     }
 
-    /// Resolves when `/-/quit` has been called.
+    /// Changes to `true` when `/-/quit` has been called.
     pub fn quit_requested(&self) -> watch::Receiver<bool> {
         self.quit.subscribe()
     }
@@ -107,21 +191,63 @@ impl ServerState {
         }
     }
 
-    /// Stops the subsystems in reverse order of starting.
-    pub fn shutdown(&self) {
+    /// Stops the subsystems in reverse order of starting: scraping first (it
+    /// writes staleness markers), then storage.
+    pub async fn shutdown(&self) {
         self.ready.store(false, Ordering::Release);
+        self.scrape.shutdown().await;
+        let db = self.db.clone();
+        match tokio::task::spawn_blocking(move || db.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "error closing storage"),
+            Err(e) => tracing::error!(error = %e, "storage close task failed"),
+        }
     }
 
+    /// Loads the file again and applies it. Called off the runtime's workers.
     fn try_reload(&self) -> anyhow::Result<()> {
-        let source = config_file::read(&self.args.config_file, self.listen, &self.route_prefix)?;
-        *self.config.write().unwrap_or_else(|p| p.into_inner()) = source;
+        let new = load_config(&self.args, self.listen, &self.route_prefix)?;
+        let old = self
+            .config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let diff = old.diff(&new);
+        if diff.storage {
+            tracing::warn!("changes to the storage section take effect at the next restart");
+        }
+        self.runtime
+            .block_on(self.scrape.apply_config(&new))
+            .map_err(|errors| {
+                let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("{}", list.join("; "))
+            })?;
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
         Ok(())
     }
 }
 
+fn scrape_metrics(scrape: &ScrapeManager) -> Vec<OwnMetric> {
+    scrape
+        .metrics()
+        .into_iter()
+        .map(|m| OwnMetric {
+            name: m.name,
+            help: m.help,
+            kind: if m.kind == "counter" {
+                MetricType::Counter
+            } else {
+                MetricType::Gauge
+            },
+            labels: m.labels,
+            value: m.value,
+        })
+        .collect()
+}
+
 impl ServerControl for ServerState {
     fn reload(&self) -> Result<(), String> {
-        let mut status = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut status = self.reload_status.lock().unwrap_or_else(|p| p.into_inner());
         let result = self.try_reload().map_err(|e| format!("{e:#}"));
         status.success = result.is_ok();
         self.metrics
@@ -145,18 +271,12 @@ impl ServerControl for ServerState {
     }
 
     fn config_yaml(&self) -> String {
-        self.config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .text
-            .clone()
+        sonde_config::to_yaml(&self.config.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn runtime_info(&self) -> RuntimeInfo {
-        let status = *self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let runtime = tokio::runtime::Handle::try_current()
-            .ok()
-            .map(|h| h.metrics());
+        let status = *self.reload_status.lock().unwrap_or_else(|p| p.into_inner());
+        let runtime = self.runtime.metrics();
         RuntimeInfo {
             start_time: rfc3339(self.start_time),
             cwd: std::env::current_dir()
@@ -165,8 +285,8 @@ impl ServerControl for ServerState {
             reload_config_success: status.success,
             last_config_time: rfc3339(status.last_success),
             corruption_count: 0,
-            goroutine_count: runtime.as_ref().map_or(0, |m| m.num_alive_tasks() as u64),
-            gomaxprocs: runtime.as_ref().map_or(0, |m| m.num_workers() as u64),
+            goroutine_count: runtime.num_alive_tasks() as u64,
+            gomaxprocs: runtime.num_workers() as u64,
             gogc: String::new(),
             godebug: String::new(),
             storage_retention: self.args.retention_time.clone(),

@@ -7,6 +7,7 @@
 
 mod config_file;
 mod control;
+mod storage;
 mod web_address;
 
 use std::process::ExitCode;
@@ -33,10 +34,13 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve_until_stopped(args: ServerArgs) -> anyhow::Result<ExitCode> {
-    let server = Server::start(args).await?;
+    // Handlers first: a signal that arrives while starting must not take the
+    // default action (exit without closing storage).
     let mut hangup = signal(SignalKind::hangup()).context("cannot install SIGHUP handler")?;
     let mut terminate =
         signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
+    let server = Server::start(args).await?;
     let mut quit = server.state.quit_requested();
     loop {
         tokio::select! {
@@ -46,7 +50,7 @@ async fn serve_until_stopped(args: ServerArgs) -> anyhow::Result<ExitCode> {
                 let _ = tokio::task::spawn_blocking(move || state.reload_logged()).await;
             }
             _ = terminate.recv() => { tracing::info!("received SIGTERM, exiting gracefully"); break; }
-            _ = tokio::signal::ctrl_c() => { tracing::info!("received SIGINT, exiting gracefully"); break; }
+            _ = interrupt.recv() => { tracing::info!("received SIGINT, exiting gracefully"); break; }
             _ = quit.changed() => { tracing::info!("quit requested over HTTP, exiting gracefully"); break; }
         }
     }
@@ -81,13 +85,8 @@ impl Server {
         let local = listener
             .local_addr()
             .context("cannot read the bound address")?;
-        let state = ServerState::start(
-            args.clone(),
-            external_url.clone(),
-            route_prefix.clone(),
-            local,
-        )?;
-        let router = sonde_web::router(state.web_context(external_url, route_prefix));
+        let state = ServerState::start(args.clone(), route_prefix.clone(), local).await?;
+        let router = sonde_web::router(state.web_context(external_url, route_prefix)?);
         let (stop_web, mut stop_rx) = watch::channel(false);
         let web = tokio::spawn(sonde_web::serve(listener, router, async move {
             let _ = stop_rx.changed().await;
@@ -109,7 +108,7 @@ impl Server {
             Ok(Err(e)) => tracing::error!(error = %e, "web server stopped with an error"),
             Err(e) => tracing::error!(error = %e, "web server task failed"),
         }
-        self.state.shutdown();
+        self.state.shutdown().await;
         tracing::info!("see you next time!");
     }
 }

@@ -2,7 +2,6 @@
 //! temporary data directory, and stops it when dropped.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
-
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,150 @@
+//! Opens the storage engine as the flags and the `storage` section ask, and
+//! reports its metrics as `sonde_tsdb_*`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use prometheus_client::metrics::MetricType;
+use sonde_config::units::ByteSize;
+use sonde_tsdb::{Db, DbOptions};
+
+use crate::cli::ServerArgs;
+use crate::own_metrics::OwnMetric;
+
+/// Sonde's out-of-order window when the configuration sets none: an agent
+/// replaying its queue after an outage of up to an hour loses nothing.
+const DEFAULT_OUT_OF_ORDER_WINDOW_MS: i64 = 3_600_000;
+
+pub fn options(args: &ServerArgs, config: &sonde_config::Config) -> anyhow::Result<DbOptions> {
+    let retention = sonde_model::parse_duration(&args.retention_time)
+        .with_context(|| format!("--storage.tsdb.retention.time {:?}", args.retention_time))?;
+    let retention_bytes = ByteSize::parse(&args.retention_size).map_err(|e| {
+        anyhow::anyhow!(
+            "--storage.tsdb.retention.size {:?}: {e}",
+            args.retention_size
+        )
+    })?;
+    let ooo = config.storage.tsdb.out_of_order_time_window.as_millis() as i64;
+    Ok(DbOptions {
+        retention_ms: retention.as_millis() as i64,
+        retention_bytes: retention_bytes.0,
+        out_of_order_window_ms: if ooo > 0 {
+            ooo
+        } else {
+            DEFAULT_OUT_OF_ORDER_WINDOW_MS
+        },
+        ..DbOptions::default()
+    })
+}
+
+pub fn open(path: &str, opts: DbOptions) -> anyhow::Result<Arc<Db>> {
+    let started = std::time::Instant::now();
+    let db = Db::open(Path::new(path), opts)
+        .with_context(|| format!("cannot open storage at --storage.tsdb.path {path}"))?;
+    tracing::info!(path, duration = ?started.elapsed(), "TSDB started");
+    Ok(db)
+}
+
+/// The engine's counters and gauges as own metrics.
+pub fn metrics(db: &Db) -> Vec<OwnMetric> {
+    let m = db.metrics();
+    let counter = |name, help, value: u64| OwnMetric {
+        name,
+        help,
+        kind: MetricType::Counter,
+        labels: Vec::new(),
+        value: value as f64,
+    };
+    let gauge = |name, help, value: u64| OwnMetric {
+        kind: MetricType::Gauge,
+        ..counter(name, help, value)
+    };
+    let refused = |reason: &str, value: u64| OwnMetric {
+        labels: vec![("reason", reason.to_string())],
+        ..counter(
+            "sonde_tsdb_samples_refused_total",
+            "Samples refused by the head, by reason",
+            value,
+        )
+    };
+    vec![
+        gauge(
+            "sonde_tsdb_head_series",
+            "Series in the head",
+            m.head_series,
+        ),
+        gauge(
+            "sonde_tsdb_head_chunks",
+            "Chunks in the head",
+            m.head_chunks,
+        ),
+        counter(
+            "sonde_tsdb_samples_appended_total",
+            "Samples appended to the head",
+            m.samples_appended_total,
+        ),
+        refused("out_of_order", m.out_of_order_refused_total),
+        refused("out_of_bounds", m.out_of_bounds_refused_total),
+        refused("too_old", m.too_old_refused_total),
+        refused("duplicate", m.duplicate_refused_total),
+        counter(
+            "sonde_tsdb_wal_fsyncs_total",
+            "WAL fsync calls",
+            m.wal_fsync_count,
+        ),
+        OwnMetric {
+            value: m.wal_fsync_seconds_sum,
+            ..counter(
+                "sonde_tsdb_wal_fsync_seconds_total",
+                "Time spent in WAL fsync",
+                0,
+            )
+        },
+        counter(
+            "sonde_tsdb_wal_written_bytes_total",
+            "Bytes written to the WAL",
+            m.wal_bytes_written_total,
+        ),
+        counter(
+            "sonde_tsdb_wal_checkpoints_total",
+            "WAL checkpoints made",
+            m.wal_checkpoints_total,
+        ),
+        gauge(
+            "sonde_tsdb_wal_corruption_dropped_bytes",
+            "WAL bytes dropped by repair at start",
+            m.wal_corruptions_dropped_bytes,
+        ),
+        gauge(
+            "sonde_tsdb_blocks_loaded",
+            "Persistent blocks open",
+            m.blocks_loaded,
+        ),
+        gauge(
+            "sonde_tsdb_blocks_bytes",
+            "Bytes in persistent blocks",
+            m.blocks_bytes,
+        ),
+        counter(
+            "sonde_tsdb_blocks_cut_total",
+            "Blocks cut from the head",
+            m.blocks_cut_total,
+        ),
+        counter(
+            "sonde_tsdb_compactions_total",
+            "Compactions run",
+            m.compactions_total,
+        ),
+        counter(
+            "sonde_tsdb_compaction_failures_total",
+            "Compactions failed",
+            m.compaction_failures_total,
+        ),
+        counter(
+            "sonde_tsdb_retention_deleted_blocks_total",
+            "Blocks deleted by retention",
+            m.retention_deleted_blocks_total,
+        ),
+    ]
+}
