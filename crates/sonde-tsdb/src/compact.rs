@@ -240,7 +240,7 @@ pub(crate) fn snapshot(db: &DbInner, dir: &Path, with_head: bool) -> Result<(), 
         for s in db.head.all_series() {
             let (chunks, tombstones) = {
                 let d = s.data.lock();
-                (d.chunks_in(i64::MIN, i64::MAX), d.tombstones.clone())
+                (d.chunks_in(i64::MIN, i64::MAX), d.tombstones().to_vec())
             };
             let chunks = normalize(crate::iter::apply_tombstones(chunks, &tombstones));
             if !chunks.is_empty() {

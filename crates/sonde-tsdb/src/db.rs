@@ -345,7 +345,7 @@ impl DbInner {
         for s in &series {
             let mut d = s.data.lock();
             let frozen = d.freeze(cut);
-            let tombstones = d.tombstones.clone();
+            let tombstones = d.tombstones().to_vec();
             drop(d);
             let chunks = crate::iter::apply_tombstones(frozen, &tombstones);
             if !chunks.is_empty() {
@@ -397,7 +397,7 @@ impl DbInner {
         for s in self.head.all_series() {
             let (chunks, tombstones) = {
                 let d = s.data.lock();
-                (d.chunks_in(i64::MIN, i64::MAX), d.tombstones.clone())
+                (d.chunks_in(i64::MIN, i64::MAX), d.tombstones().to_vec())
             };
             buf.clear();
             append_frame(&mut buf, wal_record::REC_SERIES, |dst| {
@@ -440,7 +440,7 @@ impl DbInner {
         let _g = self.apply_lock.read();
         self.wal.write(&buf)?;
         for s in &series {
-            s.data.lock().tombstones.push((mint, maxt));
+            s.data.lock().add_tombstone(mint, maxt);
         }
         Ok(())
     }
@@ -606,7 +606,7 @@ impl<'a> Replay<'a> {
             Record::Tombstones(list) => {
                 for (id, a, b) in list {
                     match self.refs.get(&id) {
-                        Some(s) => s.data.lock().tombstones.push((a, b)),
+                        Some(s) => s.data.lock().add_tombstone(a, b),
                         None => self.unknown += 1,
                     }
                 }

@@ -44,7 +44,7 @@ impl Source for Head {
         for s in self.series_sorted(&ids) {
             let (chunks, tombstones) = {
                 let d = s.data.lock();
-                (d.chunks_in(mint, maxt), d.tombstones.clone())
+                (d.chunks_in(mint, maxt), d.tombstones().to_vec())
             };
             let chunks = apply_tombstones(chunks, &tombstones);
             if !chunks.is_empty() {

@@ -60,16 +60,32 @@ pub enum Placement {
 
 #[derive(Debug)]
 pub struct SeriesData {
-    pub sealed: Vec<Chunk>,
-    pub open: Option<XorAppender>,
-    pub ooo: BTreeMap<i64, f64>,
-    pub ooo_chunks: Vec<Chunk>,
-    pub frozen: Vec<Chunk>,
+    sealed: Vec<Chunk>,
+    open: Option<XorAppender>,
     /// Newest in-order timestamp, `i64::MIN` when there is none.
     pub max_t: i64,
     last_bits: u64,
+    /// What most series never have, boxed so that they pay 8 bytes for it
+    /// instead of ~100.
+    rare: Option<Box<Rare>>,
+}
+
+#[derive(Debug, Default)]
+struct Rare {
+    ooo: BTreeMap<i64, f64>,
+    ooo_chunks: Vec<Chunk>,
+    frozen: Vec<Chunk>,
     /// Deleted time ranges (inclusive), applied on read and at block cut.
-    pub tombstones: Vec<(i64, i64)>,
+    tombstones: Vec<(i64, i64)>,
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        self.ooo.is_empty()
+            && self.ooo_chunks.is_empty()
+            && self.frozen.is_empty()
+            && self.tombstones.is_empty()
+    }
 }
 
 impl Default for SeriesData {
@@ -77,12 +93,9 @@ impl Default for SeriesData {
         SeriesData {
             sealed: Vec::new(),
             open: None,
-            ooo: BTreeMap::new(),
-            ooo_chunks: Vec::new(),
-            frozen: Vec::new(),
             max_t: i64::MIN,
             last_bits: 0,
-            tombstones: Vec::new(),
+            rare: None,
         }
     }
 }
@@ -116,11 +129,11 @@ impl SeriesData {
             Placement::Noop => {}
             Placement::InOrder => self.append_in_order(t, v, block_range),
             Placement::OutOfOrder => {
-                self.ooo.insert(t, v);
-                if self.ooo.len() >= MAX_SAMPLES_PER_CHUNK as usize {
-                    let samples: Vec<(i64, f64)> =
-                        std::mem::take(&mut self.ooo).into_iter().collect();
-                    self.ooo_chunks.push(Chunk::from_samples(&samples));
+                let r = self.rare_mut();
+                r.ooo.insert(t, v);
+                if r.ooo.len() >= MAX_SAMPLES_PER_CHUNK as usize {
+                    let samples: Vec<(i64, f64)> = std::mem::take(&mut r.ooo).into_iter().collect();
+                    r.ooo_chunks.push(Chunk::from_samples(&samples));
                 }
             }
         }
@@ -144,18 +157,38 @@ impl SeriesData {
         self.last_bits = v.to_bits();
     }
 
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    fn shrink_rare(&mut self) {
+        if self.rare.as_ref().is_some_and(|r| r.is_empty()) {
+            self.rare = None;
+        }
+    }
+
+    pub fn tombstones(&self) -> &[(i64, i64)] {
+        self.rare.as_ref().map_or(&[], |r| &r.tombstones)
+    }
+
+    pub fn add_tombstone(&mut self, mint: i64, maxt: i64) {
+        self.rare_mut().tombstones.push((mint, maxt));
+    }
+
     /// The bits of the stored value at exactly `t`, if any.
     fn value_at(&self, t: i64) -> Option<u64> {
-        if let Some(v) = self.ooo.get(&t) {
+        let rare = self.rare.as_deref();
+        if let Some(v) = rare.and_then(|r| r.ooo.get(&t)) {
             return Some(v.to_bits());
         }
         let open = self.open.as_ref().map(|o| o.snapshot());
+        let empty: &[Chunk] = &[];
         let chunks = self
             .sealed
             .iter()
             .chain(open.iter())
-            .chain(self.ooo_chunks.iter())
-            .chain(self.frozen.iter());
+            .chain(rare.map_or(empty, |r| &r.ooo_chunks).iter())
+            .chain(rare.map_or(empty, |r| &r.frozen).iter());
         for c in chunks {
             if c.mint <= t && t <= c.maxt {
                 if let Some((_, v)) = c.iter().find(|s| s.0 >= t).filter(|s| s.0 == t) {
@@ -170,22 +203,22 @@ impl SeriesData {
     /// the unsealed out-of-order samples as fresh snapshots).
     pub fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<Chunk> {
         let overlaps = |c: &&Chunk| c.mint <= maxt && c.maxt >= mint;
-        let mut out: Vec<Chunk> = self
-            .frozen
-            .iter()
-            .chain(self.sealed.iter())
-            .filter(overlaps)
-            .cloned()
-            .collect();
+        let mut out: Vec<Chunk> = self.sealed.iter().filter(overlaps).cloned().collect();
         if let Some(o) = &self.open {
             if o.mint() <= maxt && o.maxt() >= mint {
                 out.push(o.snapshot());
             }
         }
-        out.extend(self.ooo_chunks.iter().filter(overlaps).cloned());
-        let ooo: Vec<(i64, f64)> = self.ooo.range(mint..=maxt).map(|(t, v)| (*t, *v)).collect();
-        if !ooo.is_empty() {
-            out.push(Chunk::from_samples(&ooo));
+        if let Some(r) = &self.rare {
+            out.extend(r.frozen.iter().filter(overlaps).cloned());
+            out.extend(r.ooo_chunks.iter().filter(overlaps).cloned());
+            if mint <= maxt {
+                let ooo: Vec<(i64, f64)> =
+                    r.ooo.range(mint..=maxt).map(|(t, v)| (*t, *v)).collect();
+                if !ooo.is_empty() {
+                    out.push(Chunk::from_samples(&ooo));
+                }
+            }
         }
         out
     }
@@ -196,65 +229,77 @@ impl SeriesData {
             .into_iter()
             .partition(|c| c.maxt < cut);
         self.sealed = keep;
-        self.frozen.extend(old);
+        let mut frozen = old;
         if self.open.as_ref().is_some_and(|o| o.maxt() < cut) {
             if let Some(o) = self.open.take() {
-                self.frozen.push(o.seal());
+                frozen.push(o.seal());
             }
         }
+        if frozen.is_empty() && self.rare.is_none() {
+            return Vec::new();
+        }
+        let r = self.rare_mut();
+        r.frozen.extend(frozen);
         let mut late: Vec<(i64, f64)> = Vec::new();
-        for c in std::mem::take(&mut self.ooo_chunks) {
+        for c in std::mem::take(&mut r.ooo_chunks) {
             if c.maxt < cut {
-                self.frozen.push(c);
+                r.frozen.push(c);
             } else if c.mint >= cut {
-                self.ooo_chunks.push(c);
+                r.ooo_chunks.push(c);
             } else {
                 let (a, b): (Vec<_>, Vec<_>) = c.iter().partition(|s| s.0 < cut);
                 late.extend(a);
-                self.ooo_chunks.push(Chunk::from_samples(&b));
+                r.ooo_chunks.push(Chunk::from_samples(&b));
             }
         }
-        let newer = self.ooo.split_off(&cut);
-        late.extend(std::mem::replace(&mut self.ooo, newer));
+        let newer = r.ooo.split_off(&cut);
+        late.extend(std::mem::replace(&mut r.ooo, newer));
         if !late.is_empty() {
             late.sort_by_key(|s| s.0);
-            self.frozen.push(Chunk::from_samples(&late));
+            r.frozen.push(Chunk::from_samples(&late));
         }
-        self.frozen.clone()
+        let out = r.frozen.clone();
+        self.shrink_rare();
+        out
     }
 
     /// Drops the frozen chunks once their block is readable.
     pub fn drop_frozen(&mut self, cut: i64) {
-        self.frozen.clear();
-        self.tombstones.retain(|iv| iv.1 >= cut);
+        if let Some(r) = &mut self.rare {
+            r.frozen.clear();
+            r.tombstones.retain(|iv| iv.1 >= cut);
+        }
+        self.shrink_rare();
     }
 
     pub fn is_empty(&self) -> bool {
         self.sealed.is_empty()
             && self.open.is_none()
-            && self.ooo.is_empty()
-            && self.ooo_chunks.is_empty()
-            && self.frozen.is_empty()
+            && self
+                .rare
+                .as_ref()
+                .is_none_or(|r| r.ooo.is_empty() && r.ooo_chunks.is_empty() && r.frozen.is_empty())
     }
 
     pub fn num_chunks(&self) -> usize {
-        self.sealed.len()
-            + self.open.is_some() as usize
-            + self.ooo_chunks.len()
-            + !self.ooo.is_empty() as usize
-            + self.frozen.len()
+        let rare = self.rare.as_ref().map_or(0, |r| {
+            r.ooo_chunks.len() + !r.ooo.is_empty() as usize + r.frozen.len()
+        });
+        self.sealed.len() + self.open.is_some() as usize + rare
     }
 
     /// Oldest timestamp held, if any.
     pub fn min_time(&self) -> Option<i64> {
+        let rare = self.rare.as_deref();
+        let empty: &[Chunk] = &[];
         let firsts = self
-            .frozen
+            .sealed
             .iter()
-            .chain(self.sealed.iter())
-            .chain(self.ooo_chunks.iter())
+            .chain(rare.map_or(empty, |r| &r.frozen).iter())
+            .chain(rare.map_or(empty, |r| &r.ooo_chunks).iter())
             .map(|c| c.mint)
             .chain(self.open.as_ref().map(|o| o.mint()))
-            .chain(self.ooo.keys().next().copied());
+            .chain(rare.and_then(|r| r.ooo.keys().next().copied()));
         firsts.min()
     }
 }
