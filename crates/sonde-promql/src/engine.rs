@@ -149,15 +149,17 @@ impl Engine {
                     })
                     .collect(),
             ),
-            Val::Matrix(series) => Value::Matrix(
+            Val::Matrix(mut series) => Value::Matrix({
+                // Subquery results come in evaluation order: sort them.
+                series.sort_by(|a, b| a.labels.cmp(&b.labels));
                 series
                     .into_iter()
                     .map(|s| RangeSeries {
                         labels: s.labels,
                         samples: s.samples,
                     })
-                    .collect(),
-            ),
+                    .collect()
+            }),
         })
     }
 

@@ -114,6 +114,17 @@ pub(crate) struct Window<'a> {
 }
 
 impl RangeSource {
+    /// Samples a subquery holds in memory (stored series hold none).
+    pub fn memory_samples(&self) -> usize {
+        self.series
+            .iter()
+            .map(|s| match s {
+                SourceSeries::Memory(s) => s.samples.len(),
+                SourceSeries::Stored(_) => 0,
+            })
+            .sum()
+    }
+
     /// Calls `f(step, window)` for every step of `ev`, walking the series
     /// once. Windows may be empty.
     pub fn walk(

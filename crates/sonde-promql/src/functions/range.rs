@@ -116,6 +116,8 @@ pub(crate) fn eval(ev: &Evaluator<'_, '_>, call: &Call, f: RangeFn) -> Result<Va
             });
         }
     }
+    // A subquery's inner result is consumed now.
+    ev.ctx.limits.release(src.memory_samples());
     if name == "absent_over_time" {
         return Ok(Val::Vector(absent_steps(ev, &out, absent_labels(arg))));
     }
