@@ -8,6 +8,9 @@
 //! Skips with a printed reason when `prometheus` is not installed, unless
 //! `SONDE_REQUIRE_PEERS=1`.
 
+// Helpers of a test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -115,6 +118,9 @@ struct TargetView {
     timeout: String,
 }
 
+/// Dropped targets as (pool or job, discovered labels).
+type Dropped = BTreeSet<(String, BTreeMap<String, String>)>;
+
 fn map(l: &Labels) -> BTreeMap<String, String> {
     l.iter()
         .map(|(n, v)| (n.to_string(), v.to_string()))
@@ -129,7 +135,8 @@ fn json_map(v: &serde_json::Value) -> BTreeMap<String, String> {
         .collect()
 }
 
-struct Prom(Child, tempfile::TempDir);
+/// The process and the temporary directory it runs in (removed on drop).
+struct Prom(Child, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Prom {
     fn drop(&mut self) {
@@ -203,12 +210,7 @@ async fn prometheus_targets(cfg: &str) -> (Prom, u16, serde_json::Value) {
     }
 }
 
-fn prom_views(
-    data: &serde_json::Value,
-) -> (
-    Vec<TargetView>,
-    BTreeSet<(String, BTreeMap<String, String>)>,
-) {
+fn prom_views(data: &serde_json::Value) -> (Vec<TargetView>, Dropped) {
     let mut active: Vec<TargetView> = data["activeTargets"]
         .as_array()
         .unwrap()
@@ -347,7 +349,7 @@ async fn targets_and_series_match_prometheus() {
         })
         .collect();
     sonde_active.sort();
-    let sonde_dropped: BTreeSet<(String, BTreeMap<String, String>)> = mgr
+    let sonde_dropped: Dropped = mgr
         .dropped_targets()
         .iter()
         .map(|d| (d.scrape_pool.clone(), map(&d.discovered_labels)))
