@@ -352,8 +352,18 @@ fn register_holt_winters() {
 /// Parses and checks a query, with Prometheus' `bad_data` wording.
 pub fn parse(query: &str) -> Result<Expr> {
     register_holt_winters();
-    let expr =
-        parser::parse(query).map_err(|e| QueryError::BadData(format!("parse error: {e}")))?;
+    let expr = match parser::parse(query) {
+        Ok(e) => e,
+        // PromQL 2.42 accepts `x @ t[5m]`; the parser only `x[5m] @ t`.
+        Err(e) if e.contains("no @ modifiers allowed before range") => {
+            let moved = crate::rewrite::at_after_range(query);
+            match moved.as_deref().map(parser::parse) {
+                Some(Ok(expr)) => expr,
+                _ => return Err(QueryError::BadData(format!("parse error: {e}"))),
+            }
+        }
+        Err(e) => return Err(QueryError::BadData(format!("parse error: {e}"))),
+    };
     check(&expr)?;
     Ok(expr)
 }

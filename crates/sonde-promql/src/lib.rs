@@ -28,6 +28,7 @@ mod eval;
 mod functions;
 mod hash;
 mod math;
+mod rewrite;
 pub mod stats;
 pub mod testing;
 pub mod value;

@@ -150,6 +150,162 @@ fn dataset() -> Dataset {
     out
 }
 
+/// Random expressions over the dataset, nested a few levels deep, from a
+/// fixed seed: they reach combinations no hand-written list does.
+fn random_queries(n: usize) -> Vec<String> {
+    let mut rng = Rng(7);
+    (0..n).map(|_| gen_vector(&mut rng, 3)).collect()
+}
+
+fn pick<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
+    items[(rng.next() * items.len() as f64) as usize % items.len()]
+}
+
+fn gen_selector(rng: &mut Rng) -> String {
+    let sel = pick(
+        rng,
+        &[
+            "node_temp",
+            "http_requests_total",
+            "odd",
+            "node_temp{zone=\"a\"}",
+            "http_requests_total{code=\"500\"}",
+            "req_duration_seconds_bucket",
+        ],
+    );
+    let modifier = pick(
+        rng,
+        &[
+            "",
+            "",
+            "",
+            " offset 1m",
+            " offset 7m",
+            " @ start()",
+            " @ end()",
+        ],
+    );
+    format!("{sel}{modifier}")
+}
+
+fn gen_scalar(rng: &mut Rng, depth: u32) -> String {
+    match (rng.next() * 4.0) as u32 {
+        0 if depth > 0 => format!("scalar({})", gen_vector(rng, depth - 1)),
+        1 => "time()".to_string(),
+        _ => pick(rng, &["0", "1", "2", "0.5", "-1", "10", "NaN", "Inf"]).to_string(),
+    }
+}
+
+fn gen_vector(rng: &mut Rng, depth: u32) -> String {
+    if depth == 0 {
+        return gen_selector(rng);
+    }
+    let d = depth - 1;
+    let labels = ["job", "instance", "zone", "code", "le", "series"];
+    match (rng.next() * 9.0) as u32 {
+        0 => {
+            let f = pick(
+                rng,
+                &[
+                    "rate",
+                    "irate",
+                    "increase",
+                    "delta",
+                    "idelta",
+                    "deriv",
+                    "changes",
+                    "resets",
+                    "avg_over_time",
+                    "min_over_time",
+                    "max_over_time",
+                    "sum_over_time",
+                    "count_over_time",
+                    "stddev_over_time",
+                    "last_over_time",
+                    "present_over_time",
+                ],
+            );
+            let range = pick(rng, &["1m", "5m", "13m"]);
+            format!("{f}({}[{range}])", gen_selector(rng))
+        }
+        1 => {
+            let f = pick(
+                rng,
+                &["max_over_time", "avg_over_time", "rate", "count_over_time"],
+            );
+            let range = pick(rng, &["5m:1m", "10m:", "3m:30s"]);
+            format!("{f}(({})[{range}])", gen_vector(rng, d))
+        }
+        2 => {
+            let op = pick(
+                rng,
+                &["sum", "avg", "min", "max", "count", "group", "stddev"],
+            );
+            let by = pick(rng, &labels);
+            let how = pick(rng, &["by", "without"]);
+            format!("{op} {how} ({by}) ({})", gen_vector(rng, d))
+        }
+        // Not topk/bottomk: with ties, Prometheus' choice depends on Go map
+        // order in range evaluation, so it is not reproducible.
+        3 => format!("quantile(0.3, {})", gen_vector(rng, d)),
+        4 => {
+            let op = pick(
+                rng,
+                &[
+                    "+", "-", "*", "/", "%", "^", ">", "<", "==", "!=", ">= bool", "atan2",
+                ],
+            );
+            let s = gen_scalar(rng, d);
+            if rng.next() < 0.5 {
+                format!("({}) {op} {s}", gen_vector(rng, d))
+            } else {
+                format!("{s} {op} ({})", gen_vector(rng, d))
+            }
+        }
+        5 => {
+            let op = pick(rng, &["+", "/", ">", "and", "or", "unless", "== bool"]);
+            let l = pick(rng, &labels);
+            let matching = pick(
+                rng,
+                &["", "", " on (instance)", " ignoring (code)", " on ()"],
+            );
+            let _ = l;
+            format!(
+                "({}) {op}{matching} ({})",
+                gen_vector(rng, d),
+                gen_vector(rng, d)
+            )
+        }
+        6 => {
+            let f = pick(
+                rng,
+                &[
+                    "abs",
+                    "ceil",
+                    "floor",
+                    "round",
+                    "sqrt",
+                    "exp",
+                    "ln",
+                    "sgn",
+                    "timestamp",
+                    "absent",
+                    "sort",
+                    "sort_desc",
+                    "-",
+                ],
+            );
+            format!("{f}({})", gen_vector(rng, d))
+        }
+        7 => format!(
+            "label_replace({}, \"x\", \"$1\", \"{}\", \"(.)(.*)\")",
+            gen_vector(rng, d),
+            pick(rng, &labels)
+        ),
+        _ => format!("clamp({}, -1, {})", gen_vector(rng, d), gen_scalar(rng, 0)),
+    }
+}
+
 /// Queries run instant (at several times) and as range queries.
 const QUERIES: &[&str] = &[
     "http_requests_total",
@@ -554,7 +710,12 @@ fn same_results_as_prometheus() {
     ];
     let (mut passed, mut failed, mut non_empty, mut errors) = (0, 0, 0, 0);
     let mut failures = Vec::new();
-    for q in QUERIES {
+    let generated = random_queries(400);
+    for q in QUERIES
+        .iter()
+        .copied()
+        .chain(generated.iter().map(String::as_str))
+    {
         let ordered = q.starts_with("sort") || q.starts_with("topk") || q.starts_with("bottomk");
         let mut check = |what: String,
                          ours: Result<sonde_promql::Value, sonde_promql::QueryError>,
@@ -627,10 +788,11 @@ fn same_results_as_prometheus() {
     println!(
         "vs prometheus: {passed} passed, {failed} failed ({non_empty} with data, {errors} errors on both sides)"
     );
-    // Guard against vacuous agreement: most answers must carry data.
+    // Guard against vacuous agreement: most answers must carry data (the
+    // random queries filter a lot away, so two thirds).
     let answers = passed - errors;
     assert!(
-        non_empty * 10 >= answers * 8,
+        non_empty * 3 >= answers * 2,
         "only {non_empty} of {answers} results had data"
     );
     assert!(

@@ -46,9 +46,7 @@ const RANGE_FUNCTIONS: &[(&str, RangeFn)] = &[
     ("resets", resets),
     ("stddev_over_time", |s, _| Ok(Some(stdvar(s).sqrt()))),
     ("stdvar_over_time", |s, _| Ok(Some(stdvar(s)))),
-    ("sum_over_time", |s, _| {
-        Ok(Some(s.iter().map(|p| p.v).sum()))
-    }),
+    ("sum_over_time", sum_over_time),
 ];
 
 pub(crate) fn lookup(name: &str) -> Option<RangeFn> {
@@ -312,9 +310,10 @@ fn resets(s: &[Sample], _: &RangeCall<'_>) -> Result<Option<f64>> {
     Ok(Some(s.windows(2).filter(|w| w[1].v < w[0].v).count() as f64))
 }
 
-/// Incremental mean, which cannot overflow and keeps infinities.
+/// Incremental mean with compensated summation, which cannot overflow and
+/// keeps infinities (Prometheus 2.42 already sums this one with Kahan).
 fn avg_over_time(s: &[Sample], _: &RangeCall<'_>) -> Result<Option<f64>> {
-    let (mut mean, mut count) = (0.0f64, 0.0f64);
+    let (mut mean, mut count, mut c) = (0.0f64, 0.0f64, 0.0f64);
     for p in s {
         count += 1.0;
         if mean.is_infinite() {
@@ -325,9 +324,19 @@ fn avg_over_time(s: &[Sample], _: &RangeCall<'_>) -> Result<Option<f64>> {
                 continue;
             }
         }
-        mean += p.v / count - mean / count;
+        (mean, c) = kahan_inc(p.v / count - mean / count, mean, c);
     }
-    Ok(Some(mean))
+    Ok(Some(if mean.is_infinite() { mean } else { mean + c }))
+}
+
+/// Compensated sum; an infinite sum is returned as is (its compensation
+/// term would be NaN).
+fn sum_over_time(s: &[Sample], _: &RangeCall<'_>) -> Result<Option<f64>> {
+    let (mut sum, mut c) = (0.0f64, 0.0f64);
+    for p in s {
+        (sum, c) = kahan_inc(p.v, sum, c);
+    }
+    Ok(Some(if sum.is_infinite() { sum } else { sum + c }))
 }
 
 fn max_over_time(s: &[Sample], _: &RangeCall<'_>) -> Result<Option<f64>> {
