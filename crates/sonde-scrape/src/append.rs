@@ -247,8 +247,15 @@ fn build_labels(
         lb.set(n, v);
     }
     let exposed = lb.build();
+    let exposed_empty: Vec<&str> = s
+        .labels
+        .iter()
+        .filter(|(_, v)| v.is_empty())
+        .map(|(n, _)| n)
+        .collect();
     let Some(labels) = mutate_sample_labels(
         &exposed,
+        &exposed_empty,
         cx.target_labels,
         cx.honor_labels,
         cx.metric_relabel,

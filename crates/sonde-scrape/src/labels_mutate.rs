@@ -12,8 +12,13 @@ use sonde_model::{Labels, LabelsBuilder, METRIC_NAME};
 const EXPORTED_PREFIX: &str = "exported_";
 
 /// The final labels of an exposed series, or `None` when relabeling drops it.
+/// `exposed_empty` names the labels the target exposed with an empty value:
+/// `Labels` drops those, but with `honor_labels` they still count as set
+/// (Prometheus checks the parsed label set), so a Pushgateway group pushed
+/// without an instance keeps no `instance` label.
 pub(crate) fn mutate_sample_labels(
     exposed: &Labels,
+    exposed_empty: &[&str],
     target: &Labels,
     honor: bool,
     metric_relabel: &[RelabelConfig],
@@ -21,7 +26,7 @@ pub(crate) fn mutate_sample_labels(
     let mut lb = LabelsBuilder::from_labels(exposed);
     if honor {
         for (n, v) in target.iter() {
-            if !exposed.contains(n) {
+            if !exposed.contains(n) && !exposed_empty.contains(&n) {
                 lb.set(n, v);
             }
         }
@@ -84,6 +89,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn honored_empty_label_keeps_target_label_out() {
+        let exposed = Labels::from_pairs(&[("__name__", "push_time_seconds"), ("job", "batch")]);
+        let target = Labels::from_pairs(&[("job", "pushgateway"), ("instance", "pg:9091")]);
+        let got = mutate_sample_labels(&exposed, &["instance"], &target, true, &[]).unwrap();
+        assert_eq!(
+            got,
+            Labels::from_pairs(&[("__name__", "push_time_seconds"), ("job", "batch")])
+        );
+        let got = mutate_sample_labels(&exposed, &[], &target, true, &[]).unwrap();
+        assert_eq!(got.get("instance"), Some("pg:9091"));
+    }
+
+    #[test]
     fn target_labels_win_and_clashes_are_exported() {
         let exposed = Labels::from_pairs(&[
             ("__name__", "m"),
@@ -92,7 +110,7 @@ mod tests {
             ("x", "1"),
         ]);
         let target = Labels::from_pairs(&[("job", "j"), ("instance", "i:1")]);
-        let got = mutate_sample_labels(&exposed, &target, false, &[]).unwrap();
+        let got = mutate_sample_labels(&exposed, &[], &target, false, &[]).unwrap();
         assert_eq!(
             got,
             Labels::from_pairs(&[
@@ -104,7 +122,7 @@ mod tests {
                 ("x", "1"),
             ])
         );
-        let got = mutate_sample_labels(&exposed, &target, true, &[]).unwrap();
+        let got = mutate_sample_labels(&exposed, &[], &target, true, &[]).unwrap();
         assert_eq!(got.get("job"), Some("exp"));
         assert_eq!(got.get("instance"), Some("i:1"));
     }
@@ -115,7 +133,7 @@ mod tests {
         let rc = RelabelConfig::new(Action::Drop, &["__name__"], "m", "", "$1").unwrap();
         let exposed = Labels::from_pairs(&[("__name__", "m")]);
         assert_eq!(
-            mutate_sample_labels(&exposed, &Labels::empty(), false, &[rc]),
+            mutate_sample_labels(&exposed, &[], &Labels::empty(), false, &[rc]),
             None
         );
     }

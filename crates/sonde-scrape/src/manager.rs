@@ -26,7 +26,7 @@ use crate::pool::ScrapePool;
 use crate::pool_config::PoolConfig;
 use crate::scrape_loop::{LoopEnv, StopMode};
 use crate::status::{ActiveTarget, DroppedTarget, ScrapeEvent, TargetMetadata, TargetStatus};
-use crate::target::Target;
+use crate::target::{Target, SCRAPE_INTERVAL_LABEL, SCRAPE_TIMEOUT_LABEL};
 
 /// Settings of a manager.
 #[derive(Debug, Clone)]
@@ -268,8 +268,10 @@ impl ScrapeManager {
                     last_scrape: st.last_scrape,
                     last_scrape_duration: st.last_scrape_duration,
                     health: st.health,
-                    scrape_interval: l.interval,
-                    scrape_timeout: l.timeout,
+                    scrape_interval: l.target.get(SCRAPE_INTERVAL_LABEL).to_string(),
+                    scrape_timeout: l.target.get(SCRAPE_TIMEOUT_LABEL).to_string(),
+                    interval: l.interval,
+                    timeout: l.timeout,
                 });
             }
         }

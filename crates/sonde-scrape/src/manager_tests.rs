@@ -213,7 +213,8 @@ async fn scrapes_samples_and_report_series() {
     assert_eq!(at.health, TargetHealth::Up);
     assert_eq!(at.last_error, "");
     assert!(at.last_scrape.is_some());
-    assert_eq!(at.scrape_interval, Duration::from_secs(3600));
+    assert_eq!(at.scrape_interval, "1h");
+    assert_eq!(at.interval, Duration::from_secs(3600));
     assert_eq!(
         at.discovered_labels.get("__address__"),
         Some(t.addr().as_str())
@@ -590,7 +591,7 @@ scrape_configs:
         http.discovered_labels.get("__meta_url"),
         Some(sd.url("/sd").as_str())
     );
-    assert_eq!(http.scrape_interval, Duration::from_secs(3600));
+    assert_eq!(http.scrape_interval, "1h");
     h.scrape("files", &t.addr()).await;
     let s = h.rec.of("from_sd");
     assert_eq!(s[0].labels.get("team"), Some("a"));

@@ -68,8 +68,14 @@ pub struct ActiveTarget {
     pub last_scrape: Option<SystemTime>,
     pub last_scrape_duration: Duration,
     pub health: TargetHealth,
-    pub scrape_interval: Duration,
-    pub scrape_timeout: Duration,
+    /// `scrapeInterval` as the API shows it: the `__scrape_interval__`
+    /// label as written (`60s` stays `60s`).
+    pub scrape_interval: String,
+    /// `scrapeTimeout`, the `__scrape_timeout__` label as written.
+    pub scrape_timeout: String,
+    /// The interval and timeout the loop runs with.
+    pub interval: Duration,
+    pub timeout: Duration,
 }
 
 impl ActiveTarget {

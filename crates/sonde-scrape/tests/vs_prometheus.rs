@@ -73,6 +73,10 @@ scrape_configs:
         regex: 'localhost'
         target_label: __scrape_timeout__
         replacement: 500ms
+      - source_labels: [__address__]
+        regex: 'localhost'
+        target_label: __scrape_interval__
+        replacement: 1000ms
   - job_name: honor
     honor_labels: true
     static_configs:
@@ -281,10 +285,6 @@ impl Appender for RecApp {
     fn rollback(self: Box<Self>) {}
 }
 
-fn duration_text(d: Duration) -> String {
-    sonde_model::format_duration(d)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn targets_and_series_match_prometheus() {
     if !prometheus_available() {
@@ -344,8 +344,8 @@ async fn targets_and_series_match_prometheus() {
             }
             .into(),
             error: comparable_error(&t.last_error).then(|| t.last_error.clone()),
-            interval: duration_text(t.scrape_interval),
-            timeout: duration_text(t.scrape_timeout),
+            interval: t.scrape_interval.clone(),
+            timeout: t.scrape_timeout.clone(),
         })
         .collect();
     sonde_active.sort();

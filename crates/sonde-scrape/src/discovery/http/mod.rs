@@ -68,9 +68,17 @@ impl HttpDiscoverer {
         let interval = self.cfg.refresh_interval.max(Duration::from_millis(10));
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut client = None;
         loop {
             ticker.tick().await;
-            match self.refresh(interval).await {
+            if client.is_none() {
+                client = self.cfg.http.build(interval).ok();
+            }
+            let Some(c) = &client else {
+                crate::metrics::inc(&metrics.http_failures);
+                continue;
+            };
+            match self.refresh(c, interval).await {
                 Ok(groups) => {
                     if updates.send(groups).await.is_err() {
                         return;
@@ -82,8 +90,12 @@ impl HttpDiscoverer {
     }
 
     /// One refresh: the new groups plus empty groups for vanished indices.
-    async fn refresh(&mut self, timeout: Duration) -> Result<Vec<Group>, String> {
-        let mut groups = fetch(&self.cfg, timeout).await?;
+    async fn refresh(
+        &mut self,
+        client: &reqwest::Client,
+        timeout: Duration,
+    ) -> Result<Vec<Group>, String> {
+        let mut groups = fetch_with(client, &self.cfg, timeout).await?;
         let n = groups.len();
         for i in n..self.last_count {
             groups.push(Group {
@@ -100,10 +112,19 @@ fn source(url: &str, i: usize) -> String {
     format!("{url}:{i}")
 }
 
-/// Fetches and parses the groups at `cfg.url`. Errors name the URL.
-pub(crate) async fn fetch(cfg: &HttpSdConfig, timeout: Duration) -> Result<Vec<Group>, String> {
-    let url = &cfg.url;
+/// Fetches and parses the groups at `cfg.url` once, with a fresh client
+/// (tools, tests). Errors name the URL.
+pub async fn fetch(cfg: &HttpSdConfig, timeout: Duration) -> Result<Vec<Group>, String> {
     let client = cfg.http.build(timeout).map_err(|e| e.to_string())?;
+    fetch_with(&client, cfg, timeout).await
+}
+
+async fn fetch_with(
+    client: &reqwest::Client,
+    cfg: &HttpSdConfig,
+    timeout: Duration,
+) -> Result<Vec<Group>, String> {
+    let url = &cfg.url;
     let req = client
         .get(url)
         .timeout(timeout)

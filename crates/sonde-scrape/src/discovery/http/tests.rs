@@ -84,9 +84,10 @@ async fn failed_refresh_keeps_groups_and_shrink_deletes() {
         last_count: 0,
     };
     let t = Duration::from_secs(10);
-    assert_eq!(d.refresh(t).await.unwrap().len(), 2);
-    assert!(d.refresh(t).await.is_err());
-    let g = d.refresh(t).await.unwrap();
+    let c = d.cfg.http.build(t).unwrap();
+    assert_eq!(d.refresh(&c, t).await.unwrap().len(), 2);
+    assert!(d.refresh(&c, t).await.is_err());
+    let g = d.refresh(&c, t).await.unwrap();
     assert_eq!(g.len(), 2);
     assert_eq!(g[0].targets.len(), 1);
     assert!(g[1].targets.is_empty() && g[1].source.ends_with(":1"));
