@@ -10,7 +10,7 @@ use axum::response::Response;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
-use sonde_model::{format_duration, Matcher, MetricMetadata};
+use sonde_model::{Matcher, MetricMetadata};
 use sonde_scrape::{GlobalUrlOptions, ScrapeManager};
 
 use crate::api::{success, ApiError, ErrorType};
@@ -54,8 +54,8 @@ pub(crate) async fn targets(
                     "lastScrape": go_time(t.last_scrape),
                     "lastScrapeDuration": t.last_scrape_duration.as_secs_f64(),
                     "health": t.health.as_str(),
-                    "scrapeInterval": format_duration(t.scrape_interval),
-                    "scrapeTimeout": format_duration(t.scrape_timeout),
+                    "scrapeInterval": t.scrape_interval,
+                    "scrapeTimeout": t.scrape_timeout,
                 })
             })
             .collect()
