@@ -7,6 +7,7 @@
 //! the binary implements; so two servers can run in one process (tests).
 
 mod api;
+mod ingest;
 mod lifecycle;
 mod params;
 mod query;

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::query::QueryService;
 use crate::status::BuildInfo;
-use crate::{lifecycle, params, query, series, status, targets, ServerControl};
+use crate::{ingest, lifecycle, params, query, series, status, targets, ServerControl};
 
 /// Web settings, from the `--web.*` flags and the `web` config section.
 #[derive(Debug, Clone)]
@@ -40,6 +40,8 @@ pub struct WebContext {
     pub flags: BTreeMap<String, String>,
     /// The PromQL engine over storage; `None` serves query routes as unavailable.
     pub query: Option<QueryService>,
+    /// Where pushed samples go (remote write, Influx line protocol, import).
+    pub appendable: Option<Arc<dyn sonde_model::Appendable>>,
     /// The scrape manager, for the targets and metadata APIs.
     pub scrape: Option<Arc<sonde_scrape::ScrapeManager>>,
 }
@@ -70,6 +72,7 @@ pub fn router(ctx: Arc<WebContext>) -> Router {
         .route("/api/v1/status/flags", get(status::flags))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .merge(ingest::routes())
         .layer(DefaultBodyLimit::max(params::MAX_FORM_BYTES))
         .with_state(ctx.clone());
     let prefix = ctx.options.route_prefix.trim_end_matches('/');

@@ -58,6 +58,7 @@ async fn start(storage: MemStorage) -> String {
             4,
         )),
         scrape: None,
+        appendable: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

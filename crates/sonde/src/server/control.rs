@@ -169,6 +169,7 @@ impl ServerState {
                 a.query_max_concurrency as usize,
             )),
             scrape: Some(self.scrape.clone()),
+            appendable: Some(self.db.clone()),
         }))
     }
 
