@@ -269,12 +269,16 @@ impl ScrapeLoop {
             _ = shutdown.wait_for(|s| *s) => return,
             _ = tokio::time::sleep(rest) => {}
         }
-        let (stats, mut app, err) = self.append_checked(&[], "", stale_time);
+        off_worker(|| self.write_end_of_run_markers(stale_time));
+    }
+
+    /// Staleness markers for every series of the target and its report.
+    fn write_end_of_run_markers(&mut self, stale_time: Timestamp) {
+        let (mut stats, mut app, err) = self.append_checked(&[], "", stale_time);
         if err.is_some() {
             app.rollback();
             return;
         }
-        let mut stats = stats;
         for (i, labels) in self.report.iter().enumerate() {
             if app
                 .append(self.report_refs[i], labels, stale_time, STALE_NAN)
@@ -293,27 +297,25 @@ impl ScrapeLoop {
         let start = Instant::now();
         let ts = now_ms();
         let forced = self.forced_error.lock().ok().and_then(|f| f.clone());
-        let (stats, app, err) = match forced {
-            Some(e) => {
-                let (stats, app, _) = self.append_checked(&[], "", ts);
-                (stats, app, Some(e))
-            }
-            None => {
-                let mut body = std::mem::take(&mut self.body);
-                let res = scrape(&self.client, &self.pool.http, &self.req, &mut body).await;
-                let out = match res {
-                    Ok(b) => self.append_checked(&body, &b.content_type, ts),
-                    Err(e) => {
-                        // A failed scrape is an empty scrape: all series stale.
-                        let (stats, app, _) = self.append_checked(&[], "", ts);
-                        (stats, app, Some(e))
-                    }
-                };
-                self.body = body;
-                out
-            }
+        let mut body = std::mem::take(&mut self.body);
+        let outcome = match forced {
+            Some(e) => Err(e),
+            None => scrape(&self.client, &self.pool.http, &self.req, &mut body).await,
         };
-        self.report_and_commit(app, stats, err, start, ts);
+        // Appending and committing may wait on the storage (WAL writes):
+        // keep that off the async workers' other tasks.
+        off_worker(|| {
+            let (stats, app, err) = match outcome {
+                Ok(b) => self.append_checked(&body, &b.content_type, ts),
+                Err(e) => {
+                    // A failed scrape is an empty scrape: all series stale.
+                    let (stats, app, _) = self.append_checked(&[], "", ts);
+                    (stats, app, Some(e))
+                }
+            };
+            self.report_and_commit(app, stats, err, start, ts);
+        });
+        self.body = body;
         ts
     }
 
@@ -462,6 +464,18 @@ impl Control {
                 None => Wake::Stop(StopMode::Shutdown),
             },
         }
+    }
+}
+
+/// Runs blocking work from a task: on a multi-threaded runtime the worker
+/// hands its other tasks over first (`block_in_place`); elsewhere (tests on
+/// a current-thread runtime) it just runs.
+fn off_worker<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
