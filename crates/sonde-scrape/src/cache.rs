@@ -288,3 +288,67 @@ impl ScrapeCache {
         self.cur.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(n: &str) -> Arc<Labels> {
+        Arc::new(Labels::from_pairs(&[("__name__", n)]))
+    }
+
+    #[test]
+    fn staleness_is_previous_minus_current() {
+        let mut c = ScrapeCache::default();
+        let (a, b) = (labels("a"), labels("b"));
+        c.track_staleness(a.stable_hash(), &a);
+        c.track_staleness(b.stable_hash(), &b);
+        c.iter_done(true);
+        c.track_staleness(a.stable_hash(), &a);
+        assert_eq!(c.stale_series(), vec![b.clone()]);
+        c.iter_done(true);
+        // b was already reported; a vanishes now.
+        assert_eq!(c.stale_series(), vec![a]);
+    }
+
+    #[test]
+    fn entries_unseen_in_a_good_scrape_are_forgotten_and_failed_scrapes_keep_them() {
+        let mut c = ScrapeCache::default();
+        let n = c.begin();
+        c.add(b"a", 1, labels("a"), n);
+        c.add(b"b", 2, labels("b"), n);
+        c.iter_done(true);
+        c.begin();
+        assert!(c.get_mut(b"a").is_some());
+        c.iter_done(false); // an empty (failed) scrape keeps everything
+        assert!(c.series.contains_key(&b"b"[..]));
+        c.begin();
+        assert!(c.get_mut(b"a").is_some());
+        c.iter_done(true); // a good scrape without b forgets it
+        assert!(!c.series.contains_key(&b"b"[..]));
+        assert_eq!(c.get_mut(b"a").map(|e| e.series_ref), Some(1));
+    }
+
+    #[test]
+    fn rolled_back_refs_are_forgotten() {
+        let mut c = ScrapeCache::default();
+        let n = c.begin();
+        c.add(b"a", 9, labels("a"), n);
+        c.forget_refs_of(n);
+        assert_eq!(c.get_mut(b"a").map(|e| e.series_ref), Some(0));
+    }
+
+    #[test]
+    fn metadata_outlives_its_metric_by_more_than_ten_scrapes() {
+        let mut c = ScrapeCache::default();
+        c.set_type("m", MetricType::Gauge);
+        c.set_help("m", "help");
+        assert_eq!(c.metadata.get("m").unwrap().help, "help");
+        // Prometheus deletes it once `iter - last_iter > 10` at a flush.
+        for _ in 0..12 {
+            assert!(c.metadata.get("m").is_some());
+            c.iter_done(true);
+        }
+        assert!(c.metadata.get("m").is_none());
+    }
+}

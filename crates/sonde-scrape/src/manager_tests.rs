@@ -686,3 +686,67 @@ async fn out_of_order_samples_are_dropped_and_counted() {
     assert_eq!(ooo, 1);
     h.mgr.shutdown().await;
 }
+
+/// A raw HTTP server that sends headers, then `chunk` every `every`,
+/// forever (until the client goes away).
+async fn endless(chunk: &'static [u8], every: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+                if s.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+                loop {
+                    if s.write_all(&frame).await.is_err() {
+                        return;
+                    }
+                    if !every.is_zero() {
+                        tokio::time::sleep(every).await;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn endless_bodies_stop_at_the_limit_and_slow_ones_at_the_timeout() {
+    // Without reading stopping at the limit this scrape would run into
+    // the (long) timeout instead.
+    let flood = endless(b"flood_metric 1\n", Duration::ZERO).await;
+    let loris = endless(b"s", Duration::from_millis(50)).await;
+    let mk = |job: &str, addr: &str| {
+        let mut c = PoolConfig::new(job);
+        c.target_defaults.scrape_interval = Duration::from_secs(3600);
+        let g = Group::from_parts(String::new(), &[addr.to_string()], &BTreeMap::new()).unwrap();
+        c.service_discovery = vec![SdConfig::Static(StaticConfig::new(vec![g]))];
+        c
+    };
+    let mut big = mk("flood", &flood);
+    big.body_size_limit = 1 << 20;
+    big.target_defaults.scrape_timeout = Duration::from_secs(3600);
+    let mut slow = mk("loris", &loris);
+    slow.target_defaults.scrape_timeout = Duration::from_millis(300);
+    let mut h = Harness::new();
+    h.apply(vec![big, slow], 2).await;
+    let e = h.scrape("flood", &flood).await;
+    assert_eq!(e.error.as_deref(), Some("body size limit exceeded"));
+    let e = h.scrape("loris", &loris).await;
+    assert_eq!(
+        e.error.unwrap(),
+        format!("Get \"http://{loris}/metrics\": context deadline exceeded")
+    );
+    assert_eq!(h.rec.of("up").iter().filter(|r| r.v == 0.0).count(), 2);
+    h.mgr.shutdown().await;
+}
