@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use parking_lot::Mutex;
 use sonde_model::{AppendError, Labels};
 
-use crate::chunk::{Chunk, XorAppender, MAX_SAMPLES_PER_CHUNK};
+use crate::chunk::{Chunk, ChunkIter, Encoding, XorAppender, MAX_SAMPLES_PER_CHUNK};
 
 pub struct MemSeries {
     pub id: u32,
@@ -181,17 +181,26 @@ impl SeriesData {
         if let Some(v) = rare.and_then(|r| r.ooo.get(&t)) {
             return Some(v.to_bits());
         }
-        let open = self.open.as_ref().map(|o| o.snapshot());
+        let at = |mut it: ChunkIter<&[u8]>| it.find(|s| s.0 >= t).filter(|s| s.0 == t);
+        if let Some(o) = self
+            .open
+            .as_ref()
+            .filter(|o| o.mint() <= t && t <= o.maxt())
+        {
+            // Decoded in place: no copy of the open chunk per append.
+            if let Some((_, v)) = at(ChunkIter::new(Encoding::Xor, o.bytes())) {
+                return Some(v.to_bits());
+            }
+        }
         let empty: &[Chunk] = &[];
         let chunks = self
             .sealed
             .iter()
-            .chain(open.iter())
             .chain(rare.map_or(empty, |r| &r.ooo_chunks).iter())
             .chain(rare.map_or(empty, |r| &r.frozen).iter());
         for c in chunks {
             if c.mint <= t && t <= c.maxt {
-                if let Some((_, v)) = c.iter().find(|s| s.0 >= t).filter(|s| s.0 == t) {
+                if let Some((_, v)) = at(ChunkIter::new(c.enc, c.data.as_ref())) {
                     return Some(v.to_bits());
                 }
             }
