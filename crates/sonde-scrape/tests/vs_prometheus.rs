@@ -49,8 +49,8 @@ fn config(good: &str, failing: &str, big: &str) -> String {
     format!(
         r#"
 global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
+  scrape_interval: 2s
+  scrape_timeout: 2s
 scrape_configs:
   - job_name: plain
     static_configs:
@@ -204,10 +204,10 @@ async fn prometheus_targets(cfg: &str) -> (Prom, u16, serde_json::Value) {
             .as_array()
             .cloned()
             .unwrap_or_default();
-        // Two scrapes' worth of time after all are known, so the series
+        // One more scrape interval after all are known, so the series
         // API below has every series.
         if !active.is_empty() && active.iter().all(|t| t["health"] != "unknown") {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+            tokio::time::sleep(Duration::from_millis(2500)).await;
             let v = get_json(port, "/api/v1/targets").await.unwrap();
             return (prom, port, v["data"].clone());
         }
