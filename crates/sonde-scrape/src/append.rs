@@ -330,3 +330,31 @@ fn append_stale_markers(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_limit_messages_match_prometheus() {
+        let l = Labels::from_pairs(&[("__name__", "m"), ("path", "/a/very/long/value")]);
+        let lim = |f: fn(&mut Limits)| {
+            let mut x = Limits::default();
+            f(&mut x);
+            check_label_limits(&l, &x).unwrap_err().to_string()
+        };
+        assert_eq!(
+            lim(|x| x.label_value_length_limit = 5),
+            "label_value_length_limit exceeded (metric: m, label name: path, value: \"/a/very/long/value\", length: 18, limit: 5)"
+        );
+        assert_eq!(
+            lim(|x| x.label_name_length_limit = 4),
+            "label_name_length_limit exceeded (metric: m, label name: __name__, length: 8, limit: 4)"
+        );
+        assert_eq!(
+            lim(|x| x.label_limit = 1),
+            "label_limit exceeded (metric: m, number of labels: 2, limit: 1)"
+        );
+        assert!(check_label_limits(&l, &Limits::default()).is_ok());
+    }
+}

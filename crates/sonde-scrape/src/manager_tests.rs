@@ -752,3 +752,50 @@ async fn endless_bodies_stop_at_the_limit_and_slow_ones_at_the_timeout() {
     assert_eq!(h.rec.of("up").iter().filter(|r| r.v == 0.0).count(), 2);
     h.mgr.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_target_leaving_discovery_gets_staleness_markers() {
+    use crate::discovery::file::FileSdConfig;
+    let a = Target::start(Reply::ok("stays 1\n")).await;
+    let b = Target::start(Reply::ok("leaves 1\n")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.json");
+    let write = |addrs: &[String]| {
+        let list: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
+        std::fs::write(&file, format!("[{{\"targets\": [{}]}}]", list.join(","))).unwrap();
+    };
+    write(&[a.addr(), b.addr()]);
+    let mut cfg = PoolConfig::new("fsd");
+    cfg.target_defaults.scrape_interval = Duration::from_secs(3600);
+    cfg.service_discovery = vec![SdConfig::File(FileSdConfig {
+        files: vec![format!("{}/*.json", dir.path().display())],
+        refresh_interval: Duration::from_millis(50),
+    })];
+    let mut h = Harness::new();
+    h.apply(vec![cfg], 2).await;
+    h.scrape("fsd", &a.addr()).await;
+    h.mgr.scrape_now(Some("fsd")).await;
+    h.next_event(&b.addr()).await;
+    assert_eq!(h.rec.last("leaves"), Some(1.0));
+
+    write(&[a.addr()]);
+    let wait = async {
+        while !h.rec.of("leaves").last().is_some_and(|r| is_stale_nan(r.v)) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .expect("no staleness marker for the target that left");
+    assert_eq!(h.mgr.active_targets().len(), 1);
+    let up_b = h
+        .rec
+        .of("up")
+        .into_iter()
+        .filter(|r| r.labels.get("instance") == Some(b.addr().as_str()))
+        .last()
+        .unwrap();
+    assert!(is_stale_nan(up_b.v));
+    assert!(h.rec.of("stays").iter().all(|r| !is_stale_nan(r.v)));
+    h.mgr.shutdown().await;
+}
