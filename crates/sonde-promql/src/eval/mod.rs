@@ -68,6 +68,11 @@ pub(crate) struct Evaluator<'c, 'q> {
     pub start: Timestamp,
     pub end: Timestamp,
     pub interval: i64,
+    /// Samples after this evaluation time are not visible to selectors
+    /// (shifted by their own offset). Only set inside the range argument
+    /// of `predict_linear` with `@`, to reproduce Prometheus 2.42 (see
+    /// `functions::range`).
+    pub data_cap: Option<Timestamp>,
 }
 
 impl<'c, 'q> Evaluator<'c, 'q> {
@@ -77,6 +82,19 @@ impl<'c, 'q> Evaluator<'c, 'q> {
             start,
             end,
             interval: interval.max(1),
+            data_cap: None,
+        }
+    }
+
+    /// The newest sample time a selector with `at` and `offset` may see.
+    pub fn sample_cap(
+        &self,
+        at: &Option<AtModifier>,
+        offset: &Option<Offset>,
+    ) -> Option<Timestamp> {
+        match at {
+            Some(_) => None, // a selector's own @ overrides everything
+            None => self.data_cap.map(|c| c.saturating_sub(offset_ms(offset))),
         }
     }
 

@@ -104,6 +104,12 @@ pub(crate) struct RangeSource {
     pub range: i64,
     pub at: Option<AtModifier>,
     pub offset: Option<Offset>,
+    /// Samples after this time are ignored.
+    pub data_max: Option<Timestamp>,
+    /// When set, windows ending at the pinned `@` time move along with the
+    /// evaluation time, counted from this start (Prometheus 2.42's
+    /// `predict_linear` with `@`).
+    pub slide_from: Option<Timestamp>,
 }
 
 /// The samples of one series inside `[mint, maxt]` at one step.
@@ -141,7 +147,11 @@ impl RangeSource {
             if step % CHECK_EVERY == CHECK_EVERY - 1 {
                 ev.ctx.limits.check()?;
             }
-            let maxt = ev.ref_time(ev.step_ts(step), &self.at, &self.offset);
+            let ts = ev.step_ts(step);
+            let mut maxt = ev.ref_time(ts, &self.at, &self.offset);
+            if let Some(from) = self.slide_from {
+                maxt = maxt.saturating_add(ts - from);
+            }
             let mint = maxt.saturating_sub(self.range);
             while buf.front().is_some_and(|s| s.t < mint) {
                 buf.pop_front();
@@ -158,7 +168,7 @@ impl RangeSource {
                         None => break,
                     },
                 };
-                if s.t > maxt {
+                if s.t > maxt || self.data_max.is_some_and(|m| s.t > m) {
                     pending = Some(s);
                     break;
                 }
@@ -184,7 +194,8 @@ impl RangeSource {
     /// The raw samples of every series at the evaluator's first step: the
     /// value of a range selector or subquery as a query result.
     pub fn into_raw_series(self, ev: &Evaluator<'_, '_>) -> Result<Vec<Series>> {
-        let single = Evaluator::new(ev.ctx, ev.start, ev.start, 1);
+        let mut single = Evaluator::new(ev.ctx, ev.start, ev.start, 1);
+        single.data_cap = ev.data_cap;
         let mut out = Vec::with_capacity(self.series.len());
         for s in &self.series {
             let mut samples = Vec::new();
@@ -236,6 +247,8 @@ impl Evaluator<'_, '_> {
         let first_ref = self.ref_time(self.start, &vs.at, &vs.offset);
         let last_ref = self.ref_time(self.end, &vs.at, &vs.offset);
         let lookback = self.ctx.lookback;
+        let cap = self.sample_cap(&vs.at, &vs.offset);
+        let last_ref = cap.map_or(last_ref, |c| last_ref.min(c));
         let selected = self.select(vs, first_ref.saturating_sub(lookback), last_ref, 0)?;
         let steps = self.steps();
         let mut out = Vec::with_capacity(selected.len());
@@ -259,7 +272,7 @@ impl Evaluator<'_, '_> {
                             None => break,
                         },
                     };
-                    if smp.t > r {
+                    if smp.t > r || cap.is_some_and(|c| smp.t > c) {
                         pending = Some(smp);
                         break;
                     }
@@ -293,12 +306,16 @@ impl Evaluator<'_, '_> {
         let range = duration_ms(ms.range);
         let first_ref = self.ref_time(self.start, &vs.at, &vs.offset);
         let last_ref = self.ref_time(self.end, &vs.at, &vs.offset);
+        let data_max = self.sample_cap(&vs.at, &vs.offset);
+        let last_ref = data_max.map_or(last_ref, |c| last_ref.min(c));
         let selected = self.select(vs, first_ref.saturating_sub(range), last_ref, range)?;
         Ok(RangeSource {
             series: selected.into_iter().map(SourceSeries::Stored).collect(),
             range,
             at: vs.at.clone(),
             offset: vs.offset.clone(),
+            data_max,
+            slide_from: None,
         })
     }
 
@@ -311,6 +328,16 @@ impl Evaluator<'_, '_> {
     /// Evaluates a subquery's inner expression over the steps it needs, once
     /// for all outer steps, and returns it as a range source.
     pub fn subquery_source(&self, sq: &SubqueryExpr) -> Result<RangeSource> {
+        self.subquery_source_with(sq, false)
+    }
+
+    /// [`Evaluator::subquery_source`]; with `slide`, a subquery pinned by
+    /// `@` is evaluated the way Prometheus 2.42 does inside
+    /// `predict_linear`: its steps run on past the pinned time by the
+    /// length of the outer evaluation, over data that ends at the pinned
+    /// time, and windows move with the evaluation time.
+    pub fn subquery_source_with(&self, sq: &SubqueryExpr, slide: bool) -> Result<RangeSource> {
+        let slide = slide && sq.at.is_some();
         let range = duration_ms(sq.range);
         let step = match sq.step {
             Some(s) if !s.is_zero() => duration_ms(s),
@@ -318,14 +345,24 @@ impl Evaluator<'_, '_> {
         }
         .max(1);
         let first_ref = self.ref_time(self.start, &sq.at, &sq.offset);
-        let last_ref = self.ref_time(self.end, &sq.at, &sq.offset);
+        let pinned_end = self.ref_time(self.end, &sq.at, &sq.offset);
+        let last_ref = if slide {
+            pinned_end.saturating_add(self.end - self.start)
+        } else {
+            pinned_end
+        };
         // The first step-aligned time at or after the earliest window start.
         let lowest = first_ref.saturating_sub(range);
         let mut inner_start = step * (lowest / step);
         if inner_start < lowest {
             inner_start = inner_start.saturating_add(step);
         }
-        let inner = Evaluator::new(self.ctx, inner_start, last_ref, step);
+        let mut inner = Evaluator::new(self.ctx, inner_start, last_ref, step);
+        inner.data_cap = if slide {
+            Some(pinned_end)
+        } else {
+            self.sample_cap(&sq.at, &sq.offset)
+        };
         // Every inner step holds at least a scalar: more steps than the
         // sample limit cannot be evaluated (and must not be allocated).
         if inner.steps() > self.ctx.limits.max_samples {
@@ -357,6 +394,8 @@ impl Evaluator<'_, '_> {
             range,
             at: sq.at.clone(),
             offset: sq.offset.clone(),
+            data_max: None,
+            slide_from: slide.then_some(self.start),
         })
     }
 }

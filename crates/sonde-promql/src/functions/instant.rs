@@ -291,7 +291,13 @@ fn sort_by(ev: &Evaluator<'_, '_>, call: &Call, less: fn(f64, f64) -> bool) -> R
 fn timestamp(ev: &Evaluator<'_, '_>, call: &Call) -> Result<Val> {
     let a = arg(call, 0)?;
     if let Expr::VectorSelector(vs) = a {
-        let Val::Vector(mut series) = ev.eval_vector_selector(vs, true)? else {
+        // Prometheus 2.42 drops the offset of a selector pinned with `@`
+        // here (it re-derives the offset from the `@` time at each step).
+        let mut vs = vs.clone();
+        if vs.at.is_some() {
+            vs.offset = None;
+        }
+        let Val::Vector(mut series) = ev.eval_vector_selector(&vs, true)? else {
             unreachable!("BUG: a vector selector evaluates to a vector")
         };
         for s in &mut series {

@@ -61,12 +61,24 @@ pub(crate) fn lookup(name: &str) -> Option<RangeFn> {
 pub(crate) fn eval(ev: &Evaluator<'_, '_>, call: &Call, f: RangeFn) -> Result<Val> {
     let name = call.func.name;
     let mut params: Vec<Vec<f64>> = Vec::new();
+    // Prometheus 2.42 treats `predict_linear` as unsafe for `@` and, in
+    // doing so, lets a pinned range argument slide with the evaluation
+    // time in range queries. Reproduced, since results must match.
+    let slide = name == "predict_linear";
     let mut source: Option<(RangeSource, &Expr)> = None;
     for arg in &call.args.args {
         let arg = unwrap_parens(arg);
         match arg {
-            Expr::MatrixSelector(ms) => source = Some((ev.matrix_source(ms)?, arg)),
-            Expr::Subquery(sq) => source = Some((ev.subquery_source(sq)?, arg)),
+            Expr::MatrixSelector(ms) => {
+                let mut src = ev.matrix_source(ms)?;
+                if slide && ms.vs.at.is_some() {
+                    let pinned = ev.ref_time(ev.start, &ms.vs.at, &ms.vs.offset);
+                    src.slide_from = Some(ev.start);
+                    src.data_max = Some(src.data_max.map_or(pinned, |m| m.min(pinned)));
+                }
+                source = Some((src, arg));
+            }
+            Expr::Subquery(sq) => source = Some((ev.subquery_source_with(sq, slide)?, arg)),
             other => params.push(ev.eval_scalar(other)?),
         }
     }
