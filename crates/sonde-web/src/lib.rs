@@ -7,6 +7,7 @@
 //! the binary implements; so two servers can run in one process (tests).
 
 mod api;
+mod federate;
 mod ingest;
 mod lifecycle;
 mod params;
@@ -37,6 +38,8 @@ pub trait ServerControl: Send + Sync + 'static {
     fn config_yaml(&self) -> String;
     /// `/api/v1/status/runtimeinfo`.
     fn runtime_info(&self) -> RuntimeInfo;
+    /// The `external_labels` of the configuration in force.
+    fn external_labels(&self) -> sonde_model::Labels;
     /// Sonde's own metrics in the text exposition format, with its content type.
     fn own_metrics(&self) -> (String, &'static str);
 }

@@ -172,3 +172,15 @@ fn required_time(params: &Params, key: &str) -> Result<i64, ApiError> {
         ))),
     }
 }
+
+/// `/api/v1/format_query`: the query pretty-printed, or its parse error.
+pub(crate) async fn format_query(
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let params = Params::from_request(&method, &uri, &headers, &body);
+    let expr = sonde_promql::parse(params.get("query").unwrap_or("")).map_err(query_error)?;
+    Ok(crate::api::success(expr.prettify()))
+}

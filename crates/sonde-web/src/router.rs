@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::query::QueryService;
 use crate::status::BuildInfo;
-use crate::{ingest, lifecycle, params, query, series, status, targets, ServerControl};
+use crate::{federate, ingest, lifecycle, params, query, series, status, targets, ServerControl};
 
 /// Web settings, from the `--web.*` flags and the `web` config section.
 #[derive(Debug, Clone)]
@@ -59,6 +59,14 @@ pub fn router(ctx: Arc<WebContext>) -> Router {
         .route("/metrics", get(status::own_metrics))
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route(
+            "/federate",
+            get(federate::federate).post(federate::federate),
+        )
+        .route(
+            "/api/v1/format_query",
+            get(query::format_query).post(query::format_query),
+        )
         .route("/api/v1/series", get(series::series).post(series::series))
         .route(
             "/api/v1/labels",

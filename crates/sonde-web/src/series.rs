@@ -18,7 +18,7 @@ use crate::params::{Params, MAX_TIME_MS, MIN_TIME_MS};
 use crate::WebContext;
 
 /// The `match[]` selectors of a request, each a list of matchers.
-fn matcher_sets(params: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+pub(crate) fn matcher_sets(params: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
     params
         .all("match[]")
         .into_iter()

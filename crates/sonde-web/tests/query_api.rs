@@ -29,6 +29,9 @@ impl ServerControl for NoControl {
     fn runtime_info(&self) -> RuntimeInfo {
         unreachable!("not used by query tests")
     }
+    fn external_labels(&self) -> Labels {
+        Labels::from_pairs(&[("cluster", "test")])
+    }
     fn own_metrics(&self) -> (String, &'static str) {
         (String::new(), "text/plain")
     }
@@ -215,4 +218,48 @@ async fn series_and_label_endpoints() {
             "{path}: {body}"
         );
     }
+}
+
+#[tokio::test]
+async fn federate_and_format_query() {
+    let mut s = MemStorage::new();
+    let now = chrono::Utc::now().timestamp_millis();
+    s.add(
+        Labels::from_pairs(&[("__name__", "up"), ("job", "a")]),
+        now - 10_000,
+        1.0,
+    );
+    s.add(
+        Labels::from_pairs(&[("__name__", "up"), ("job", "old")]),
+        now - 3_600_000,
+        1.0,
+    );
+    let base = start(s).await;
+    let r = reqwest::get(format!("{base}/federate?match[]=up"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = r.text().await.unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "# TYPE up untyped\nup{{cluster=\"test\",job=\"a\"}} 1 {}\n",
+            now - 10_000
+        )
+    );
+    let r = reqwest::get(format!("{base}/federate")).await.unwrap();
+    assert_eq!(r.status(), 400);
+
+    let (status, body) = get(&format!(
+        "{base}/api/v1/format_query?query=sum(rate(x[5m]))by(job)"
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], "sum by (job) (rate(x[5m]))");
+    let (status, body) = get(&format!("{base}/api/v1/format_query?query=sum(")).await;
+    assert_eq!(status, 400, "{body}");
 }

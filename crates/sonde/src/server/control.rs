@@ -294,6 +294,11 @@ impl ServerControl for ServerState {
         }
     }
 
+    fn external_labels(&self) -> sonde_model::Labels {
+        let config = self.config.read().unwrap_or_else(|p| p.into_inner());
+        config.global.external_labels.to_labels()
+    }
+
     fn own_metrics(&self) -> (String, &'static str) {
         (self.metrics.encode(), own_metrics::CONTENT_TYPE)
     }
