@@ -32,7 +32,10 @@ fn push_groups(push: &Peer) {
     let client = reqwest::blocking::Client::new();
     let batch = "# TYPE batch_last_success_seconds gauge\nbatch_last_success_seconds 1.7e9\n\
                  # TYPE batch_records_total counter\nbatch_records_total{stage=\"load\"} 42\n";
-    for path in ["/metrics/job/nightly_batch", "/metrics/job/etl/instance/worker-1"] {
+    for path in [
+        "/metrics/job/nightly_batch",
+        "/metrics/job/etl/instance/worker-1",
+    ] {
         let r = client.post(push.url(path)).body(batch).send().unwrap();
         assert!(r.status().is_success(), "push to {path}: {}", r.status());
     }
@@ -54,7 +57,9 @@ fn stored_series(base: &str, start: f64) -> BTreeSet<String> {
 fn good_scrapes(base: &str, job: &str) -> f64 {
     let q = format!("sum_over_time(up{{job=\"{job}\"}}[10m])");
     let body = get_json(&format!("{base}/api/v1/query?query={}", urlencode(&q)));
-    body["data"]["result"][0]["value"][1].as_str().map_or(0.0, |v| v.parse().unwrap())
+    body["data"]["result"][0]["value"][1]
+        .as_str()
+        .map_or(0.0, |v| v.parse().unwrap())
 }
 
 fn urlencode(s: &str) -> String {
@@ -71,7 +76,10 @@ fn wait_for_scrapes(bases: &[&str], at_least: f64) {
     for base in bases {
         for job in JOBS {
             while good_scrapes(base, job) < at_least {
-                assert!(Instant::now() < deadline, "{base} did not scrape {job} {at_least} times");
+                assert!(
+                    Instant::now() < deadline,
+                    "{base} did not scrape {job} {at_least} times"
+                );
                 std::thread::sleep(Duration::from_millis(200));
             }
         }
@@ -129,7 +137,10 @@ fn sonde_stores_the_same_series_as_prometheus() {
         "prometheus",
         &[
             format!("--config.file={}", config_file.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("prom-data").display()),
+            format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("prom-data").display()
+            ),
             format!("--web.listen-address=127.0.0.1:{prom_port}"),
         ],
         prom_port,
@@ -158,7 +169,11 @@ fn sonde_stores_the_same_series_as_prometheus() {
         missing.len(),
         extra.len()
     );
-    assert!(want.len() > 500, "too few series to compare: {}", want.len());
+    assert!(
+        want.len() > 500,
+        "too few series to compare: {}",
+        want.len()
+    );
     assert!(
         missing.is_empty() && extra.is_empty(),
         "label sets differ.\nmissing in Sonde: {missing:#?}\nextra in Sonde: {extra:#?}"
@@ -166,8 +181,15 @@ fn sonde_stores_the_same_series_as_prometheus() {
     for job in JOBS {
         let (want, got) = (target_metadata(&p, job), target_metadata(&s, job));
         let differ: Vec<_> = want.symmetric_difference(&got).collect();
-        println!("peer metadata comparison, job {job}: {} entries, {} differ", want.len(), differ.len());
-        assert!(differ.is_empty(), "metadata of job {job} differs: {differ:#?}");
+        println!(
+            "peer metadata comparison, job {job}: {} entries, {} differ",
+            want.len(),
+            differ.len()
+        );
+        assert!(
+            differ.is_empty(),
+            "metadata of job {job} differs: {differ:#?}"
+        );
     }
     drop(node);
 }

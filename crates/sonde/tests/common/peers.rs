@@ -13,10 +13,13 @@ use std::time::{Duration, Instant};
 /// Panics when peers are required.
 pub fn find(name: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file())
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
     });
     if found.is_none() {
-        let why = format!("peer binary {name:?} is not installed (apt-get install it to run this test)");
+        let why =
+            format!("peer binary {name:?} is not installed (apt-get install it to run this test)");
         if std::env::var("SONDE_REQUIRE_PEERS").as_deref() == Ok("1") {
             panic!("SONDE_REQUIRE_PEERS=1 but {why}");
         }
@@ -27,7 +30,11 @@ pub fn find(name: &str) -> Option<PathBuf> {
 
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 pub struct Peer {
@@ -40,7 +47,14 @@ pub struct Peer {
 impl Peer {
     /// Starts `binary` with `args`, logging to `<dir>/<name>.log`, and waits
     /// until `ready_path` answers 200 on `port`.
-    pub fn start(binary: &Path, name: &str, args: &[String], port: u16, dir: &Path, ready_path: &str) -> Peer {
+    pub fn start(
+        binary: &Path,
+        name: &str,
+        args: &[String],
+        port: u16,
+        dir: &Path,
+        ready_path: &str,
+    ) -> Peer {
         let log = dir.join(format!("{name}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(binary)
@@ -51,7 +65,12 @@ impl Peer {
             .stdin(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let peer = Peer { child, name: name.to_string(), port, log };
+        let peer = Peer {
+            child,
+            name: name.to_string(),
+            port,
+            log,
+        };
         peer.wait_ready(ready_path);
         peer
     }
@@ -67,7 +86,10 @@ impl Peer {
             }
             if Instant::now() > deadline {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                panic!("{} did not become ready at {url}; its log:\n{log}", self.name);
+                panic!(
+                    "{} did not become ready at {url}; its log:\n{log}",
+                    self.name
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
