@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::block::{write_block, Block};
+use crate::block::Block;
+use crate::block_write::write_block;
 use crate::chunk::{Chunk, MAX_SAMPLES_PER_CHUNK};
 use crate::db::DbInner;
 use crate::error::TsdbError;

@@ -9,7 +9,6 @@
 //! Maintenance (cutting blocks, compaction, retention, deletion) runs one at
 //! a time under `maintenance`, on the background thread or when called.
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -27,9 +26,8 @@ use crate::head_append::HeadAppender;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::options::{DbOptions, FsyncPolicy};
 use crate::querier::{DbQuerier, Source};
-use crate::series::MemSeries;
-use crate::wal::{append_frame, Wal};
-use crate::wal_record::{self, Record};
+use crate::replay::{load_blocks, lock_dir, Replay};
+use crate::wal::Wal;
 
 /// Counts of finished background work, for tests and tools to wait on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -315,155 +313,6 @@ impl DbInner {
         self.progress_cv.notify_all();
     }
 
-    fn maintain(&self) -> Result<(), TsdbError> {
-        let _m = self.maintenance.lock();
-        let range = self.opts.block_range_ms;
-        loop {
-            let (min, max) = (self.head.min_time(), self.head.max_time());
-            if min == i64::MAX || max.saturating_sub(min) < range / 2 * 3 {
-                break;
-            }
-            let cut = (min.div_euclid(range) + 1) * range;
-            self.cut_head(cut)?;
-        }
-        let res =
-            crate::compact::compact_blocks(self).and_then(|_| crate::compact::retention(self));
-        if res.is_err() {
-            self.metrics
-                .compaction_failures
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        self.bump(|p| p.maintenance_runs += 1);
-        res
-    }
-
-    /// Moves head data older than `cut` into a new block, then checkpoints
-    /// the WAL. Caller holds `maintenance`.
-    pub(crate) fn cut_head(&self, cut: i64) -> Result<(), TsdbError> {
-        let series = self.head.all_series();
-        let mut data = Vec::new();
-        for s in &series {
-            let mut d = s.data.lock();
-            let frozen = d.freeze(cut);
-            let tombstones = d.tombstones().to_vec();
-            drop(d);
-            let chunks = crate::iter::apply_tombstones(frozen, &tombstones);
-            if !chunks.is_empty() {
-                data.push((s.labels.clone(), crate::compact::normalize(chunks)));
-            }
-        }
-        data.sort_by(|a, b| a.0.cmp(&b.0));
-        if !data.is_empty() {
-            let dir = crate::block::write_block(&self.dir, &data, 1, Vec::new())?;
-            let block = Block::open(&dir)?;
-            tracing::info!(block = %block.meta.ulid, min_time = block.meta.min_time,
-                max_time = block.meta.max_time, series = data.len(), "head cut into block");
-            let mut blocks = self.blocks.write();
-            blocks.push(Arc::new(block));
-            blocks.sort_by_key(|b| b.meta.min_time);
-            drop(blocks);
-            self.refresh_block_maxt();
-        }
-        let mut min_t = i64::MAX;
-        for s in &series {
-            let mut d = s.data.lock();
-            d.drop_frozen(cut);
-            if let Some(t) = d.min_time() {
-                min_t = min_t.min(t);
-            }
-        }
-        self.head.set_min_time(min_t);
-        let removed = self.head.gc();
-        self.metrics
-            .series_removed
-            .fetch_add(removed as u64, Ordering::Relaxed);
-        self.metrics.blocks_cut.fetch_add(1, Ordering::Relaxed);
-        self.checkpoint()?;
-        self.bump(|p| p.blocks_cut += 1);
-        Ok(())
-    }
-
-    /// Rewrites the head's state into `checkpoint.N` and drops the segments
-    /// before N. Commits hold `apply_lock` shared from WAL write to head
-    /// apply, so once the segment is cut under the exclusive lock, all
-    /// records of older segments are in the head and in the checkpoint.
-    fn checkpoint(&self) -> Result<(), TsdbError> {
-        let first = {
-            let _g = self.apply_lock.write();
-            self.wal.cut_segment()?
-        };
-        let mut cp = self.wal.checkpoint(first)?;
-        let mut buf = Vec::with_capacity(1 << 16);
-        for s in self.head.all_series() {
-            let (chunks, tombstones) = {
-                let d = s.data.lock();
-                (d.chunks_in(i64::MIN, i64::MAX), d.tombstones().to_vec())
-            };
-            buf.clear();
-            append_frame(&mut buf, wal_record::REC_SERIES, |dst| {
-                wal_record::encode_series(dst, std::iter::once((s.id, &s.labels)));
-            });
-            for c in &chunks {
-                append_frame(&mut buf, wal_record::REC_CHUNK, |dst| {
-                    wal_record::encode_chunk(dst, s.id, c);
-                });
-            }
-            if !tombstones.is_empty() {
-                append_frame(&mut buf, wal_record::REC_TOMBSTONES, |dst| {
-                    wal_record::encode_tombstones(
-                        dst,
-                        tombstones.iter().map(|(a, b)| (s.id, *a, *b)),
-                    );
-                });
-            }
-            cp.write(&buf)?;
-            s.logged.store(true, Ordering::Release);
-        }
-        cp.finish()?;
-        self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn delete_in_head(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<(), TsdbError> {
-        let ids = self.head.select_ids(matchers);
-        let series = self.head.series_sorted(&ids);
-        if series.is_empty() {
-            return Ok(());
-        }
-        let mut buf = Vec::new();
-        append_frame(&mut buf, wal_record::REC_SERIES, |dst| {
-            wal_record::encode_series(dst, series.iter().map(|s| (s.id, &s.labels)));
-        });
-        append_frame(&mut buf, wal_record::REC_TOMBSTONES, |dst| {
-            wal_record::encode_tombstones(dst, series.iter().map(|s| (s.id, mint, maxt)));
-        });
-        let _g = self.apply_lock.read();
-        self.wal.write(&buf)?;
-        for s in &series {
-            s.data.lock().add_tombstone(mint, maxt);
-        }
-        Ok(())
-    }
-
-    /// Compacts `old` into one new block and swaps it in.
-    pub(crate) fn replace_blocks(&self, old: &[Arc<Block>], level: u32) -> Result<(), TsdbError> {
-        let dir = crate::compact::merge_blocks(&self.dir, old, level)?;
-        let new = dir.map(|d| Block::open(&d)).transpose()?;
-        {
-            let mut blocks = self.blocks.write();
-            blocks.retain(|b| !old.iter().any(|o| Arc::ptr_eq(o, b)));
-            if let Some(n) = new {
-                blocks.push(Arc::new(n));
-            }
-            blocks.sort_by_key(|b| b.meta.min_time);
-        }
-        self.refresh_block_maxt();
-        for b in old {
-            fs::remove_dir_all(&b.dir).map_err(|e| TsdbError::io("remove block", &b.dir, e))?;
-        }
-        Ok(())
-    }
-
     fn metrics_snapshot(&self) -> MetricsSnapshot {
         let m = &self.metrics;
         let w = &self.wal.stats;
@@ -496,121 +345,6 @@ impl DbInner {
             retention_deleted_blocks_total: ld(&m.blocks_deleted_by_retention),
             head_series_removed_total: ld(&m.series_removed),
             blocks_bytes: blocks.iter().map(|b| b.size_bytes).sum(),
-        }
-    }
-}
-
-/// Takes an exclusive `flock` on `<dir>/lock`; it is released when the
-/// file is closed, including by the death of the process.
-fn lock_dir(dir: &Path) -> Result<fs::File, TsdbError> {
-    let path = dir.join("lock");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| TsdbError::io("create lock file", &path, e))?;
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(file),
-        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(TsdbError::io(
-            "lock",
-            &path,
-            std::io::Error::other(
-                "the data directory is in use by another Sonde process or database \
-                 (or disable the lock file with no_lockfile)",
-            ),
-        )),
-        Err(e) => Err(TsdbError::io("lock", &path, e.into())),
-    }
-}
-
-/// Loads every complete block under `dir`, removing leftovers of
-/// interrupted writes (`*.tmp`).
-fn load_blocks(dir: &Path) -> Result<Vec<Block>, TsdbError> {
-    let mut blocks = Vec::new();
-    let rd = fs::read_dir(dir).map_err(|e| TsdbError::io("list", dir, e))?;
-    for entry in rd {
-        let entry = entry.map_err(|e| TsdbError::io("list", dir, e))?;
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !path.is_dir() || name == "wal" {
-            continue;
-        }
-        if name.ends_with(".tmp") {
-            tracing::warn!(path = %path.display(), "removing incomplete block");
-            fs::remove_dir_all(&path).map_err(|e| TsdbError::io("remove", &path, e))?;
-            continue;
-        }
-        if path.join("meta.json").exists() {
-            blocks.push(Block::open(&path)?);
-        }
-    }
-    blocks.sort_by_key(|b| b.meta.min_time);
-    Ok(blocks)
-}
-
-/// Applies WAL records to the head during open.
-struct Replay<'a> {
-    head: &'a Head,
-    range: i64,
-    /// WAL series id -> series (ids of one label set can differ across
-    /// checkpoints when a series was collected and created again).
-    refs: HashMap<u32, Arc<MemSeries>>,
-    samples: u64,
-    unknown: u64,
-}
-
-impl<'a> Replay<'a> {
-    fn new(head: &'a Head, range: i64) -> Self {
-        Replay {
-            head,
-            range,
-            refs: HashMap::new(),
-            samples: 0,
-            unknown: 0,
-        }
-    }
-
-    fn put(&mut self, id: u32, t: i64, v: f64) {
-        let Some(s) = self.refs.get(&id) else {
-            self.unknown += 1;
-            return;
-        };
-        let mut d = s.data.lock();
-        if let Ok(p) = d.placement(t, v, true) {
-            d.insert(t, v, p, self.range);
-            self.head.observe_time(t);
-            self.samples += 1;
-        }
-    }
-
-    fn apply(&mut self, rec: Record) {
-        match rec {
-            Record::Series(list) => {
-                for (id, labels) in list {
-                    let s = self.head.restore(id, labels);
-                    s.logged.store(true, Ordering::Release);
-                    self.refs.insert(id, s);
-                }
-            }
-            Record::Samples(list) => {
-                for (id, t, v) in list {
-                    self.put(id, t, v);
-                }
-            }
-            Record::Chunk(id, c) => {
-                for (t, v) in c.iter() {
-                    self.put(id, t, v);
-                }
-            }
-            Record::Tombstones(list) => {
-                for (id, a, b) in list {
-                    match self.refs.get(&id) {
-                        Some(s) => s.data.lock().add_tombstone(a, b),
-                        None => self.unknown += 1,
-                    }
-                }
-            }
         }
     }
 }

@@ -28,9 +28,11 @@
 
 pub mod bitstream;
 pub mod block;
+pub mod block_write;
 pub mod chunk;
 pub mod compact;
 pub mod db;
+mod db_maintain;
 pub mod error;
 pub mod head;
 pub mod head_append;
@@ -40,6 +42,7 @@ mod mmap;
 pub mod options;
 pub mod postings;
 pub mod querier;
+mod replay;
 pub mod series;
 pub mod stats;
 pub mod wal;
