@@ -792,8 +792,8 @@ async fn a_target_leaving_discovery_gets_staleness_markers() {
         .rec
         .of("up")
         .into_iter()
-        .filter(|r| r.labels.get("instance") == Some(b.addr().as_str()))
-        .last()
+        .rev()
+        .find(|r| r.labels.get("instance") == Some(b.addr().as_str()))
         .unwrap();
     assert!(is_stale_nan(up_b.v));
     assert!(h.rec.of("stays").iter().all(|r| !is_stale_nan(r.v)));
