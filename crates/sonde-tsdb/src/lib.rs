@@ -30,6 +30,7 @@ pub mod bitstream;
 pub mod block;
 pub mod block_write;
 pub mod chunk;
+mod chunk_int;
 pub mod compact;
 pub mod db;
 mod db_maintain;
@@ -46,6 +47,7 @@ mod replay;
 pub mod series;
 pub mod stats;
 pub mod wal;
+mod wal_read;
 pub mod wal_record;
 
 pub use db::{Db, Progress};
