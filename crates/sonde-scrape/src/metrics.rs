@@ -163,8 +163,8 @@ impl ScrapeMetrics {
                 g(&self.reload_failures),
             ),
             mv(
-                "sonde_scrape_duration_seconds_sum",
-                "Total time spent scraping.",
+                "sonde_scrape_duration_seconds_total",
+                "Total time spent scraping, in seconds.",
                 "counter",
                 g(&self.scrape_duration_micros) / 1e6,
             ),
