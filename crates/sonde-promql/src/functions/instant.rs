@@ -145,8 +145,11 @@ fn sgn(v: f64) -> f64 {
     }
 }
 
-/// Go's `math.Max`: NaN wins, +0 beats -0.
+/// Go's `math.Max`: +Inf wins even over NaN, then NaN wins, +0 beats -0.
 pub(crate) fn go_max(a: f64, b: f64) -> f64 {
+    if a == f64::INFINITY || b == f64::INFINITY {
+        return f64::INFINITY;
+    }
     if a.is_nan() || b.is_nan() {
         return f64::NAN;
     }
@@ -160,8 +163,11 @@ pub(crate) fn go_max(a: f64, b: f64) -> f64 {
     }
 }
 
-/// Go's `math.Min`: NaN wins, -0 beats +0.
+/// Go's `math.Min`: -Inf wins even over NaN, then NaN wins, -0 beats +0.
 pub(crate) fn go_min(a: f64, b: f64) -> f64 {
+    if a == f64::NEG_INFINITY || b == f64::NEG_INFINITY {
+        return f64::NEG_INFINITY;
+    }
     if a.is_nan() || b.is_nan() {
         return f64::NAN;
     }
@@ -317,4 +323,20 @@ fn timestamp(ev: &Evaluator<'_, '_>, call: &Call) -> Result<Val> {
             })
             .collect())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_min_max_special_cases() {
+        assert_eq!(go_min(f64::NAN, f64::NEG_INFINITY), f64::NEG_INFINITY);
+        assert_eq!(go_max(f64::INFINITY, f64::NAN), f64::INFINITY);
+        assert!(go_min(f64::NAN, 1.0).is_nan());
+        assert!(go_max(1.0, f64::NAN).is_nan());
+        assert!(go_min(0.0, -0.0).is_sign_negative());
+        assert!(go_max(-0.0, 0.0).is_sign_positive());
+        assert_eq!(go_max(-1.0, go_min(f64::NAN, f64::NEG_INFINITY)), -1.0);
+    }
 }
