@@ -9,6 +9,7 @@ use sonde_model::{Labels, LabelsBuilder, METRIC_NAME};
 use crate::error::{QueryError, Result};
 use crate::eval::{drop_metric_name, Evaluator, InSample, OutSample, Val};
 use crate::hash::{IdMap, IdSet};
+use crate::math::go_pow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BinOp {
@@ -74,7 +75,7 @@ fn elem_binop(op: BinOp, l: f64, r: f64) -> (f64, bool) {
         BinOp::Mul => (l * r, true),
         BinOp::Div => (l / r, true),
         BinOp::Mod => (l % r, true),
-        BinOp::Pow => (l.powf(r), true),
+        BinOp::Pow => (go_pow(l, r), true),
         BinOp::Atan2 => (l.atan2(r), true),
         BinOp::Eq => (l, l == r),
         BinOp::Ne => (l, l != r),

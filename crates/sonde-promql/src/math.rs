@@ -145,3 +145,190 @@ mod tests {
         assert_eq!(out, vec![1, 3, 5, 8, 9]);
     }
 }
+
+/// Go's `math.Pow`, so that `^` gives bit-identical results to Prometheus:
+/// integer powers by repeated squaring on the mantissa (not the C
+/// library's `pow`), the fractional part through `exp(yf * ln x)`.
+pub(crate) fn go_pow(x: f64, y: f64) -> f64 {
+    if y == 0.0 || x == 1.0 {
+        return 1.0;
+    }
+    if y == 1.0 {
+        return x;
+    }
+    if x.is_nan() || y.is_nan() {
+        return f64::NAN;
+    }
+    if x == 0.0 {
+        let odd = x.is_sign_negative() && is_odd_int(y);
+        return if y < 0.0 {
+            if odd {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            }
+        } else if odd {
+            x
+        } else {
+            0.0
+        };
+    }
+    if y.is_infinite() {
+        return if x == -1.0 {
+            1.0
+        } else if (x.abs() < 1.0) == (y == f64::INFINITY) {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+    }
+    if x.is_infinite() {
+        if x == f64::NEG_INFINITY {
+            return go_pow(1.0 / x, -y); // Pow(-0, -y)
+        }
+        return if y < 0.0 { 0.0 } else { f64::INFINITY };
+    }
+    if y == 0.5 {
+        return x.sqrt();
+    }
+    if y == -0.5 {
+        return 1.0 / x.sqrt();
+    }
+    let mut yi = y.abs().trunc();
+    let mut yf = y.abs() - yi;
+    if yf != 0.0 && x < 0.0 {
+        return f64::NAN;
+    }
+    if yi >= 9.223_372_036_854_775_808e18 {
+        // A huge even integer: overflow or underflow for all x but -1.
+        return if x == -1.0 {
+            1.0
+        } else if (x.abs() < 1.0) == (y > 0.0) {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+    }
+    let mut a1 = 1.0;
+    let mut ae: i64 = 0;
+    if yf != 0.0 {
+        if yf > 0.5 {
+            yf -= 1.0;
+            yi += 1.0;
+        }
+        a1 = (yf * x.ln()).exp();
+    }
+    let (mut x1, xe) = frexp(x);
+    let mut xe = i64::from(xe);
+    let mut i = yi as i64;
+    while i != 0 {
+        if !(-(1 << 12)..=(1 << 12)).contains(&xe) {
+            // Catastrophic overflow: let ldexp handle it.
+            ae += xe;
+            break;
+        }
+        if i & 1 == 1 {
+            a1 *= x1;
+            ae += xe;
+        }
+        x1 *= x1;
+        xe <<= 1;
+        if x1 < 0.5 {
+            x1 += x1;
+            xe -= 1;
+        }
+        i >>= 1;
+    }
+    if y < 0.0 {
+        a1 = 1.0 / a1;
+        ae = -ae;
+    }
+    ldexp(
+        a1,
+        ae.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+    )
+}
+
+fn is_odd_int(x: f64) -> bool {
+    if x.abs() >= (1u64 << 53) as f64 {
+        return false;
+    }
+    x.fract() == 0.0 && (x.trunc() as i64) & 1 == 1
+}
+
+const SMALLEST_NORMAL: f64 = 2.2250738585072014e-308;
+
+/// Go's `math.Frexp`: `f = frac * 2^exp` with `|frac|` in [0.5, 1).
+fn frexp(f: f64) -> (f64, i32) {
+    if f == 0.0 || f.is_infinite() || f.is_nan() {
+        return (f, 0);
+    }
+    let (mut f, mut exp) = (f, 0);
+    if f.abs() < SMALLEST_NORMAL {
+        f *= (1u64 << 52) as f64;
+        exp = -52;
+    }
+    let bits = f.to_bits();
+    exp += ((bits >> 52) & 0x7ff) as i32 - 1022;
+    let bits = (bits & !(0x7ff << 52)) | (1022 << 52);
+    (f64::from_bits(bits), exp)
+}
+
+/// Go's `math.Ldexp`: `frac * 2^exp`, with Go's handling of subnormals.
+fn ldexp(frac: f64, exp: i32) -> f64 {
+    if frac == 0.0 || frac.is_infinite() || frac.is_nan() {
+        return frac;
+    }
+    let (frac, e) = if frac.abs() < SMALLEST_NORMAL {
+        (frac * (1u64 << 52) as f64, -52)
+    } else {
+        (frac, 0)
+    };
+    let mut exp = i64::from(exp) + i64::from(e);
+    let bits = frac.to_bits();
+    exp += ((bits >> 52) & 0x7ff) as i64 - 1023;
+    if exp < -1075 {
+        return 0.0f64.copysign(frac);
+    }
+    if exp > 1023 {
+        return if frac < 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        };
+    }
+    let mut m = 1.0;
+    if exp < -1022 {
+        exp += 53;
+        m = 1.0 / (1u64 << 53) as f64;
+    }
+    let bits = (bits & !(0x7ff << 52)) | (((exp + 1023) as u64) << 52);
+    m * f64::from_bits(bits)
+}
+
+#[cfg(test)]
+mod pow_tests {
+    use super::*;
+
+    #[test]
+    fn go_pow_special_and_ordinary_values() {
+        assert_eq!(go_pow(2.0, 10.0), 1024.0);
+        assert_eq!(go_pow(2.0, -2.0), 0.25);
+        assert_eq!(go_pow(-2.0, 3.0), -8.0);
+        assert!(go_pow(-2.0, 0.5).is_nan());
+        assert_eq!(go_pow(9.0, 0.5), 3.0);
+        assert_eq!(go_pow(0.0, -1.0), f64::INFINITY);
+        assert_eq!(go_pow(-0.0, -1.0), f64::NEG_INFINITY);
+        assert_eq!(go_pow(f64::NAN, 0.0), 1.0);
+        assert_eq!(go_pow(1.0, f64::NAN), 1.0);
+        assert_eq!(go_pow(-1.0, f64::INFINITY), 1.0);
+        assert_eq!(go_pow(0.5, f64::INFINITY), 0.0);
+        assert_eq!(go_pow(f64::NEG_INFINITY, 3.0), f64::NEG_INFINITY);
+        assert_eq!(go_pow(10.0, 400.0), f64::INFINITY);
+        assert_eq!(go_pow(10.0, -400.0), 0.0);
+        assert!((go_pow(2.0, 0.3) - 2f64.powf(0.3)).abs() < 1e-15);
+        assert_eq!(go_pow(3.0, 1e300), f64::INFINITY);
+        // A subnormal result.
+        assert_eq!(go_pow(2.0, -1074.0), f64::from_bits(1));
+    }
+}
