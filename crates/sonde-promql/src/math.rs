@@ -199,7 +199,7 @@ pub(crate) fn go_pow(x: f64, y: f64) -> f64 {
     if yf != 0.0 && x < 0.0 {
         return f64::NAN;
     }
-    if yi >= 9.223_372_036_854_775_808e18 {
+    if yi >= (1u64 << 63) as f64 {
         // A huge even integer: overflow or underflow for all x but -1.
         return if x == -1.0 {
             1.0
