@@ -23,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server: storage, scraping, query API (the default).
     Server(ServerArgs),
+    /// Run a PromQL query against a server and print the result.
+    Query(crate::query_cli::QueryArgs),
     /// Check configuration files and metrics, like promtool.
     #[command(subcommand)]
     Check(crate::check::CheckCommand),

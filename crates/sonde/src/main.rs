@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod logging;
 mod own_metrics;
+mod query_cli;
 mod server;
 
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
         None => server::run(cli.server),
         Some(Command::Server(args)) => server::run(args),
         Some(Command::Check(cmd)) => check::run(cmd),
+        Some(Command::Query(args)) => query_cli::run(args),
     };
     match result {
         Ok(code) => code,

@@ -122,3 +122,49 @@ fn bad_flags_and_addresses_are_clear_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/prometheus.yml"), "{err}");
 }
+
+#[test]
+fn query_command_prints_tables_json_and_errors() {
+    let sonde = Sonde::start(&[]);
+    let server = format!("--server=http://{}", sonde.addr);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sonde"))
+            .arg("query")
+            .arg(&server)
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = run(&[
+        "label_replace(vector(42), \"job\", \"x\", \"\", \"\")",
+        "--time=100",
+    ]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("{job=\"x\"}") && text.contains("42") && text.contains("100"),
+        "{text}"
+    );
+
+    let (ok, text) = run(&[
+        "vector(2)",
+        "--start=0",
+        "--end=30",
+        "--step=15",
+        "-o",
+        "json",
+    ]);
+    assert!(ok, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["resultType"], "matrix");
+    assert_eq!(json["result"][0]["values"].as_array().unwrap().len(), 3);
+
+    let (ok, text) = run(&["sum("]);
+    assert!(!ok);
+    assert!(text.contains("bad_data"), "{text}");
+}
