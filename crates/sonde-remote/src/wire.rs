@@ -1,0 +1,151 @@
+//! Protobuf wire-format primitives for the hand-written decoder: a cursor
+//! over a borrowed buffer whose offsets stay absolute, so errors can name
+//! the byte where decoding stopped.
+
+use crate::error::DecodeError;
+
+pub(crate) const VARINT: u8 = 0;
+pub(crate) const FIXED64: u8 = 1;
+pub(crate) const LEN: u8 = 2;
+pub(crate) const FIXED32: u8 = 5;
+
+/// A cursor over `buf[pos..end]`.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    end: usize,
+}
+
+/// Error context: which message is being decoded.
+pub(crate) type Path<'p> = &'p dyn Fn() -> String;
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            end: buf.len(),
+        }
+    }
+
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos >= self.end
+    }
+
+    pub(crate) fn err(&self, path: Path<'_>, reason: impl Into<String>) -> DecodeError {
+        DecodeError::Protobuf {
+            offset: self.pos,
+            path: path(),
+            reason: reason.into(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn varint(&mut self, path: Path<'_>) -> Result<u64, DecodeError> {
+        // Fast path: one byte (field keys, small lengths, most timestamps'
+        // keys) without the loop.
+        if let Some(&b) = self.buf[..self.end].get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let Some(&b) = self.buf[..self.end].get(self.pos) else {
+                return Err(self.err(path, "truncated varint"));
+            };
+            self.pos += 1;
+            if i == 9 && b > 1 {
+                return Err(self.err(path, "varint longer than 64 bits"));
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(self.err(path, "varint longer than 10 bytes"))
+    }
+
+    /// A field key: (field number, wire type).
+    #[inline]
+    pub(crate) fn key(&mut self, path: Path<'_>) -> Result<(u32, u8), DecodeError> {
+        let k = self.varint(path)?;
+        let field = k >> 3;
+        if field == 0 || field > u64::from(u32::MAX >> 3) {
+            return Err(self.err(path, format!("invalid field number {field}")));
+        }
+        Ok((field as u32, (k & 7) as u8))
+    }
+
+    #[inline]
+    pub(crate) fn fixed64(&mut self, path: Path<'_>) -> Result<u64, DecodeError> {
+        let Some(bytes) = self.buf[..self.end].get(self.pos..self.pos + 8) else {
+            return Err(self.err(path, "truncated 64-bit field"));
+        };
+        let mut a = [0u8; 8];
+        a.copy_from_slice(bytes);
+        self.pos += 8;
+        Ok(u64::from_le_bytes(a))
+    }
+
+    /// A length-delimited field's body, as a reader bounded to it.
+    #[inline]
+    pub(crate) fn sub(&mut self, path: Path<'_>) -> Result<Reader<'a>, DecodeError> {
+        let len = self.varint(path)?;
+        let start = self.pos;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| start.checked_add(l))
+            .filter(|e| *e <= self.end)
+            .ok_or_else(|| {
+                self.err(
+                    path,
+                    format!("length {len} runs past the end of the message"),
+                )
+            })?;
+        self.pos = end;
+        Ok(Reader {
+            buf: self.buf,
+            pos: start,
+            end,
+        })
+    }
+
+    /// A length-delimited field read as UTF-8 text, borrowed.
+    #[inline]
+    pub(crate) fn string(&mut self, path: Path<'_>) -> Result<&'a str, DecodeError> {
+        let r = self.sub(path)?;
+        let bytes = &self.buf[r.pos..r.end];
+        std::str::from_utf8(bytes).map_err(|e| DecodeError::Protobuf {
+            offset: r.pos + e.valid_up_to(),
+            path: path(),
+            reason: "string is not valid UTF-8".into(),
+        })
+    }
+
+    /// Skips a field of an unknown number.
+    pub(crate) fn skip(&mut self, wire: u8, path: Path<'_>) -> Result<(), DecodeError> {
+        match wire {
+            VARINT => self.varint(path).map(drop),
+            FIXED64 => self.fixed64(path).map(drop),
+            LEN => self.sub(path).map(drop),
+            FIXED32 => {
+                if self.pos + 4 > self.end {
+                    return Err(self.err(path, "truncated 32-bit field"));
+                }
+                self.pos += 4;
+                Ok(())
+            }
+            w => Err(self.err(path, format!("unsupported wire type {w}"))),
+        }
+    }
+
+    /// The error for a known field sent with the wrong wire type.
+    pub(crate) fn wrong_wire(&self, field: u32, wire: u8, path: Path<'_>) -> DecodeError {
+        self.err(
+            path,
+            format!("field {field} has wire type {wire}, which its type does not allow"),
+        )
+    }
+}
