@@ -11,7 +11,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use promql_parser::parser::{AtModifier, Expr};
-use sonde_model::{parse_duration, Labels, Timestamp};
+use sonde_model::{parse_duration, Labels, Queryable, Timestamp};
 
 use super::mem_storage::MemStorage;
 use super::series_notation::{parse_series_line, parse_values, SeriesValue};
@@ -61,24 +61,60 @@ enum Command {
     Eval(EvalCmd),
 }
 
-/// Runs a whole script. `Err` means the script itself is malformed.
+/// The storage a script runs against: emptied by `clear`, filled by
+/// `load`, read by `eval`. [`MemStorage`] is one; a real storage engine can
+/// be run through the same scripts by implementing this.
+pub trait ScriptStorage {
+    fn queryable(&self) -> &dyn Queryable;
+    /// Throws everything away.
+    fn clear(&mut self) -> Result<(), String>;
+    /// Adds one `load` block: every series' samples in time order, as one
+    /// batch (a storage may refuse samples far behind what it has seen
+    /// before the batch, as Prometheus' head does).
+    fn load(&mut self, series: &[(Labels, Vec<(Timestamp, f64)>)]) -> Result<(), String>;
+}
+
+impl ScriptStorage for MemStorage {
+    fn queryable(&self) -> &dyn Queryable {
+        self
+    }
+
+    fn clear(&mut self) -> Result<(), String> {
+        MemStorage::clear(self);
+        Ok(())
+    }
+
+    fn load(&mut self, series: &[(Labels, Vec<(Timestamp, f64)>)]) -> Result<(), String> {
+        for (labels, samples) in series {
+            for (t, v) in samples {
+                self.add(labels.clone(), *t, *v);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs a whole script over a fresh [`MemStorage`]. `Err` means the script
+/// itself is malformed.
 pub fn run_script(text: &str) -> Result<Vec<CaseOutcome>, String> {
+    run_script_on(text, &mut MemStorage::new())
+}
+
+/// Runs a whole script over `storage`, which should start empty. `Err`
+/// means the script is malformed or the storage failed to clear or load.
+pub fn run_script_on(
+    text: &str,
+    storage: &mut dyn ScriptStorage,
+) -> Result<Vec<CaseOutcome>, String> {
     let commands = parse_script(text)?;
     let engine = Engine::new(test_engine_options());
-    let mut storage = MemStorage::new();
     let mut out = Vec::new();
     for cmd in commands {
         match cmd {
-            Command::Clear => storage.clear(),
-            Command::Load(series) => {
-                for (labels, samples) in series {
-                    for (t, v) in samples {
-                        storage.add(labels.clone(), t, v);
-                    }
-                }
-            }
+            Command::Clear => storage.clear()?,
+            Command::Load(series) => storage.load(&series)?,
             Command::Eval(e) => {
-                let failure = run_eval(&engine, &storage, &e).err();
+                let failure = run_eval(&engine, storage.queryable(), &e).err();
                 out.push(CaseOutcome {
                     line: e.line,
                     expr: e.expr,
@@ -220,7 +256,7 @@ const AT_UNSAFE_FUNCTIONS: &[&str] = &[
     "timestamp",
 ];
 
-fn run_eval(engine: &Engine, storage: &MemStorage, cmd: &EvalCmd) -> Result<(), String> {
+fn run_eval(engine: &Engine, storage: &dyn Queryable, cmd: &EvalCmd) -> Result<(), String> {
     let expr = parse(&cmd.expr).map_err(|e| format!("cannot parse: {e}"))?;
     run_at(engine, storage, cmd, &expr, cmd.at, "")?;
     if AT_UNSAFE_FUNCTIONS.iter().any(|f| calls_function(&expr, f)) {
@@ -255,7 +291,7 @@ fn run_eval(engine: &Engine, storage: &MemStorage, cmd: &EvalCmd) -> Result<(), 
 
 fn run_at(
     engine: &Engine,
-    storage: &MemStorage,
+    storage: &dyn Queryable,
     cmd: &EvalCmd,
     expr: &Expr,
     at: Timestamp,
