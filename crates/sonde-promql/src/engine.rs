@@ -356,7 +356,7 @@ pub fn parse(query: &str) -> Result<Expr> {
         Ok(e) => e,
         // PromQL 2.42 accepts `x @ t[5m]`; the parser only `x[5m] @ t`.
         Err(e) if e.contains("no @ modifiers allowed before range") => {
-            let moved = crate::rewrite::at_after_range(query);
+            let moved = crate::compat::at_after_range(query);
             match moved.as_deref().map(parser::parse) {
                 Some(Ok(expr)) => expr,
                 _ => return Err(QueryError::BadData(format!("parse error: {e}"))),
@@ -364,6 +364,7 @@ pub fn parse(query: &str) -> Result<Expr> {
         }
         Err(e) => return Err(QueryError::BadData(format!("parse error: {e}"))),
     };
+    crate::compat::check_242_syntax(query).map_err(QueryError::BadData)?;
     check(&expr)?;
     Ok(expr)
 }

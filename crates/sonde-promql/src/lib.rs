@@ -22,13 +22,13 @@
 
 mod aggregate;
 mod binary;
+mod compat;
 pub mod engine;
 pub mod error;
 mod eval;
 mod functions;
 mod hash;
 mod math;
-mod rewrite;
 pub mod stats;
 pub mod testing;
 pub mod value;
