@@ -5,6 +5,7 @@
 
 use std::sync::OnceLock;
 
+use promql_parser::parser::Expr;
 use regex::Regex;
 
 /// `@ <time>` written between a selector and its range (`x @ 100[5m]`,
@@ -142,6 +143,44 @@ fn position(q: &str, pos: usize) -> String {
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     format!("{line}:{col}")
+}
+
+/// Functions whose result changes with the evaluation time even when
+/// their arguments do not (Prometheus 2.42's `AtModifierUnsafeFunctions`).
+const TIME_DEPENDENT_FUNCTIONS: &[&str] = &[
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+    "time",
+    "timestamp",
+];
+
+/// Whether 2.42 treats `e` as step invariant (the same at every step of a
+/// range query): literals, and selectors and subqueries pinned with `@`,
+/// combined by anything but a time-dependent function. An aggregation's
+/// parameter is not looked at, as in 2.42.
+pub(crate) fn is_step_invariant(e: &Expr) -> bool {
+    match e {
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => true,
+        Expr::VectorSelector(vs) => vs.at.is_some(),
+        Expr::MatrixSelector(ms) => ms.vs.at.is_some(),
+        Expr::Subquery(sq) => sq.at.is_some(),
+        Expr::Paren(p) => is_step_invariant(&p.expr),
+        Expr::Unary(u) => is_step_invariant(&u.expr),
+        Expr::Binary(b) => is_step_invariant(&b.lhs) && is_step_invariant(&b.rhs),
+        Expr::Aggregate(a) => is_step_invariant(&a.expr),
+        Expr::Call(c) => {
+            !TIME_DEPENDENT_FUNCTIONS.contains(&c.func.name)
+                && c.args.args.iter().all(|a| is_step_invariant(a))
+        }
+        Expr::Extension(_) => false,
+    }
 }
 
 /// The byte length of the string literal at the start of `s` (to the end

@@ -61,10 +61,17 @@ pub(crate) fn lookup(name: &str) -> Option<RangeFn> {
 pub(crate) fn eval(ev: &Evaluator<'_, '_>, call: &Call, f: RangeFn) -> Result<Val> {
     let name = call.func.name;
     let mut params: Vec<Vec<f64>> = Vec::new();
-    // Prometheus 2.42 treats `predict_linear` as unsafe for `@` and, in
-    // doing so, lets a pinned range argument slide with the evaluation
-    // time in range queries. Reproduced, since results must match.
-    let slide = name == "predict_linear";
+    // Prometheus 2.42 evaluates a call whose arguments are all fixed in
+    // time (`@`, literals) once; otherwise, a range argument pinned with `@`
+    // is turned into an offset from the query start and so slides with the
+    // evaluation time in range queries (`predict_linear` is never fixed).
+    // Reproduced, since results must match.
+    let slide = name == "predict_linear"
+        || call
+            .args
+            .args
+            .iter()
+            .any(|a| !is_range_arg(a) && !crate::compat::is_step_invariant(a));
     let mut source: Option<(RangeSource, &Expr)> = None;
     for arg in &call.args.args {
         let arg = unwrap_parens(arg);
@@ -133,6 +140,13 @@ pub(crate) fn eval(ev: &Evaluator<'_, '_>, call: &Call, f: RangeFn) -> Result<Va
     }
     check_same_labelset(&out)?;
     Ok(Val::Vector(out))
+}
+
+fn is_range_arg(e: &Expr) -> bool {
+    matches!(
+        unwrap_parens(e),
+        Expr::MatrixSelector(_) | Expr::Subquery(_)
+    )
 }
 
 /// `absent_over_time`: 1 at the steps where no series had a sample.
