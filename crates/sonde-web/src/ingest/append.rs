@@ -1,0 +1,146 @@
+//! One request's appends: samples the storage refuses are counted by reason
+//! and the first few described (series, timestamp, reason); a storage
+//! failure aborts the request.
+//!
+//! Thread safety: a `Batch` is used by one blocking task.
+
+use std::fmt::Write as _;
+
+use sonde_model::{AppendError, Appender, Labels, SeriesRef, StorageError, Timestamp};
+
+/// Refused samples described in the response; the rest are only counted.
+const MAX_DESCRIBED: usize = 10;
+/// Samples more than this ahead of the server's clock are refused as out of
+/// bounds (Prometheus' remote-write handler uses the same 10 minutes), so a
+/// sender with a broken clock cannot push the head's time far ahead.
+pub(crate) const MAX_AHEAD_MS: i64 = 10 * 60 * 1000;
+
+/// Counters of refused samples by reason.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Refused {
+    pub out_of_order: usize,
+    pub duplicate: usize,
+    pub out_of_bounds: usize,
+    pub too_old: usize,
+    pub invalid: usize,
+}
+
+impl Refused {
+    pub fn total(&self) -> usize {
+        self.out_of_order + self.duplicate + self.out_of_bounds + self.too_old + self.invalid
+    }
+}
+
+pub(crate) struct Batch {
+    app: Box<dyn Appender>,
+    now_ms: i64,
+    pub appended: usize,
+    pub refused: Refused,
+    described: Vec<String>,
+}
+
+impl Batch {
+    pub fn new(app: Box<dyn Appender>, now_ms: i64) -> Self {
+        Batch {
+            app,
+            now_ms,
+            appended: 0,
+            refused: Refused::default(),
+            described: Vec::new(),
+        }
+    }
+
+    /// Appends one sample; a refused sample is recorded, a storage failure
+    /// is returned (the caller rolls back).
+    pub fn append(
+        &mut self,
+        series_ref: SeriesRef,
+        labels: &Labels,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, StorageError> {
+        if t > self.now_ms.saturating_add(MAX_AHEAD_MS) {
+            self.refused.out_of_bounds += 1;
+            self.describe(|| {
+                format!("series {labels} timestamp {t}: more than 10m ahead of the server's clock")
+            });
+            return Ok(series_ref);
+        }
+        match self.app.append(series_ref, labels, t, v) {
+            Ok(r) => {
+                self.appended += 1;
+                Ok(r)
+            }
+            Err(AppendError::Storage(e)) => Err(e),
+            Err(e) => {
+                match e {
+                    AppendError::OutOfOrder => self.refused.out_of_order += 1,
+                    AppendError::DuplicateSampleForTimestamp => self.refused.duplicate += 1,
+                    AppendError::OutOfBounds => self.refused.out_of_bounds += 1,
+                    AppendError::TooOld => self.refused.too_old += 1,
+                    _ => self.refused.invalid += 1,
+                }
+                self.describe(|| format!("series {labels} timestamp {t}: {e}"));
+                Ok(series_ref)
+            }
+        }
+    }
+
+    /// Records bad input that never reached storage (`count` samples).
+    pub fn refuse_invalid(&mut self, count: usize, what: impl FnOnce() -> String) {
+        self.refused.invalid += count;
+        self.describe(what);
+    }
+
+    fn describe(&mut self, what: impl FnOnce() -> String) {
+        if self.described.len() < MAX_DESCRIBED {
+            self.described.push(what());
+        }
+    }
+
+    /// Commits what was accepted. `Ok(None)` when nothing was refused,
+    /// `Ok(Some(message))` naming what was.
+    pub fn commit(self) -> Result<Option<String>, StorageError> {
+        let Batch {
+            app,
+            appended,
+            refused,
+            described,
+            ..
+        } = self;
+        app.commit()?;
+        if refused.total() == 0 {
+            return Ok(None);
+        }
+        let mut msg = format!("{} samples refused, {appended} accepted (", refused.total());
+        let mut first = true;
+        for (n, what) in [
+            (refused.out_of_order, "out of order"),
+            (refused.duplicate, "duplicate sample for timestamp"),
+            (refused.out_of_bounds, "out of bounds"),
+            (refused.too_old, "too old"),
+            (refused.invalid, "invalid"),
+        ] {
+            if n > 0 {
+                let sep = if first { "" } else { ", " };
+                first = false;
+                let _ = write!(msg, "{sep}{what}: {n}");
+            }
+        }
+        msg.push_str("): ");
+        msg.push_str(&described.join("; "));
+        if refused.total() > described.len() {
+            let _ = write!(msg, "; and {} more", refused.total() - described.len());
+        }
+        Ok(Some(msg))
+    }
+
+    pub fn rollback(self) {
+        self.app.rollback();
+    }
+}
+
+/// Milliseconds since the epoch, now.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

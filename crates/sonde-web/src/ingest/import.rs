@@ -1,0 +1,134 @@
+//! `POST /api/v1/import/prometheus`: samples in the Prometheus text format
+//! (or OpenMetrics, by `Content-Type`), optionally gzip-compressed, as
+//! VictoriaMetrics' endpoint of that name takes them.
+//!
+//! Parameters: `timestamp` (Unix seconds or RFC 3339) for samples without
+//! their own, default the time of the request; samples with a timestamp keep
+//! it. `extra_label=name=value` (repeatable) adds or replaces a label on
+//! every sample. The body is parsed as a scrape would parse it
+//! (`Mode::Scrape`); a parse error refuses the whole request with 400 naming
+//! the line (nothing stored: unlike the Influx protocol, the text format's
+//! lines depend on each other through `# TYPE`). Samples the storage refuses
+//! are reported as by remote write, the rest stored.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sonde_exposition::{format_for_content_type, Entry, Mode, Parser, Scratch};
+use sonde_model::{is_valid_label_name, Appendable, LabelsBuilder, METRIC_NAME};
+
+use super::append::{now_ms, Batch};
+use super::body::{self, header_str};
+use super::remote_write::unavailable;
+use crate::api::{ApiError, ErrorType};
+use crate::params::parse_time;
+use crate::WebContext;
+
+pub(crate) async fn handle(
+    State(ctx): State<Arc<WebContext>>,
+    Query(q): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(appendable) = ctx.appendable.clone() else {
+        return unavailable();
+    };
+    let now = now_ms();
+    let mut default_ts = now;
+    let mut extra = Vec::new();
+    for (k, v) in &q {
+        match k.as_str() {
+            "timestamp" if !v.is_empty() => match parse_time(v) {
+                Ok(t) => default_ts = t,
+                Err(e) => {
+                    return ApiError::bad_data(format!("invalid parameter \"timestamp\": {e}"))
+                        .into_response()
+                }
+            },
+            "extra_label" => match v.split_once('=') {
+                Some((n, val)) if is_valid_label_name(n) => extra.push((n.to_string(), val.to_string())),
+                _ => {
+                    return ApiError::bad_data(format!(
+                        "invalid parameter \"extra_label\": {v:?} must be name=value with a valid label name"
+                    ))
+                    .into_response()
+                }
+            },
+            _ => {}
+        }
+    }
+    let raw = match body::read(body).await {
+        Ok(b) => b,
+        Err(e) if e.too_large => return (StatusCode::PAYLOAD_TOO_LARGE, e.message).into_response(),
+        Err(e) => return ApiError::bad_data(e.message).into_response(),
+    };
+    let result = tokio::task::spawn_blocking(move || {
+        let body = body::decode_content_encoding(&headers, raw)
+            .map_err(|e| ApiError::bad_data(e.message))?;
+        let ct = header_str(&headers, header::CONTENT_TYPE);
+        store(appendable.as_ref(), &body, ct, default_ts, &extra, now)
+    })
+    .await;
+    match result {
+        Ok(Ok(None)) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Ok(Some(refused))) => ApiError::bad_data(refused).into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => {
+            ApiError::new(ErrorType::Internal, format!("import task failed: {e}")).into_response()
+        }
+    }
+}
+
+fn store(
+    app: &dyn Appendable,
+    body: &Bytes,
+    content_type: &str,
+    default_ts: i64,
+    extra: &[(String, String)],
+    now: i64,
+) -> Result<Option<String>, ApiError> {
+    let format = format_for_content_type(Some(content_type));
+    let mut scratch = Scratch::new();
+    let mut parser = Parser::new(body, format, Mode::Scrape, &mut scratch);
+    let mut batch = Batch::new(app.appender(), now);
+    let mut b = LabelsBuilder::new();
+    loop {
+        let entry = match parser.next() {
+            Ok(Some(e)) => e,
+            Ok(None) => break,
+            Err(e) => {
+                batch.rollback();
+                return Err(ApiError::bad_data(format!(
+                    "cannot parse import body, nothing was stored: {e}"
+                )));
+            }
+        };
+        let Entry::Sample(s) = entry else { continue };
+        b.reset();
+        b.set(METRIC_NAME, s.name);
+        for (n, v) in s.labels.iter() {
+            b.set(n, v);
+        }
+        for (n, v) in extra {
+            b.set(n, v);
+        }
+        let labels = b.build();
+        let t = s.timestamp_ms.unwrap_or(default_ts);
+        if let Err(e) = batch.append(0, &labels, t, s.value) {
+            batch.rollback();
+            return Err(ApiError::new(
+                ErrorType::Internal,
+                format!("storage failed appending series {labels}: {e}; nothing of this request was stored"),
+            ));
+        }
+    }
+    batch.commit().map_err(|e| {
+        ApiError::new(
+            ErrorType::Internal,
+            format!("storage failed committing: {e}; nothing of this request was stored"),
+        )
+    })
+}

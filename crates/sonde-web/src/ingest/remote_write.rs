@@ -1,0 +1,144 @@
+//! `POST /api/v1/write`: Prometheus remote write 1.0.
+//!
+//! Status codes (what a sender does with them: 2xx done, 4xx dropped, 5xx
+//! retried):
+//! * 204: everything stored.
+//! * 400: the body is not snappy, not a `WriteRequest`, over a limit
+//!   (series per request, labels per series): nothing stored. Or some series
+//!   had invalid labels, or some samples were refused by storage (out of
+//!   order, duplicate timestamp, out of bounds, too old, more than 10m in the
+//!   future): the rest of the request is stored and the body names the
+//!   refused series. Prometheus 2.42 answers 400 for the same refusals but
+//!   rolls back the whole request; Sonde keeps the valid samples because the
+//!   sender will not retry a 400 (remote write 2.0 specifies this partial
+//!   write), and re-sending identical samples is harmless.
+//! * 413: compressed body over [`super::MAX_BODY_BYTES`].
+//! * 415: a `Content-Encoding` other than snappy.
+//! * 500: the storage failed; nothing of the request is stored (rolled
+//!   back), the sender retries. 503 when no storage accepts writes.
+//!
+//! Native histograms are not stored: their samples count as refused
+//! (invalid) and the response says so.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sonde_model::Appendable;
+use sonde_remote::{snappy, DecodeError, DecodeLimits, WriteDecoder};
+
+use super::append::{now_ms, Batch};
+use super::body::{self, header_str};
+use super::sanitize::{pairs_to_string, series_labels};
+use super::MAX_DECOMPRESSED_BYTES;
+use crate::api::{ApiError, ErrorType};
+use crate::WebContext;
+
+pub(crate) async fn handle(
+    State(ctx): State<Arc<WebContext>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(appendable) = ctx.appendable.clone() else {
+        return unavailable();
+    };
+    let enc = header_str(&headers, header::CONTENT_ENCODING);
+    if !enc.is_empty() && !enc.eq_ignore_ascii_case("snappy") {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::bad_data(format!(
+                "Content-Encoding {enc:?} is not accepted: remote write bodies are snappy-compressed"
+            ))
+            .message,
+        )
+            .into_response();
+    }
+    let body = match body::read(body).await {
+        Ok(b) => b,
+        Err(e) if e.too_large => return (StatusCode::PAYLOAD_TOO_LARGE, e.message).into_response(),
+        Err(e) => return ApiError::bad_data(e.message).into_response(),
+    };
+    let result = tokio::task::spawn_blocking(move || write(appendable.as_ref(), &body)).await;
+    match result {
+        Ok(Ok(None)) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Ok(Some(refused))) => ApiError::bad_data(refused).into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::new(
+            ErrorType::Internal,
+            format!("remote write task failed: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+pub(crate) fn unavailable() -> Response {
+    ApiError::new(
+        ErrorType::Unavailable,
+        "this server stores no pushed samples (no appendable storage)",
+    )
+    .into_response()
+}
+
+thread_local! {
+    /// Decompression buffer and decoder of this blocking thread, reused
+    /// across requests (tokio keeps its blocking threads alive for a while).
+    static SCRATCH: std::cell::RefCell<(Vec<u8>, WriteDecoder)> =
+        std::cell::RefCell::new((Vec::new(), WriteDecoder::new(DecodeLimits::default())));
+}
+
+/// Decodes and appends one request. `Ok(None)`: all stored; `Ok(Some(msg))`:
+/// some refused, the rest stored.
+pub(crate) fn write(app: &dyn Appendable, body: &Bytes) -> Result<Option<String>, ApiError> {
+    SCRATCH.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let (raw, decoder) = &mut *guard;
+        snappy::decompress_into(body, MAX_DECOMPRESSED_BYTES, raw).map_err(decode_error)?;
+        let req = decoder.decode(raw).map_err(decode_error)?;
+        let mut batch = Batch::new(app.appender(), now_ms());
+        for series in req.series() {
+            let pairs = series.labels();
+            let labels = match series_labels(pairs) {
+                Ok(l) => l,
+                Err(why) => {
+                    let n = series.samples().len() + series.histogram_count();
+                    batch.refuse_invalid(n, || {
+                        format!("series {}: {why}", pairs_to_string(pairs))
+                    });
+                    continue;
+                }
+            };
+            let mut r = 0;
+            for s in series.samples() {
+                match batch.append(r, &labels, s.timestamp, s.value) {
+                    Ok(next) => r = next,
+                    Err(e) => {
+                        batch.rollback();
+                        return Err(ApiError::new(
+                            ErrorType::Internal,
+                            format!("storage failed appending series {labels}: {e}; nothing of this request was stored"),
+                        ));
+                    }
+                }
+            }
+            if series.histogram_count() > 0 {
+                batch.refuse_invalid(series.histogram_count(), || {
+                    format!("series {labels}: native histogram samples are not supported")
+                });
+            }
+        }
+        let n = req.len();
+        decoder.recycle(req);
+        batch.commit().map_err(|e| {
+            ApiError::new(
+                ErrorType::Internal,
+                format!("storage failed committing {n} series: {e}; nothing of this request was stored"),
+            )
+        })
+    })
+}
+
+fn decode_error(e: DecodeError) -> ApiError {
+    ApiError::bad_data(format!("cannot decode remote write request: {e}"))
+}

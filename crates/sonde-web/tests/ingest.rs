@@ -1,0 +1,863 @@
+//! The ingestion endpoints over HTTP against a real `sonde_tsdb::Db`:
+//! remote write, remote read (both response types), Influx line protocol v1
+//! and v2, text import; success, every class of bad input (status and error
+//! text), and that what was accepted is queryable afterwards.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use prost::Message;
+use serde_json::Value as Json;
+use sonde_promql::{Engine, EngineOptions};
+use sonde_remote::proto::{self, Label, Sample, TimeSeries, WriteRequest};
+use sonde_tsdb::{Db, DbOptions, FsyncPolicy};
+use sonde_web::{BuildInfo, QueryService, RuntimeInfo, ServerControl, WebContext, WebOptions};
+
+struct NoControl;
+
+impl ServerControl for NoControl {
+    fn reload(&self) -> Result<(), String> {
+        Err("not in this test".into())
+    }
+    fn quit(&self) {}
+    fn ready(&self) -> bool {
+        true
+    }
+    fn config_yaml(&self) -> String {
+        String::new()
+    }
+    fn runtime_info(&self) -> RuntimeInfo {
+        unreachable!("not used by ingestion tests")
+    }
+    fn external_labels(&self) -> sonde_model::Labels {
+        sonde_model::Labels::from_pairs(&[("cluster", "c1")])
+    }
+    fn own_metrics(&self) -> (String, &'static str) {
+        (String::new(), "text/plain")
+    }
+}
+
+struct Server {
+    url: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// A server over a fresh Db; `with_storage` false leaves both the
+/// appendable and the query service out.
+async fn start(with_storage: bool) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = DbOptions {
+        out_of_order_window_ms: 0,
+        wal_fsync: FsyncPolicy::Never,
+        background: false,
+        ..DbOptions::default()
+    };
+    let db = Db::open(dir.path(), opts).unwrap();
+    let (appendable, query): (Option<Arc<dyn sonde_model::Appendable>>, _) = if with_storage {
+        (
+            Some(db.clone()),
+            Some(QueryService::new(
+                Engine::new(EngineOptions::default()),
+                db,
+                2,
+            )),
+        )
+    } else {
+        (None, None)
+    };
+    let ctx = Arc::new(WebContext {
+        options: WebOptions {
+            external_url: "http://x/".into(),
+            route_prefix: String::new(),
+            enable_lifecycle: false,
+            listen_address: "127.0.0.1:0".into(),
+        },
+        control: Arc::new(NoControl),
+        build: BuildInfo {
+            version: String::new(),
+            revision: String::new(),
+            branch: String::new(),
+            build_user: String::new(),
+            build_date: String::new(),
+            go_version: String::new(),
+        },
+        flags: BTreeMap::new(),
+        query,
+        scrape: None,
+        appendable,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(sonde_web::serve(
+        listener,
+        sonde_web::router(ctx),
+        std::future::pending(),
+    ));
+    Server {
+        url: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn label(n: &str, v: &str) -> Label {
+    Label {
+        name: n.into(),
+        value: v.into(),
+    }
+}
+
+fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
+    TimeSeries {
+        labels: labels.iter().map(|(n, v)| label(n, v)).collect(),
+        samples: samples
+            .iter()
+            .map(|(t, v)| Sample {
+                value: *v,
+                timestamp: *t,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+impl Server {
+    async fn post(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, String) {
+        let mut req = self.http.post(format!("{}{path}", self.url)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap())
+    }
+
+    async fn remote_write(&self, req: &WriteRequest) -> (u16, String) {
+        self.post(
+            "/api/v1/write",
+            &[
+                ("Content-Encoding", "snappy"),
+                ("Content-Type", "application/x-protobuf"),
+                ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+            ],
+            sonde_remote::encode_write_request(req),
+        )
+        .await
+    }
+
+    /// `query` at `t` (ms) as {labels-string: value}.
+    async fn query(&self, query: &str, t: i64) -> BTreeMap<String, f64> {
+        let resp: Json = self
+            .http
+            .get(format!("{}/api/v1/query", self.url))
+            .query(&[
+                ("query", query),
+                ("time", &format!("{}", t as f64 / 1000.0)),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(resp["status"], "success", "{resp}");
+        resp["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let m: BTreeMap<String, String> =
+                    serde_json::from_value(r["metric"].clone()).unwrap();
+                let v: f64 = r["value"][1].as_str().unwrap().parse().unwrap();
+                (format!("{m:?}"), v)
+            })
+            .collect()
+    }
+
+    async fn remote_read(
+        &self,
+        q: proto::Query,
+        streamed: bool,
+    ) -> (reqwest::header::HeaderMap, Vec<u8>) {
+        let req = proto::ReadRequest {
+            queries: vec![q],
+            accepted_response_types: if streamed { vec![1, 0] } else { vec![] },
+        };
+        let mut body = Vec::new();
+        sonde_remote::snappy::compress_into(&req.encode_to_vec(), &mut body);
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/read", self.url))
+            .header("Content-Encoding", "snappy")
+            .header("Content-Type", "application/x-protobuf")
+            .header("X-Prometheus-Remote-Read-Version", "0.1.0")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let headers = resp.headers().clone();
+        (headers, resp.bytes().await.unwrap().to_vec())
+    }
+}
+
+fn m(pairs: &[(&str, &str)]) -> String {
+    let m: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    format!("{m:?}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_write_stores_and_remote_read_returns_it() {
+    let s = start(true).await;
+    let t0 = now_ms() - 60_000;
+    let req = WriteRequest {
+        timeseries: vec![
+            series(
+                &[("__name__", "up"), ("instance", "a:9100"), ("job", "node")],
+                &[(t0, 1.0), (t0 + 15_000, 0.0)],
+            ),
+            // Unsorted labels and an empty value are accepted (sorted, dropped).
+            series(
+                &[
+                    ("job", "node"),
+                    ("__name__", "up"),
+                    ("instance", "b:9100"),
+                    ("zone", ""),
+                ],
+                &[(t0 + 15_000, 1.0)],
+            ),
+        ],
+        metadata: vec![],
+    };
+    let (status, body) = s.remote_write(&req).await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    let got = s.query("up", t0 + 20_000).await;
+    assert_eq!(
+        got,
+        BTreeMap::from([
+            (
+                m(&[("__name__", "up"), ("instance", "a:9100"), ("job", "node")]),
+                0.0
+            ),
+            (
+                m(&[("__name__", "up"), ("instance", "b:9100"), ("job", "node")]),
+                1.0
+            ),
+        ])
+    );
+
+    // Remote read, SAMPLES.
+    let q = proto::Query {
+        start_timestamp_ms: t0,
+        end_timestamp_ms: t0 + 20_000,
+        matchers: vec![
+            proto::LabelMatcher {
+                r#type: proto::MatcherType::Eq as i32,
+                name: "__name__".into(),
+                value: "up".into(),
+            },
+            proto::LabelMatcher {
+                r#type: proto::MatcherType::Re as i32,
+                name: "instance".into(),
+                value: "a.*".into(),
+            },
+            // An external label: dropped from the selection, as Prometheus does.
+            proto::LabelMatcher {
+                r#type: proto::MatcherType::Eq as i32,
+                name: "cluster".into(),
+                value: "c1".into(),
+            },
+        ],
+        hints: Some(proto::ReadHints {
+            step_ms: 0,
+            func: "rate".into(),
+            start_ms: t0,
+            end_ms: t0 + 20_000,
+            ..Default::default()
+        }),
+    };
+    let (headers, body) = s.remote_read(q.clone(), false).await;
+    assert_eq!(headers["content-type"], "application/x-protobuf");
+    assert_eq!(headers["content-encoding"], "snappy");
+    let mut raw = Vec::new();
+    sonde_remote::snappy::decompress_into(&body, 1 << 20, &mut raw).unwrap();
+    let resp = proto::ReadResponse::decode(raw.as_slice()).unwrap();
+    assert_eq!(resp.results.len(), 1);
+    assert_eq!(resp.results[0].timeseries.len(), 1);
+    let ts = &resp.results[0].timeseries[0];
+    assert_eq!(
+        ts.labels,
+        vec![
+            label("__name__", "up"),
+            label("cluster", "c1"),
+            label("instance", "a:9100"),
+            label("job", "node")
+        ]
+    );
+    assert_eq!(
+        ts.samples,
+        vec![
+            Sample {
+                value: 1.0,
+                timestamp: t0
+            },
+            Sample {
+                value: 0.0,
+                timestamp: t0 + 15_000
+            }
+        ]
+    );
+
+    // Remote read, STREAMED_XOR_CHUNKS.
+    let (headers, body) = s.remote_read(q, true).await;
+    assert_eq!(
+        headers["content-type"],
+        "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
+    );
+    let (msg, rest) = sonde_remote::frame::read_frame(&body, 1 << 20).unwrap();
+    assert!(rest.is_empty());
+    let frame = proto::ChunkedReadResponse::decode(msg).unwrap();
+    assert_eq!(frame.query_index, 0);
+    let cs = &frame.chunked_series[0];
+    assert_eq!(cs.labels, ts.labels);
+    assert_eq!(cs.chunks.len(), 1);
+    assert_eq!(cs.chunks[0].r#type, proto::ChunkEncoding::Xor as i32);
+    assert_eq!(
+        (cs.chunks[0].min_time_ms, cs.chunks[0].max_time_ms),
+        (t0, t0 + 15_000)
+    );
+    assert_eq!(
+        sonde_remote::xor::decode_xor(&cs.chunks[0].data).unwrap(),
+        vec![(t0, 1.0), (t0 + 15_000, 0.0)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_read_cuts_chunks_of_120_samples() {
+    let s = start(true).await;
+    let t0 = now_ms() - 3_000_000;
+    let samples: Vec<(i64, f64)> = (0..300)
+        .map(|i| (t0 + i * 10_000, i as f64 * 0.5))
+        .collect();
+    let req = WriteRequest {
+        timeseries: vec![series(&[("__name__", "x"), ("job", "j")], &samples)],
+        metadata: vec![],
+    };
+    assert_eq!(s.remote_write(&req).await.0, 204);
+    let q = proto::Query {
+        start_timestamp_ms: t0,
+        end_timestamp_ms: t0 + 10_000_000,
+        matchers: vec![proto::LabelMatcher {
+            r#type: proto::MatcherType::Eq as i32,
+            name: "job".into(),
+            value: "j".into(),
+        }],
+        hints: None,
+    };
+    let (_, body) = s.remote_read(q, true).await;
+    let (msg, _) = sonde_remote::frame::read_frame(&body, 1 << 20).unwrap();
+    let frame = proto::ChunkedReadResponse::decode(msg).unwrap();
+    let chunks = &frame.chunked_series[0].chunks;
+    assert_eq!(chunks.len(), 3);
+    let mut all = Vec::new();
+    for c in chunks {
+        all.extend(sonde_remote::xor::decode_xor(&c.data).unwrap());
+    }
+    assert_eq!(all, samples);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_write_refuses_bad_data_with_400_and_keeps_the_valid_series() {
+    let s = start(true).await;
+    let t = now_ms() - 10_000;
+    let good = series(&[("__name__", "good"), ("job", "j")], &[(t, 1.0)]);
+    let cases: Vec<(TimeSeries, &str)> = vec![
+        (
+            series(&[("__name__", "bad"), ("a-b", "1")], &[(t, 1.0)]),
+            r#"series {__name__="bad", a-b="1"}: invalid label name "a-b" (must match [a-zA-Z_][a-zA-Z0-9_]*)"#,
+        ),
+        (
+            series(&[("__name__", "bad"), ("a", "1"), ("a", "2")], &[(t, 1.0)]),
+            r#"duplicate label name "a""#,
+        ),
+        (
+            series(&[("job", "nameless")], &[(t, 1.0)]),
+            "no metric name (label __name__)",
+        ),
+        (
+            series(&[("__name__", "0bad")], &[(t, 1.0)]),
+            r#"invalid metric name "0bad""#,
+        ),
+        (
+            series(&[("__name__", "future")], &[(t + 3_600_000, 1.0)]),
+            "more than 10m ahead of the server's clock",
+        ),
+    ];
+    for (i, (bad, want)) in cases.into_iter().enumerate() {
+        let mut good = good.clone();
+        good.samples[0].timestamp = t + i as i64;
+        let req = WriteRequest {
+            timeseries: vec![bad, good],
+            metadata: vec![],
+        };
+        let (status, body) = s.remote_write(&req).await;
+        assert_eq!(status, 400, "{body}");
+        let err: Json = serde_json::from_str(&body).unwrap();
+        assert_eq!(err["errorType"], "bad_data");
+        let msg = err["error"].as_str().unwrap();
+        assert!(msg.contains(want), "case {i}: {msg}");
+        assert!(msg.starts_with("1 samples refused, 1 accepted ("), "{msg}");
+    }
+    // The valid series of every request was stored.
+    let r: Json = s
+        .http
+        .get(format!("{}/api/v1/query", s.url))
+        .query(&[
+            ("query", "count_over_time(good[1m])"),
+            ("time", &format!("{}", (t + 100) as f64 / 1000.0)),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["data"]["result"][0]["value"][1], "5", "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_write_out_of_order_and_duplicates_are_400_naming_the_series() {
+    let s = start(true).await;
+    let t = now_ms() - 10_000;
+    let first = WriteRequest {
+        timeseries: vec![series(&[("__name__", "c"), ("job", "j")], &[(t, 5.0)])],
+        metadata: vec![],
+    };
+    assert_eq!(s.remote_write(&first).await.0, 204);
+    // Same sample again: not an error (idempotent retry).
+    assert_eq!(s.remote_write(&first).await.0, 204);
+    let second = WriteRequest {
+        timeseries: vec![
+            series(
+                &[("__name__", "c"), ("job", "j")],
+                &[(t - 1_000, 4.0), (t, 6.0), (t + 1_000, 7.0)],
+            ),
+            series(&[("__name__", "d")], &[(t, 1.0)]),
+        ],
+        metadata: vec![],
+    };
+    let (status, body) = s.remote_write(&second).await;
+    assert_eq!(status, 400, "{body}");
+    let err: Json = serde_json::from_str(&body).unwrap();
+    let msg = err["error"].as_str().unwrap();
+    assert!(
+        msg.starts_with(
+            "2 samples refused, 2 accepted (out of order: 1, duplicate sample for timestamp: 1): "
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!(
+            r#"series {{__name__="c", job="j"}} timestamp {}: out of order sample"#,
+            t - 1_000
+        )),
+        "{msg}"
+    );
+    assert_eq!(
+        s.query("c", t + 1_000).await,
+        BTreeMap::from([(m(&[("__name__", "c"), ("job", "j")]), 7.0)])
+    );
+    assert_eq!(s.query("d", t).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_write_malformed_bodies_and_limits() {
+    let s = start(true).await;
+    let snappy_hdr = [
+        ("Content-Encoding", "snappy"),
+        ("Content-Type", "application/x-protobuf"),
+    ];
+    let (st, body) = s
+        .post("/api/v1/write", &snappy_hdr, b"not snappy at all".to_vec())
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        body.contains("cannot decode remote write request: snappy:"),
+        "{body}"
+    );
+
+    let mut c = Vec::new();
+    sonde_remote::snappy::compress_into(&[0x0a, 0x05, 0x0a, 0x03, 0x0a, 0x01, 0xff], &mut c);
+    let (st, body) = s.post("/api/v1/write", &snappy_hdr, c).await;
+    assert_eq!(st, 400);
+    assert!(
+        body.contains(
+            "malformed protobuf at byte 6 in timeseries[0].labels: string is not valid UTF-8"
+        ),
+        "{body}"
+    );
+
+    // A million labels in one series: refused while decoding, not stored.
+    let huge = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: (0..1_000_000)
+                .map(|i| label(&format!("l{i}"), "v"))
+                .collect(),
+            samples: vec![Sample {
+                value: 1.0,
+                timestamp: now_ms(),
+            }],
+            ..Default::default()
+        }],
+        metadata: vec![],
+    };
+    let (st, body) = s.remote_write(&huge).await;
+    assert_eq!(st, 400);
+    assert!(
+        body.contains("labels of timeseries[0]: 257 is over the limit of 256"),
+        "{body}"
+    );
+
+    // Too many series.
+    let many = WriteRequest {
+        timeseries: (0..100_001)
+            .map(|i| series(&[("__name__", "m"), ("i", &i.to_string())], &[]))
+            .collect(),
+        metadata: vec![],
+    };
+    let (st, body) = s.remote_write(&many).await;
+    assert_eq!(st, 400);
+    assert!(
+        body.contains("series in one request: 100001 is over the limit of 100000"),
+        "{body}"
+    );
+
+    // Snappy header claiming a huge body.
+    let (st, body) = s
+        .post(
+            "/api/v1/write",
+            &snappy_hdr,
+            vec![0xff, 0xff, 0xff, 0xff, 0x0f, 0],
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        body.contains("decompressed body of 4294967295 bytes is over the limit"),
+        "{body}"
+    );
+
+    // Over the compressed body limit.
+    let (st, _) = s
+        .post("/api/v1/write", &snappy_hdr, vec![0u8; 33 << 20])
+        .await;
+    assert_eq!(st, 413);
+
+    // Wrong content encoding.
+    let (st, body) = s
+        .post(
+            "/api/v1/write",
+            &[("Content-Encoding", "gzip")],
+            vec![1, 2, 3],
+        )
+        .await;
+    assert_eq!(st, 415);
+    assert!(body.contains("snappy"), "{body}");
+    assert!(s.query("m", now_ms()).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_storage_every_write_is_503() {
+    let s = start(false).await;
+    let (st, body) = s.remote_write(&WriteRequest::default()).await;
+    assert_eq!(st, 503);
+    assert!(body.contains("\"errorType\":\"unavailable\""), "{body}");
+    assert_eq!(s.post("/write?db=x", &[], b"m v=1".to_vec()).await.0, 503);
+    assert_eq!(
+        s.post("/api/v2/write?bucket=x", &[], b"m v=1".to_vec())
+            .await
+            .0,
+        503
+    );
+    assert_eq!(
+        s.post("/api/v1/import/prometheus", &[], b"m 1".to_vec())
+            .await
+            .0,
+        503
+    );
+    assert_eq!(s.post("/api/v1/read", &[], vec![]).await.0, 503);
+    let h = s
+        .http
+        .get(format!("{}/health", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h.status(), 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn influx_v1_and_v2_write_with_precision_gzip_and_partial_writes() {
+    let s = start(true).await;
+    let t = now_ms() - 5_000;
+    let secs = t / 1000;
+    // v1, seconds, gzip.
+    let body = format!(
+        "cpu,host=h1,cpu-id=0 usage_idle=90.5,usage_user=3i,count=7u,ok=true,msg=\"text\" {secs}\n\
+         # comment\n\n\
+         disk.io,host=h1 value=2 {secs}\n"
+    );
+    let mut gz = Vec::new();
+    sonde_exposition::gzip::encode(body.as_bytes(), &mut gz);
+    let (st, resp) = s
+        .post(
+            "/write?db=telegraf&precision=s",
+            &[("Content-Encoding", "gzip")],
+            gz,
+        )
+        .await;
+    assert_eq!((st, resp.as_str()), (204, ""));
+    let at = secs * 1000;
+    let got = s.query(r#"{host="h1"}"#, at).await;
+    let want: BTreeMap<String, f64> = [
+        ("cpu_usage_idle", 90.5),
+        ("cpu_usage_user", 3.0),
+        ("cpu_count", 7.0),
+        ("cpu_ok", 1.0),
+    ]
+    .iter()
+    .map(|(n, v)| {
+        (
+            m(&[
+                ("__name__", n),
+                ("cpu_id", "0"),
+                ("db", "telegraf"),
+                ("host", "h1"),
+            ]),
+            *v,
+        )
+    })
+    .chain([(
+        m(&[
+            ("__name__", "disk_io_value"),
+            ("db", "telegraf"),
+            ("host", "h1"),
+        ]),
+        2.0,
+    )])
+    .collect();
+    assert_eq!(got, want);
+
+    // v2, nanoseconds (default), a bad line among good ones.
+    let ns = t as i128 * 1_000_000;
+    let body =
+        format!("mem,host=h2 used=1 {ns}\nbroken line\nmem,host=h2 free=2 {ns}\nmem v=nan\n");
+    let (st, resp) = s
+        .post(
+            "/api/v2/write?org=o&bucket=b",
+            &[("Authorization", "Token x")],
+            body.into_bytes(),
+        )
+        .await;
+    assert_eq!(st, 400);
+    let err: Json = serde_json::from_str(&resp).unwrap();
+    assert_eq!(err["code"], "invalid");
+    assert_eq!(
+        err["message"],
+        "partial write: 2 lines could not be parsed and were dropped, the other lines were stored: \
+         line 2: unable to parse 'broken line': missing field key or '='"
+            .to_string()
+            + "; line 4: unable to parse 'mem v=nan': invalid value \"nan\" of field \"v\" (float, 1i, 1u, true/false or \"string\")"
+    );
+    let got = s.query(r#"{host="h2"}"#, t).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        got[&m(&[("__name__", "mem_used"), ("db", "b"), ("host", "h2")])],
+        1.0
+    );
+
+    // A line without a timestamp gets the request's time.
+    let (st, _) = s
+        .post("/write?db=d&precision=ms", &[], b"now_m v=4".to_vec())
+        .await;
+    assert_eq!(st, 204);
+    assert_eq!(s.query("now_m_v", now_ms()).await.len(), 1);
+
+    // Bad precision, missing db / bucket.
+    let (st, resp) = s
+        .post("/write?db=d&precision=us2", &[], b"m v=1".to_vec())
+        .await;
+    assert_eq!(
+        (st, resp.as_str()),
+        (
+            400,
+            r#"{"error":"invalid precision \"us2\" (use ns, u, ms, s, m or h)"}"#
+        )
+    );
+    let (st, resp) = s
+        .post("/api/v2/write?bucket=b&precision=h", &[], b"m v=1".to_vec())
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        resp.contains("invalid precision \\\"h\\\" (use ns, us, ms or s)"),
+        "{resp}"
+    );
+    let (st, resp) = s.post("/write", &[], b"m v=1".to_vec()).await;
+    assert_eq!(
+        (st, resp.as_str()),
+        (
+            400,
+            r#"{"error":"database is required (query parameter db)"}"#
+        )
+    );
+    let (st, _) = s.post("/api/v2/write?org=o", &[], b"m v=1".to_vec()).await;
+    assert_eq!(st, 400);
+    // Corrupt gzip.
+    let (st, resp) = s
+        .post(
+            "/write?db=d",
+            &[("Content-Encoding", "gzip")],
+            b"not gzip".to_vec(),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(resp.contains("cannot decode gzip body"), "{resp}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn influx_ping_health_and_create_database_for_telegraf() {
+    let s = start(true).await;
+    let ping = s.http.get(format!("{}/ping", s.url)).send().await.unwrap();
+    assert_eq!(ping.status(), 204);
+    assert!(ping.headers().contains_key("x-influxdb-version"));
+    let head = s.http.head(format!("{}/ping", s.url)).send().await.unwrap();
+    assert_eq!(head.status(), 204);
+    let h: Json = s
+        .http
+        .get(format!("{}/health", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(h["status"], "pass");
+    // Telegraf's outputs.influxdb sends CREATE DATABASE as a form POST.
+    let r = s
+        .http
+        .post(format!("{}/query", s.url))
+        .form(&[("q", "CREATE DATABASE \"telegraf\"")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.text().await.unwrap(),
+        r#"{"results":[{"statement_id":0}]}"#
+    );
+    let r = s
+        .http
+        .get(format!("{}/query?q=SELECT+1", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_import_with_default_and_own_timestamps() {
+    let s = start(true).await;
+    let t = now_ms() - 30_000;
+    let own = t - 10_000;
+    let body = format!(
+        "# TYPE jobs_total counter\njobs_total{{queue=\"a\"}} 3\njobs_total{{queue=\"b\"}} 4 {own}\n"
+    );
+    let mut gz = Vec::new();
+    sonde_exposition::gzip::encode(body.as_bytes(), &mut gz);
+    let (st, resp) = s
+        .post(
+            &format!(
+                "/api/v1/import/prometheus?timestamp={}&extra_label=env=prod",
+                t as f64 / 1000.0
+            ),
+            &[("Content-Encoding", "gzip")],
+            gz,
+        )
+        .await;
+    assert_eq!((st, resp.as_str()), (204, ""));
+    let r: Json = s
+        .http
+        .get(format!("{}/api/v1/query", s.url))
+        .query(&[
+            ("query", "timestamp(jobs_total)"),
+            ("time", &format!("{}", t as f64 / 1000.0)),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut got: Vec<(String, String, String)> = r["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["metric"]["queue"].as_str().unwrap().to_string(),
+                x["metric"]["env"].as_str().unwrap().to_string(),
+                x["value"][1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("a".into(), "prod".into(), format!("{}", t as f64 / 1000.0)),
+            (
+                "b".into(),
+                "prod".into(),
+                format!("{}", own as f64 / 1000.0)
+            ),
+        ]
+    );
+
+    // A parse error stores nothing and names the line.
+    let (st, resp) = s
+        .post(
+            "/api/v1/import/prometheus",
+            &[],
+            b"ok_metric 1\nbad{ 2\n".to_vec(),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        resp.contains("cannot parse import body, nothing was stored: line 2:"),
+        "{resp}"
+    );
+    assert!(s.query("ok_metric", now_ms()).await.is_empty());
+    let (st, resp) = s
+        .post(
+            "/api/v1/import/prometheus?timestamp=yesterday",
+            &[],
+            b"x 1".to_vec(),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        resp.contains("invalid parameter \\\"timestamp\\\""),
+        "{resp}"
+    );
+}
