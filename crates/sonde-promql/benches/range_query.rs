@@ -47,6 +47,7 @@ fn bench(c: &mut Criterion) {
         "requests_total / on (instance, job, le) requests_total",
         "histogram_quantile(0.9, sum by (le, job) (rate(requests_total[5m])))",
         "max_over_time(requests_total[10m:1m])",
+        "rate(requests_total[1h] @ 7185)",
     ] {
         g.bench_function(q, |b| {
             b.iter(|| {

@@ -95,12 +95,18 @@ pub(crate) fn eval(ev: &Evaluator<'_, '_>, call: &Call, f: RangeFn) -> Result<Va
         )));
     };
     let keep_name = name == "last_over_time";
+    // A pinned window with fixed arguments gives the same value at every
+    // step: compute it once and repeat it (2.42's step-invariant path).
+    let pinned = !slide && src.at.is_some() && ev.steps() > 1;
+    let mut once = Evaluator::new(ev.ctx, ev.start, ev.start, 1);
+    once.data_cap = ev.data_cap;
+    let walk_ev = if pinned { &once } else { ev };
     let mut out = Vec::new();
     let mut step_params = vec![0.0; params.len()];
     for s in &src.series {
         ev.ctx.limits.check()?;
         let mut points = Vec::new();
-        src.walk(ev, s, |step, w| {
+        src.walk(walk_ev, s, |step, w| {
             if w.samples.is_empty() {
                 return Ok(());
             }
@@ -120,6 +126,12 @@ pub(crate) fn eval(ev: &Evaluator<'_, '_>, call: &Call, f: RangeFn) -> Result<Va
             }
             Ok(())
         })?;
+        if let (true, Some(p)) = (pinned, points.first()) {
+            let v = p.v;
+            points = (0..ev.steps())
+                .map(|i| Sample::new(ev.step_ts(i), v))
+                .collect();
+        }
         if !points.is_empty() {
             ev.ctx.limits.add(points.len())?;
             let labels = if keep_name {
