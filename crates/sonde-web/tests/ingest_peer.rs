@@ -1,0 +1,344 @@
+//! Peer test: a real Prometheus 2.42 scrapes a static target served here and
+//! remote-writes to a Sonde router running in this process; every sample
+//! Prometheus stored must arrive in Sonde. Compared through both read APIs
+//! of both servers: the PromQL query API (a range selector returns raw
+//! samples) and remote read (SAMPLES).
+//!
+//! Skips with a printed reason when the `prometheus` binary is absent,
+//! unless `SONDE_REQUIRE_PEERS=1`, in which case it fails.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use prost::Message;
+use serde_json::Value as Json;
+use sonde_promql::{Engine, EngineOptions};
+use sonde_remote::proto;
+use sonde_tsdb::{Db, DbOptions, FsyncPolicy};
+use sonde_web::{BuildInfo, QueryService, RuntimeInfo, ServerControl, WebContext, WebOptions};
+
+struct NoControl;
+
+impl ServerControl for NoControl {
+    fn reload(&self) -> Result<(), String> {
+        Err("not in this test".into())
+    }
+    fn quit(&self) {}
+    fn ready(&self) -> bool {
+        true
+    }
+    fn config_yaml(&self) -> String {
+        String::new()
+    }
+    fn runtime_info(&self) -> RuntimeInfo {
+        unreachable!("not used by ingestion tests")
+    }
+    fn external_labels(&self) -> sonde_model::Labels {
+        sonde_model::Labels::empty()
+    }
+    fn own_metrics(&self) -> (String, &'static str) {
+        (String::new(), "text/plain")
+    }
+}
+
+/// Kills the child process when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn prometheus_binary() -> Option<String> {
+    let found = Command::new("prometheus")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return Some("prometheus".into());
+    }
+    let why = "the prometheus binary (Debian package prometheus, 2.42) is not installed";
+    assert!(
+        std::env::var("SONDE_REQUIRE_PEERS").as_deref() != Ok("1"),
+        "SONDE_REQUIRE_PEERS=1 but {why}"
+    );
+    eprintln!("skipping the Prometheus remote-write peer test: {why}");
+    None
+}
+
+async fn start_sonde(dir: &std::path::Path) -> String {
+    let opts = DbOptions {
+        wal_fsync: FsyncPolicy::Never,
+        background: false,
+        ..DbOptions::default()
+    };
+    let db = Db::open(dir, opts).unwrap();
+    let ctx = Arc::new(WebContext {
+        options: WebOptions {
+            external_url: "http://x/".into(),
+            route_prefix: String::new(),
+            enable_lifecycle: false,
+            listen_address: "127.0.0.1:0".into(),
+        },
+        control: Arc::new(NoControl),
+        build: BuildInfo {
+            version: String::new(),
+            revision: String::new(),
+            branch: String::new(),
+            build_user: String::new(),
+            build_date: String::new(),
+            go_version: String::new(),
+        },
+        flags: BTreeMap::new(),
+        query: Some(QueryService::new(
+            Engine::new(EngineOptions::default()),
+            db.clone(),
+            2,
+        )),
+        scrape: None,
+        appendable: Some(db),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(sonde_web::serve(
+        listener,
+        sonde_web::router(ctx),
+        std::future::pending(),
+    ));
+    format!("127.0.0.1:{}", addr.port())
+}
+
+/// A target whose counter grows by a varying step on every scrape.
+async fn start_target() -> String {
+    let scrapes = Arc::new(AtomicU64::new(0));
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let n = scrapes.fetch_add(1, Ordering::Relaxed);
+            async move {
+                format!(
+                    "# TYPE jobs_total counter\njobs_total{{queue=\"a\"}} {}\njobs_total{{queue=\"b\"}} {}\n\
+                     # TYPE temperature gauge\ntemperature {}\n\
+                     # TYPE latency_seconds histogram\n\
+                     latency_seconds_bucket{{le=\"0.1\"}} {n}\nlatency_seconds_bucket{{le=\"+Inf\"}} {}\n\
+                     latency_seconds_sum {}\nlatency_seconds_count {}\n",
+                    n * 3,
+                    n * n,
+                    20.0 + (n as f64) / 7.0,
+                    2 * n,
+                    n as f64 * 0.137,
+                    2 * n
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr.to_string()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `{job="static"}[1h]` at `t` (seconds) as {series: [(t, value)]}.
+async fn raw_samples(
+    http: &reqwest::Client,
+    base: &str,
+    t: f64,
+) -> BTreeMap<String, Vec<(f64, String)>> {
+    let resp: Json = http
+        .get(format!("{base}/api/v1/query"))
+        .query(&[("query", r#"{job="static"}[1h]"#), ("time", &t.to_string())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resp["status"], "success", "{base}: {resp}");
+    resp["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let m: BTreeMap<String, String> = serde_json::from_value(r["metric"].clone()).unwrap();
+            let vals = r["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| (v[0].as_f64().unwrap(), v[1].as_str().unwrap().to_string()))
+                .collect();
+            (format!("{m:?}"), vals)
+        })
+        .collect()
+}
+
+/// Remote read (SAMPLES) of `{job="static"}` over `[start, end]` ms.
+async fn remote_read(
+    http: &reqwest::Client,
+    base: &str,
+    start: i64,
+    end: i64,
+) -> proto::ReadResponse {
+    let req = proto::ReadRequest {
+        queries: vec![proto::Query {
+            start_timestamp_ms: start,
+            end_timestamp_ms: end,
+            matchers: vec![proto::LabelMatcher {
+                r#type: proto::MatcherType::Eq as i32,
+                name: "job".into(),
+                value: "static".into(),
+            }],
+            hints: None,
+        }],
+        accepted_response_types: vec![],
+    };
+    let mut body = Vec::new();
+    sonde_remote::snappy::compress_into(&req.encode_to_vec(), &mut body);
+    let resp = http
+        .post(format!("{base}/api/v1/read"))
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .header("X-Prometheus-Remote-Read-Version", "0.1.0")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{base}");
+    let body = resp.bytes().await.unwrap();
+    let mut raw = Vec::new();
+    sonde_remote::snappy::decompress_into(&body, 64 << 20, &mut raw).unwrap();
+    let mut r = proto::ReadResponse::decode(raw.as_slice()).unwrap();
+    for res in &mut r.results {
+        res.timeseries.sort_by(|a, b| {
+            let key = |t: &proto::TimeSeries| {
+                t.labels
+                    .iter()
+                    .map(|l| format!("{}={}", l.name, l.value))
+                    .collect::<Vec<_>>()
+            };
+            key(a).cmp(&key(b))
+        });
+    }
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_remote_write_delivers_every_sample() {
+    let Some(bin) = prometheus_binary() else {
+        return;
+    };
+    let sonde_dir = tempfile::tempdir().unwrap();
+    let prom_dir = tempfile::tempdir().unwrap();
+    let sonde = start_sonde(sonde_dir.path()).await;
+    let target = start_target().await;
+    let prom_port = free_port();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+         scrape_configs:\n  - job_name: static\n    static_configs:\n      - targets: ['{target}']\n\
+         remote_write:\n  - url: http://{sonde}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n"
+    );
+    let config_path = prom_dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let log = std::fs::File::create(prom_dir.path().join("prometheus.log")).unwrap();
+    let child = Command::new(bin)
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            prom_dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start prometheus");
+    let _guard = KillOnDrop(child);
+    let prom = format!("http://127.0.0.1:{prom_port}");
+    let sonde_url = format!("http://{sonde}");
+    let http = reqwest::Client::new();
+
+    // Let Prometheus scrape several times.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let t_end = loop {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not scrape 5 times within 60s; its log: {}",
+            std::fs::read_to_string(prom_dir.path().join("prometheus.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as f64
+            / 1000.0;
+        let Ok(resp) = http
+            .get(format!("{prom}/api/v1/query"))
+            .query(&[
+                ("query", r#"count_over_time(up{job="static"}[1h])"#),
+                ("time", &now.to_string()),
+            ])
+            .send()
+            .await
+        else {
+            continue;
+        };
+        let Ok(j) = resp.json::<Json>().await else {
+            continue;
+        };
+        let n: f64 = j["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0.0);
+        if n >= 5.0 {
+            break now;
+        }
+    };
+
+    let want = raw_samples(&http, &prom, t_end).await;
+    assert!(
+        want.len() >= 8,
+        "Prometheus stored too few series: {want:?}"
+    );
+    let start_ms = ((t_end - 3600.0) * 1000.0) as i64;
+    let end_ms = (t_end * 1000.0) as i64;
+    let want_read = remote_read(&http, &prom, start_ms, end_ms).await;
+
+    // Remote write is asynchronous: wait until Sonde has caught up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got;
+    loop {
+        got = raw_samples(&http, &sonde_url, t_end).await;
+        if got == want || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        got, want,
+        "the query APIs of Sonde (left) and Prometheus (right) differ"
+    );
+    let got_read = remote_read(&http, &sonde_url, start_ms, end_ms).await;
+    assert_eq!(
+        got_read.encode_to_vec(),
+        want_read.encode_to_vec(),
+        "remote read of Sonde {got_read:?} and of Prometheus {want_read:?} differ"
+    );
+    let samples: usize = want.values().map(Vec::len).sum();
+    eprintln!("{} series, {samples} samples arrived intact", want.len());
+}
