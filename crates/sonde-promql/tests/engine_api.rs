@@ -266,3 +266,39 @@ fn stats_count_queries_failures_and_samples() {
     assert_eq!(snap.failures, [0, 0, 1, 0, 0]);
     assert!(snap.samples >= 2, "{snap:?}");
 }
+
+#[test]
+fn timestamp_merges_series_that_differ_only_by_name_at_different_steps() {
+    let mut s = MemStorage::new();
+    let a = Labels::from_pairs(&[("__name__", "a"), ("x", "1")]);
+    let b = Labels::from_pairs(&[("__name__", "b"), ("x", "1")]);
+    s.add(a.clone(), 0, 1.0);
+    s.add(a, 60_000, STALE_NAN);
+    s.add(b, 120_000, 1.0);
+    let e = engine();
+    let v = e
+        .range_query(&s, "timestamp({x=\"1\"})", 0, 180_000, 60_000)
+        .unwrap();
+    let Value::Matrix(m) = v else { panic!() };
+    assert_eq!(m.len(), 1);
+    let points: Vec<(i64, f64)> = m[0].samples.iter().map(|p| (p.t, p.v)).collect();
+    assert_eq!(points, vec![(0, 0.0), (120_000, 120.0), (180_000, 120.0)]);
+    // At one step both exist: that is an error.
+    s.add(
+        Labels::from_pairs(&[("__name__", "b"), ("x", "1")]),
+        180_000,
+        1.0,
+    );
+    s.add(
+        Labels::from_pairs(&[("__name__", "a"), ("x", "1")]),
+        180_000,
+        1.0,
+    );
+    let err = e
+        .instant_query(&s, "timestamp({x=\"1\"})", 180_000)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "vector cannot contain metrics with the same labelset"
+    );
+}

@@ -7,10 +7,7 @@ use sonde_model::Labels;
 
 use super::{date, histogram, label};
 use crate::error::{QueryError, Result};
-use crate::eval::{
-    check_same_labelset, drop_metric_name, unwrap_parens, Evaluator, OutSample, Series, StepArg,
-    Val,
-};
+use crate::eval::{drop_metric_name, unwrap_parens, Evaluator, OutSample, Series, StepArg, Val};
 use crate::math::{go_sort, nan_first_greater, nan_first_less};
 
 /// How an instant function is computed.
@@ -303,14 +300,19 @@ fn timestamp(ev: &Evaluator<'_, '_>, call: &Call) -> Result<Val> {
         if vs.at.is_some() {
             vs.offset = None;
         }
-        let Val::Vector(mut series) = ev.eval_vector_selector(&vs, true)? else {
-            unreachable!("BUG: a vector selector evaluates to a vector")
-        };
-        for s in &mut series {
-            s.labels = drop_metric_name(&s.labels);
-        }
-        check_same_labelset(&series)?;
-        return Ok(Val::Vector(series));
+        // Step by step, as upstream: series that differ only by name and
+        // never meet at one step merge instead of failing.
+        let args = [ev.eval_vector_selector(&vs, true)?];
+        return ev.range_eval(&args, |a, _| {
+            Ok(a[0]
+                .vector()
+                .iter()
+                .map(|s| OutSample {
+                    labels: drop_metric_name(s.labels),
+                    v: s.v,
+                })
+                .collect())
+        });
     }
     let args = [ev.eval(a)?];
     ev.range_eval(&args, |a, ts| {
