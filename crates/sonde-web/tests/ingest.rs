@@ -683,7 +683,7 @@ async fn influx_v1_and_v2_write_with_precision_gzip_and_partial_writes() {
     let got = s.query(r#"{host="h2"}"#, t).await;
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(
-        got[&m(&[("__name__", "mem_used"), ("db", "b"), ("host", "h2")])],
+        got[&m(&[("__name__", "mem_used"), ("host", "h2")])],
         1.0
     );
 

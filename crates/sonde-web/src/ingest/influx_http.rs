@@ -5,11 +5,16 @@
 //! Name mapping (VictoriaMetrics' convention, so dashboards made for data
 //! Telegraf pushed into VictoriaMetrics work unchanged): every numeric field
 //! becomes one series named `{measurement}_{field}` (also when the field is
-//! named `value`), tags become labels, and the `db` query parameter (2.x:
-//! `bucket`) becomes the label `db` unless a tag of that name exists. Names
-//! are sanitised to valid Prometheus names (other characters become `_`,
-//! a leading digit gets a `_`). Booleans are 1 and 0; string fields are
-//! skipped. A line without a timestamp gets the time the request arrived.
+//! named `value`), tags become labels, and the 1.x `db` query parameter
+//! becomes the label `db` unless a tag of that name exists; the 2.x `bucket`
+//! adds no label (VictoriaMetrics 1.79 does the same; the peer test
+//! `tests/ingest_peer_vm.rs` checks it). Two deliberate differences from
+//! VictoriaMetrics: names are sanitised to valid Prometheus names (other
+//! characters become `_`, a leading digit gets a `_`; VictoriaMetrics keeps
+//! `disk.io` and `cpu-id` as they are, which PromQL cannot select without
+//! quoting), and string fields are skipped (VictoriaMetrics stores them as
+//! 0). Booleans are 1 and 0. A line without a timestamp gets the time the
+//! request arrived.
 //!
 //! Errors follow InfluxDB: a body with bad lines stores its good lines and
 //! answers 400 naming each bad line by number ("partial write", as InfluxDB
@@ -125,8 +130,7 @@ pub(crate) async fn write_v2(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let bucket = param(&q, "bucket");
-    if bucket.is_none() {
+    if param(&q, "bucket").is_none() {
         return error(
             Api::V2,
             StatusCode::BAD_REQUEST,
@@ -136,7 +140,7 @@ pub(crate) async fn write_v2(
     write(
         ctx.appendable.clone(),
         Api::V2,
-        bucket,
+        None,
         param(&q, "precision"),
         headers,
         body,
