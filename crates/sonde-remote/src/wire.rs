@@ -9,7 +9,9 @@ pub(crate) const FIXED64: u8 = 1;
 pub(crate) const LEN: u8 = 2;
 pub(crate) const FIXED32: u8 = 5;
 
-/// A cursor over `buf[pos..end]`.
+/// A cursor over `buf[pos..end]`. `buf` is cut at `end`, so reads need no
+/// second bound check; it starts at the outermost buffer's byte 0, so `pos`
+/// is an absolute offset for error messages.
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -44,7 +46,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn varint(&mut self, path: Path<'_>) -> Result<u64, DecodeError> {
         // Fast path: one byte (field keys, small lengths, most timestamps'
         // keys) without the loop.
-        if let Some(&b) = self.buf[..self.end].get(self.pos) {
+        if let Some(&b) = self.buf.get(self.pos) {
             if b < 0x80 {
                 self.pos += 1;
                 return Ok(u64::from(b));
@@ -52,7 +54,7 @@ impl<'a> Reader<'a> {
         }
         let mut v: u64 = 0;
         for i in 0..10 {
-            let Some(&b) = self.buf[..self.end].get(self.pos) else {
+            let Some(&b) = self.buf.get(self.pos) else {
                 return Err(self.err(path, "truncated varint"));
             };
             self.pos += 1;
@@ -80,7 +82,7 @@ impl<'a> Reader<'a> {
 
     #[inline]
     pub(crate) fn fixed64(&mut self, path: Path<'_>) -> Result<u64, DecodeError> {
-        let Some(bytes) = self.buf[..self.end].get(self.pos..self.pos + 8) else {
+        let Some(bytes) = self.buf.get(self.pos..self.pos + 8) else {
             return Err(self.err(path, "truncated 64-bit field"));
         };
         let mut a = [0u8; 8];
@@ -106,7 +108,7 @@ impl<'a> Reader<'a> {
             })?;
         self.pos = end;
         Ok(Reader {
-            buf: self.buf,
+            buf: &self.buf[..end],
             pos: start,
             end,
         })
