@@ -42,16 +42,22 @@ impl<'a> Reader<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn varint(&mut self, path: Path<'_>) -> Result<u64, DecodeError> {
-        // Fast path: one byte (field keys, small lengths, most timestamps'
-        // keys) without the loop.
+        // Fast path: one byte (field keys, lengths of labels, most
+        // timestamps' keys) inlined; longer varints take the loop.
         if let Some(&b) = self.buf.get(self.pos) {
             if b < 0x80 {
                 self.pos += 1;
                 return Ok(u64::from(b));
             }
         }
+        self.varint_slow(path)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn varint_slow(&mut self, path: Path<'_>) -> Result<u64, DecodeError> {
         let mut v: u64 = 0;
         for i in 0..10 {
             let Some(&b) = self.buf.get(self.pos) else {
@@ -70,7 +76,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A field key: (field number, wire type).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn key(&mut self, path: Path<'_>) -> Result<(u32, u8), DecodeError> {
         let k = self.varint(path)?;
         let field = k >> 3;
@@ -92,7 +98,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-delimited field's body, as a reader bounded to it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn sub(&mut self, path: Path<'_>) -> Result<Reader<'a>, DecodeError> {
         let len = self.varint(path)?;
         let start = self.pos;
@@ -115,7 +121,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-delimited field read as UTF-8 text, borrowed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn string(&mut self, path: Path<'_>) -> Result<&'a str, DecodeError> {
         let r = self.sub(path)?;
         let bytes = &self.buf[r.pos..r.end];
