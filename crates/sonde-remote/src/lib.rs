@@ -2,7 +2,8 @@
 //! messages ([`proto`]), snappy block compression ([`snappy`]), a zero-copy
 //! decoder of write requests that reuses its buffers ([`WriteDecoder`]),
 //! Prometheus' XOR chunk encoding ([`xor`]) and the framing of streamed read
-//! responses ([`frame`]). No I/O: the HTTP side lives in `sonde-web`.
+//! responses ([`frame`]). No I/O: the HTTP side lives in `sonde-web`. The
+//! byte layouts are specified in `docs/format.md` beside this crate.
 //!
 //! ```
 //! use sonde_remote::{proto, encode_write_request, DecodeLimits, WriteDecoder};
