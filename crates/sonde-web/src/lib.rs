@@ -6,6 +6,7 @@
 //! The server knows the rest of Sonde only through [`ServerControl`], which
 //! the binary implements; so two servers can run in one process (tests).
 
+mod admin;
 mod api;
 mod federate;
 mod ingest;
@@ -42,4 +43,23 @@ pub trait ServerControl: Send + Sync + 'static {
     fn external_labels(&self) -> sonde_model::Labels;
     /// Sonde's own metrics in the text exposition format, with its content type.
     fn own_metrics(&self) -> (String, &'static str);
+}
+
+/// The storage engine's status and admin operations, for
+/// `/api/v1/status/tsdb` and `/api/v1/admin/tsdb/*`. Implemented by the binary
+/// over its storage engine; called on blocking threads.
+pub trait StorageAdmin: Send + Sync + 'static {
+    /// `/api/v1/status/tsdb` data (Prometheus' shape), top lists cut to `limit`.
+    fn tsdb_status(&self, limit: usize) -> serde_json::Value;
+    /// Deletes the samples of series matching `matchers` in `[start, end]` ms.
+    fn delete_series(
+        &self,
+        matchers: &[sonde_model::Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<(), String>;
+    /// Removes deleted data from disk.
+    fn clean_tombstones(&self) -> Result<(), String>;
+    /// Writes a snapshot under `<data>/snapshots/` and returns its name.
+    fn snapshot(&self, skip_head: bool) -> Result<String, String>;
 }

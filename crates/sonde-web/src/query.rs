@@ -55,7 +55,7 @@ impl QueryService {
         if let Some(ms) = timeout.filter(|ms| *ms > 0) {
             opts.timeout = opts.timeout.min(Duration::from_millis(ms as u64));
         }
-        let engine = Engine::new(opts);
+        let engine = self.engine.with_options(opts); // shares the query counters
         let storage = self.storage.clone();
         let cancel: CancelToken = Arc::new(AtomicBool::new(false));
         let guard = CancelOnDrop(cancel.clone());

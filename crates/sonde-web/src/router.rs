@@ -15,7 +15,9 @@ use tokio::net::TcpListener;
 
 use crate::query::QueryService;
 use crate::status::BuildInfo;
-use crate::{federate, ingest, lifecycle, params, query, series, status, targets, ServerControl};
+use crate::{
+    admin, federate, ingest, lifecycle, params, query, series, status, targets, ServerControl,
+};
 
 /// Web settings, from the `--web.*` flags and the `web` config section.
 #[derive(Debug, Clone)]
@@ -27,6 +29,8 @@ pub struct WebOptions {
     pub route_prefix: String,
     /// Whether `/-/reload` and `/-/quit` are served (`--web.enable-lifecycle`).
     pub enable_lifecycle: bool,
+    /// Whether `/api/v1/admin/*` is served (`--web.enable-admin-api`).
+    pub enable_admin_api: bool,
     /// `--web.listen-address`, to tell this server's own targets apart.
     pub listen_address: String,
 }
@@ -40,6 +44,8 @@ pub struct WebContext {
     pub flags: BTreeMap<String, String>,
     /// The PromQL engine over storage; `None` serves query routes as unavailable.
     pub query: Option<QueryService>,
+    /// Status and admin operations of the storage engine.
+    pub storage_admin: Option<Arc<dyn crate::StorageAdmin>>,
     /// Where pushed samples go (remote write, Influx line protocol, import).
     pub appendable: Option<Arc<dyn sonde_model::Appendable>>,
     /// The scrape manager, for the targets and metadata APIs.
@@ -76,6 +82,19 @@ pub fn router(ctx: Arc<WebContext>) -> Router {
         .route("/api/v1/targets", get(targets::targets))
         .route("/api/v1/targets/metadata", get(targets::targets_metadata))
         .route("/api/v1/metadata", get(targets::metadata))
+        .route("/api/v1/status/tsdb", get(admin::tsdb_status))
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            post(admin::delete_series).put(admin::delete_series),
+        )
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(admin::clean_tombstones).put(admin::clean_tombstones),
+        )
+        .route(
+            "/api/v1/admin/tsdb/snapshot",
+            post(admin::snapshot).put(admin::snapshot),
+        )
         .route("/api/v1/status/config", get(status::config))
         .route("/api/v1/status/flags", get(status::flags))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))

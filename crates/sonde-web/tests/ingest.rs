@@ -73,6 +73,7 @@ async fn start(with_storage: bool) -> Server {
             external_url: "http://x/".into(),
             route_prefix: String::new(),
             enable_lifecycle: false,
+            enable_admin_api: false,
             listen_address: "127.0.0.1:0".into(),
         },
         control: Arc::new(NoControl),
@@ -87,6 +88,7 @@ async fn start(with_storage: bool) -> Server {
         flags: BTreeMap::new(),
         query,
         scrape: None,
+        storage_admin: None,
         appendable,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -682,10 +684,7 @@ async fn influx_v1_and_v2_write_with_precision_gzip_and_partial_writes() {
     );
     let got = s.query(r#"{host="h2"}"#, t).await;
     assert_eq!(got.len(), 2, "{got:?}");
-    assert_eq!(
-        got[&m(&[("__name__", "mem_used"), ("host", "h2")])],
-        1.0
-    );
+    assert_eq!(got[&m(&[("__name__", "mem_used"), ("host", "h2")])], 1.0);
 
     // A line without a timestamp gets the request's time.
     let (st, _) = s

@@ -86,6 +86,7 @@ async fn start_sonde(dir: &std::path::Path) -> String {
             external_url: "http://x/".into(),
             route_prefix: String::new(),
             enable_lifecycle: false,
+            enable_admin_api: false,
             listen_address: "127.0.0.1:0".into(),
         },
         control: Arc::new(NoControl),
@@ -104,6 +105,7 @@ async fn start_sonde(dir: &std::path::Path) -> String {
             2,
         )),
         scrape: None,
+        storage_admin: None,
         appendable: Some(db),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

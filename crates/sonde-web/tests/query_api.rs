@@ -43,6 +43,7 @@ async fn start(storage: MemStorage) -> String {
             external_url: "http://x/".into(),
             route_prefix: String::new(),
             enable_lifecycle: false,
+            enable_admin_api: false,
             listen_address: "127.0.0.1:0".into(),
         },
         control: Arc::new(NoControl),
@@ -61,6 +62,7 @@ async fn start(storage: MemStorage) -> String {
             4,
         )),
         scrape: None,
+        storage_admin: None,
         appendable: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

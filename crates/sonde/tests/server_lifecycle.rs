@@ -168,3 +168,43 @@ fn query_command_prints_tables_json_and_errors() {
     assert!(!ok);
     assert!(text.contains("bad_data"), "{text}");
 }
+
+#[test]
+fn tsdb_status_and_admin_endpoints() {
+    let sonde = Sonde::start(&["--web.enable-admin-api"]);
+    let status = get_json(&sonde.url("/api/v1/status/tsdb"));
+    for key in [
+        "headStats",
+        "seriesCountByMetricName",
+        "labelValueCountByLabelName",
+    ] {
+        assert!(
+            !status["data"][key].is_null(),
+            "status/tsdb lacks {key}: {status}"
+        );
+    }
+    let (code, body) = post(&sonde.url("/api/v1/admin/tsdb/snapshot"));
+    assert_eq!(code, 200, "{body}");
+    let name = serde_json::from_str::<serde_json::Value>(&body).unwrap()["data"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        sonde.data_dir().join("snapshots").join(&name).is_dir(),
+        "snapshot {name} not on disk"
+    );
+    let (code, body) = post(&sonde.url("/api/v1/admin/tsdb/delete_series?match[]=up"));
+    assert_eq!(code, 204, "{body}");
+    let (code, body) = post(&sonde.url("/api/v1/admin/tsdb/clean_tombstones"));
+    assert_eq!(code, 204, "{body}");
+    let (code, body) = post(&sonde.url("/api/v1/admin/tsdb/delete_series"));
+    assert_eq!(code, 400, "{body}");
+
+    let plain = Sonde::start(&[]);
+    let (code, body) = post(&plain.url("/api/v1/admin/tsdb/snapshot"));
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("unavailable") && body.contains("--web.enable-admin-api"),
+        "{body}"
+    );
+}

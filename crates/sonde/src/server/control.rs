@@ -151,13 +151,20 @@ impl ServerState {
             max_samples: a.query_max_samples as usize,
             timeout: sonde_model::parse_duration(&a.query_timeout)
                 .with_context(|| format!("--query.timeout {:?}", a.query_timeout))?,
-            ..EngineOptions::default()
+            // Prometheus evaluates `x[1h:]` at the global evaluation interval.
+            default_subquery_step: self
+                .config
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .global
+                .evaluation_interval,
         });
         Ok(Arc::new(WebContext {
             options: WebOptions {
                 external_url,
                 route_prefix,
                 enable_lifecycle: a.enable_lifecycle,
+                enable_admin_api: a.enable_admin_api,
                 listen_address: a.listen_address.clone(),
             },
             control: self.clone(),
@@ -170,6 +177,10 @@ impl ServerState {
             )),
             scrape: Some(self.scrape.clone()),
             appendable: Some(self.db.clone()),
+            storage_admin: Some(Arc::new(storage::Admin {
+                db: self.db.clone(),
+                data_dir: a.tsdb_path.clone().into(),
+            })),
         }))
     }
 

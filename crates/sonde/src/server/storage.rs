@@ -1,6 +1,7 @@
 //! Opens the storage engine as the flags and the `storage` section ask, and
 //! reports its metrics as `sonde_tsdb_*`.
 
+use std::hash::BuildHasher;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -147,4 +148,46 @@ pub fn metrics(db: &Db) -> Vec<OwnMetric> {
             m.retention_deleted_blocks_total,
         ),
     ]
+}
+
+/// The engine's status and admin operations for the web layer.
+pub struct Admin {
+    pub db: Arc<Db>,
+    /// Where `snapshots/` are written: the `--storage.tsdb.path`.
+    pub data_dir: std::path::PathBuf,
+}
+
+impl sonde_web::StorageAdmin for Admin {
+    fn tsdb_status(&self, limit: usize) -> serde_json::Value {
+        serde_json::to_value(self.db.stats(limit)).unwrap_or_default()
+    }
+
+    fn delete_series(
+        &self,
+        matchers: &[sonde_model::Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<(), String> {
+        self.db
+            .delete_series(matchers, start, end)
+            .map_err(|e| e.to_string())
+    }
+
+    fn clean_tombstones(&self) -> Result<(), String> {
+        self.db.clean_tombstones().map_err(|e| e.to_string())
+    }
+
+    /// Names snapshots as Prometheus does: UTC time and a random suffix.
+    fn snapshot(&self, skip_head: bool) -> Result<String, String> {
+        let name = format!(
+            "{}-{:016x}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+            std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
+        );
+        let dir = self.data_dir.join("snapshots").join(&name);
+        self.db
+            .snapshot(&dir, !skip_head)
+            .map_err(|e| format!("cannot write snapshot {}: {e}", dir.display()))?;
+        Ok(name)
+    }
 }
