@@ -407,6 +407,10 @@ async fn remote_write_refuses_bad_data_with_400_and_keeps_the_valid_series() {
             series(&[("__name__", "future")], &[(t + 3_600_000, 1.0)]),
             "more than 10m ahead of the server's clock",
         ),
+        (
+            series(&[("__name__", "ancient")], &[(i64::MIN, 1.0)]),
+            "timestamp -9223372036854775808: before the earliest representable time",
+        ),
     ];
     for (i, (bad, want)) in cases.into_iter().enumerate() {
         let mut good = good.clone();
@@ -437,7 +441,7 @@ async fn remote_write_refuses_bad_data_with_400_and_keeps_the_valid_series() {
         .json()
         .await
         .unwrap();
-    assert_eq!(r["data"]["result"][0]["value"][1], "5", "{r}");
+    assert_eq!(r["data"]["result"][0]["value"][1], "6", "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -859,4 +863,60 @@ async fn text_import_with_default_and_own_timestamps() {
         resp.contains("invalid parameter \\\"timestamp\\\""),
         "{resp}"
     );
+}
+
+/// Measures remote-write ingestion over HTTP into a Db (WAL without fsync):
+/// 20 requests of 10,000 series with one sample each, as a Prometheus with
+/// 10,000 active series sends them every scrape. Prints samples/s; asserts
+/// only that everything was stored. Run with
+/// `cargo test --release -p sonde-web --test ingest -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a check; run by hand in release mode"]
+async fn measure_remote_write_throughput() {
+    let s = start(true).await;
+    let t0 = now_ms() - 600_000;
+    let names = [
+        "node_cpu_seconds_total",
+        "node_network_receive_bytes_total",
+        "node_filesystem_avail_bytes",
+    ];
+    let bodies: Vec<Vec<u8>> = (0..20)
+        .map(|round| {
+            let req = WriteRequest {
+                timeseries: (0..10_000)
+                    .map(|i| {
+                        let host = format!("node-{:03}:9100", i / 500);
+                        let idx = (i % 500).to_string();
+                        series(
+                            &[
+                                ("__name__", names[i % 3]),
+                                ("instance", &host),
+                                ("job", "node"),
+                                ("series", &idx),
+                            ],
+                            &[(t0 + round * 15_000, (i * round as usize) as f64)],
+                        )
+                    })
+                    .collect(),
+                metadata: vec![],
+            };
+            sonde_remote::encode_write_request(&req)
+        })
+        .collect();
+    let wire: usize = bodies.iter().map(Vec::len).sum();
+    let start = std::time::Instant::now();
+    for body in bodies {
+        let (st, resp) = s
+            .post("/api/v1/write", &[("Content-Encoding", "snappy")], body)
+            .await;
+        assert_eq!(st, 204, "{resp}");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "remote write over HTTP: 200000 samples in {secs:.3}s = {:.0} samples/s, {:.1} MB/s compressed",
+        200_000.0 / secs,
+        wire as f64 / secs / 1e6
+    );
+    let n = s.query("count({job=\"node\"})", t0 + 19 * 15_000).await;
+    assert_eq!(n.values().next(), Some(&10_000.0));
 }

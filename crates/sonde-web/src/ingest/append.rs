@@ -59,6 +59,16 @@ impl Batch {
         t: Timestamp,
         v: f64,
     ) -> Result<SeriesRef, StorageError> {
+        if t < crate::params::MIN_TIME_MS {
+            self.refused.out_of_bounds += 1;
+            self.describe(|| {
+                format!(
+                    "series {labels} timestamp {t}: before the earliest representable time {}",
+                    crate::params::MIN_TIME_MS
+                )
+            });
+            return Ok(series_ref);
+        }
         if t > self.now_ms.saturating_add(MAX_AHEAD_MS) {
             self.refused.out_of_bounds += 1;
             self.describe(|| {
