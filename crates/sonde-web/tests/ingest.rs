@@ -244,6 +244,13 @@ async fn remote_write_stores_and_remote_read_returns_it() {
         ],
         metadata: vec![],
     };
+    let mut req = req;
+    // An exemplar the storage does not keep does not fail the request.
+    req.timeseries[0].exemplars.push(proto::Exemplar {
+        labels: vec![label("trace_id", "abc123")],
+        value: 1.0,
+        timestamp: t0,
+    });
     let (status, body) = s.remote_write(&req).await;
     assert_eq!((status, body.as_str()), (204, ""));
     let got = s.query("up", t0 + 20_000).await;

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use sonde_model::{AppendError, Appender, Labels, SeriesRef, StorageError, Timestamp};
+use sonde_model::{AppendError, Appender, Exemplar, Labels, SeriesRef, StorageError, Timestamp};
 
 /// Refused samples described in the response; the rest are only counted.
 const MAX_DESCRIBED: usize = 10;
@@ -36,6 +36,8 @@ pub(crate) struct Batch {
     now_ms: i64,
     pub appended: usize,
     pub refused: Refused,
+    /// Exemplars the storage did not take (not reported to the sender).
+    pub exemplars_dropped: usize,
     described: Vec<String>,
 }
 
@@ -46,6 +48,7 @@ impl Batch {
             now_ms,
             appended: 0,
             refused: Refused::default(),
+            exemplars_dropped: 0,
             described: Vec::new(),
         }
     }
@@ -96,6 +99,15 @@ impl Batch {
         }
     }
 
+    /// Attaches an exemplar. Like Prometheus' remote-write handler, an
+    /// exemplar that cannot be stored (out of order, exemplar storage
+    /// disabled) never fails the request: it is dropped, and counted.
+    pub fn append_exemplar(&mut self, series_ref: SeriesRef, labels: &Labels, e: &Exemplar) {
+        if self.app.append_exemplar(series_ref, labels, e).is_err() {
+            self.exemplars_dropped += 1;
+        }
+    }
+
     /// Records bad input that never reached storage (`count` samples).
     pub fn refuse_invalid(&mut self, count: usize, what: impl FnOnce() -> String) {
         self.refused.invalid += count;
@@ -116,9 +128,13 @@ impl Batch {
             appended,
             refused,
             described,
+            exemplars_dropped,
             ..
         } = self;
         app.commit()?;
+        if exemplars_dropped > 0 {
+            tracing::debug!(exemplars_dropped, "exemplars not stored");
+        }
         if refused.total() == 0 {
             return Ok(None);
         }

@@ -18,7 +18,9 @@
 //!   back), the sender retries. 503 when no storage accepts writes.
 //!
 //! Native histograms are not stored: their samples count as refused
-//! (invalid) and the response says so.
+//! (invalid) and the response says so. Exemplars go to the appender; one it
+//! does not take is dropped without failing the request, as in Prometheus.
+//! Metadata is decoded and not stored.
 
 use std::sync::Arc;
 
@@ -26,7 +28,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sonde_model::Appendable;
+use sonde_model::{Appendable, Exemplar, Labels};
 use sonde_remote::{snappy, DecodeError, DecodeLimits, WriteDecoder};
 
 use super::append::{now_ms, Batch};
@@ -121,6 +123,14 @@ pub(crate) fn write(app: &dyn Appendable, body: &Bytes) -> Result<Option<String>
                         ));
                     }
                 }
+            }
+            for e in series.exemplars() {
+                let exemplar = Exemplar {
+                    labels: Labels::from_pairs(e.labels),
+                    value: e.value,
+                    ts: Some(e.timestamp),
+                };
+                batch.append_exemplar(r, &labels, &exemplar);
             }
             if series.histogram_count() > 0 {
                 batch.refuse_invalid(series.histogram_count(), || {
