@@ -191,6 +191,61 @@ async fn raw_samples(
         .collect()
 }
 
+fn read_request(start: i64, end: i64, streamed: bool) -> Vec<u8> {
+    let req = proto::ReadRequest {
+        queries: vec![proto::Query {
+            start_timestamp_ms: start,
+            end_timestamp_ms: end,
+            matchers: vec![proto::LabelMatcher {
+                r#type: proto::MatcherType::Eq as i32,
+                name: "job".into(),
+                value: "static".into(),
+            }],
+            hints: None,
+        }],
+        accepted_response_types: if streamed { vec![1] } else { vec![] },
+    };
+    let mut body = Vec::new();
+    sonde_remote::snappy::compress_into(&req.encode_to_vec(), &mut body);
+    body
+}
+
+/// Remote read (STREAMED_XOR_CHUNKS) of `{job="static"}` over `[start,
+/// end]` ms: every frame's series with its chunks.
+async fn streamed_read(
+    http: &reqwest::Client,
+    base: &str,
+    start: i64,
+    end: i64,
+) -> Vec<proto::ChunkedSeries> {
+    let resp = http
+        .post(format!("{base}/api/v1/read"))
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .header("X-Prometheus-Remote-Read-Version", "0.1.0")
+        .body(read_request(start, end, true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{base}");
+    assert_eq!(
+        resp.headers()["content-type"],
+        sonde_remote::frame::STREAMED_CONTENT_TYPE,
+        "{base}"
+    );
+    let body = resp.bytes().await.unwrap();
+    let mut rest: &[u8] = &body;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let (msg, r) = sonde_remote::frame::read_frame(rest, 16 << 20).unwrap();
+        rest = r;
+        let frame = proto::ChunkedReadResponse::decode(msg).unwrap();
+        assert_eq!(frame.query_index, 0);
+        out.extend(frame.chunked_series);
+    }
+    out
+}
+
 /// Remote read (SAMPLES) of `{job="static"}` over `[start, end]` ms.
 async fn remote_read(
     http: &reqwest::Client,
@@ -341,6 +396,99 @@ async fn prometheus_remote_write_delivers_every_sample() {
         want_read.encode_to_vec(),
         "remote read of Sonde {got_read:?} and of Prometheus {want_read:?} differ"
     );
+
+    // Streamed chunks: Prometheus' chunks decode with Sonde's XOR decoder,
+    // re-encode with Sonde's encoder to the very same bytes, and hold the
+    // samples Sonde's chunks hold (Prometheus sends whole head chunks, which
+    // may reach past `end`, so samples are compared within the range).
+    let decoded = |series: Vec<proto::ChunkedSeries>| -> BTreeMap<String, Vec<(i64, u64)>> {
+        let mut out: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
+        for cs in series {
+            let key = format!("{:?}", cs.labels);
+            for c in cs.chunks {
+                assert_eq!(c.r#type, proto::ChunkEncoding::Xor as i32);
+                let samples = sonde_remote::xor::decode_xor(&c.data).expect("decodable chunk");
+                assert_eq!(samples.first().map(|s| s.0), Some(c.min_time_ms));
+                assert_eq!(samples.last().map(|s| s.0), Some(c.max_time_ms));
+                out.entry(key.clone()).or_default().extend(
+                    samples
+                        .into_iter()
+                        .filter(|(t, _)| (start_ms..=end_ms).contains(t))
+                        .map(|(t, v)| (t, v.to_bits())),
+                );
+            }
+        }
+        out
+    };
+    let prom_chunks = streamed_read(&http, &prom, start_ms, end_ms).await;
+    let mut reencoded = 0;
+    for cs in &prom_chunks {
+        for c in &cs.chunks {
+            let mut enc = sonde_remote::xor::XorEncoder::new();
+            for (t, v) in sonde_remote::xor::decode_xor(&c.data).unwrap() {
+                enc.append(t, v);
+            }
+            assert_eq!(
+                enc.finish(),
+                c.data,
+                "XOR chunk of {:?} re-encoded differently",
+                cs.labels
+            );
+            reencoded += 1;
+        }
+    }
+    assert!(reencoded >= 8);
+    let sonde_chunks = streamed_read(&http, &sonde_url, start_ms, end_ms).await;
+    assert_eq!(decoded(sonde_chunks), decoded(prom_chunks));
+
+    // Sonde as a remote-read server for a real client: a second Prometheus
+    // with empty local storage reads everything from Sonde (2.42's client
+    // asks for SAMPLES) and must answer the query as the first one does.
+    let reader_dir = tempfile::tempdir().unwrap();
+    let reader_port = free_port();
+    let reader_config = reader_dir.path().join("prometheus.yml");
+    std::fs::write(
+        &reader_config,
+        format!("remote_read:\n  - url: {sonde_url}/api/v1/read\n    read_recent: true\n"),
+    )
+    .unwrap();
+    let log = std::fs::File::create(reader_dir.path().join("prometheus.log")).unwrap();
+    let reader = Command::new("prometheus")
+        .arg(format!("--config.file={}", reader_config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            reader_dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{reader_port}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start the reading prometheus");
+    let _reader_guard = KillOnDrop(reader);
+    let reader_url = format!("http://127.0.0.1:{reader_port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = http
+            .get(format!("{reader_url}/-/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if ready {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reading Prometheus did not get ready; its log: {}",
+            std::fs::read_to_string(reader_dir.path().join("prometheus.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let via_remote_read = raw_samples(&http, &reader_url, t_end).await;
+    assert_eq!(
+        via_remote_read, want,
+        "Prometheus reading Sonde remotely (left) differs from Prometheus' own data (right)"
+    );
+
     let samples: usize = want.values().map(Vec::len).sum();
     eprintln!("{} series, {samples} samples arrived intact", want.len());
 }
