@@ -368,6 +368,25 @@ mod tests {
     }
 
     #[test]
+    fn every_truncation_and_corruption_parses_without_panic() {
+        let body =
+            "cpu,host=a\\ b,r=x\\,y f=1.5,i=-3i,u=4u,b=TRUE,s=\"a\\\"b\\\\\" 17\n# c\nm v=1\n";
+        let b = body.as_bytes();
+        for n in 0..=b.len() {
+            let _ = Lines::new(&b[..n]).count();
+            for flip in [b'\\', b'"', b'\n', b' ', b',', b'=', 0xff] {
+                if n < b.len() {
+                    let mut c = b.to_vec();
+                    c[n] = flip;
+                    // Each input position yields at most one result per line.
+                    let lines = c.iter().filter(|&&x| x == b'\n').count() + 1;
+                    assert!(Lines::new(&c).count() <= lines);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn errors_carry_line_numbers_and_parsing_goes_on() {
         let body = "ok v=1\nbad\nok v=2\nx v=nan\ny,t v=1\nz v=1 12a\nw v=\"open\n";
         let r = parse(body);

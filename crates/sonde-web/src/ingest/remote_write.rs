@@ -83,6 +83,12 @@ pub(crate) fn unavailable() -> Response {
     .into_response()
 }
 
+/// Largest decompressed buffer a blocking thread keeps between requests
+/// (a Prometheus batch of 2,000 samples is ~200 KiB decompressed).
+const RETAIN_BYTES: usize = 4 << 20;
+/// Largest request whose decoding vectors are kept for the next one.
+const RETAIN_SERIES: usize = 20_000;
+
 thread_local! {
     /// Decompression buffer and decoder of this blocking thread, reused
     /// across requests (tokio keeps its blocking threads alive for a while).
@@ -139,7 +145,15 @@ pub(crate) fn write(app: &dyn Appendable, body: &Bytes) -> Result<Option<String>
             }
         }
         let n = req.len();
-        decoder.recycle(req);
+        // Keep the buffers of ordinary requests for the next one; give a
+        // rare huge request's memory back rather than holding it on every
+        // blocking thread.
+        if n <= RETAIN_SERIES {
+            decoder.recycle(req);
+        }
+        if raw.capacity() > RETAIN_BYTES {
+            *raw = Vec::new();
+        }
         batch.commit().map_err(|e| {
             ApiError::new(
                 ErrorType::Internal,
