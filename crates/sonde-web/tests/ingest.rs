@@ -592,6 +592,28 @@ async fn remote_write_malformed_bodies_and_limits() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_beyond_the_gate_wait_and_all_succeed() {
+    let s = Arc::new(start(true).await);
+    let t = now_ms() - 10_000;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = i.to_string();
+            let req = WriteRequest {
+                timeseries: vec![series(&[("__name__", "par"), ("i", &id)], &[(t, i as f64)])],
+                metadata: vec![],
+            };
+            s.remote_write(&req).await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), (204, String::new()));
+    }
+    assert_eq!(s.query("par", t).await.len(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_storage_every_write_is_503() {
     let s = start(false).await;
     let (st, body) = s.remote_write(&WriteRequest::default()).await;

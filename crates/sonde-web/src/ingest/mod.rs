@@ -27,9 +27,15 @@ mod sanitize;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{FromFnLayer, Next};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use tokio::sync::Semaphore;
 
 use crate::WebContext;
 
@@ -41,18 +47,52 @@ pub const MAX_BODY_BYTES: usize = 32 << 20;
 /// header claiming gigabytes is refused at this size).
 pub const MAX_DECOMPRESSED_BYTES: usize = 128 << 20;
 
+/// Write requests decoded and appended at once; more wait their turn.
+/// Each may hold up to [`MAX_BODY_BYTES`] + [`MAX_DECOMPRESSED_BYTES`], so
+/// this bounds ingestion memory near 2.5 GiB in the worst case; typical
+/// remote-write batches are a few hundred KiB and pass straight through.
+pub const MAX_CONCURRENT_WRITES: usize = 16;
+/// Remote reads served at once (Prometheus' `--storage.remote.read-concurrent-limit`).
+pub const MAX_CONCURRENT_READS: usize = 10;
+
 /// The ingestion routes, merged into the API router under the route prefix.
+/// The concurrency gates belong to this router (two servers in one process
+/// do not share them).
 pub(crate) fn routes() -> Router<Arc<WebContext>> {
-    Router::new()
+    let writes = Router::new()
         .route("/api/v1/write", post(remote_write::handle))
-        .route("/api/v1/read", post(remote_read::handle))
         .route("/api/v1/import/prometheus", post(import::handle))
         .route("/write", post(influx_http::write_v1))
         .route("/api/v2/write", post(influx_http::write_v2))
+        .layer(gate(MAX_CONCURRENT_WRITES));
+    let reads = Router::new()
+        .route("/api/v1/read", post(remote_read::handle))
+        .layer(gate(MAX_CONCURRENT_READS));
+    Router::new()
+        .merge(writes)
+        .merge(reads)
         .route("/query", get(influx_http::query).post(influx_http::query))
         .route("/ping", get(influx_http::ping).head(influx_http::ping))
         .route("/health", get(influx_http::health))
         // These handlers read the raw body with their own limits
         // (MAX_BODY_BYTES); the router's form-size limit does not apply.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// A response being produced by the rest of the stack.
+type Pending = Pin<Box<dyn Future<Output = Response> + Send>>;
+
+/// A middleware letting `n` requests through at once; the others wait. A
+/// streamed response is still being sent when its permit is returned: the
+/// gate bounds decoding and storage work, not slow clients.
+fn gate(n: usize) -> FromFnLayer<impl Fn(Request, Next) -> Pending + Clone, (), (Request,)> {
+    let sem = Arc::new(Semaphore::new(n));
+    axum::middleware::from_fn(move |req: Request, next: Next| {
+        let sem = sem.clone();
+        Box::pin(async move {
+            // The semaphore is never closed, so acquiring cannot fail.
+            let _permit = sem.acquire_owned().await.ok();
+            next.run(req).await
+        }) as Pending
+    })
 }
