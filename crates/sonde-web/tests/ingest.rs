@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -13,31 +15,7 @@ use serde_json::Value as Json;
 use sonde_promql::{Engine, EngineOptions};
 use sonde_remote::proto::{self, Label, Sample, TimeSeries, WriteRequest};
 use sonde_tsdb::{Db, DbOptions, FsyncPolicy};
-use sonde_web::{BuildInfo, QueryService, RuntimeInfo, ServerControl, WebContext, WebOptions};
-
-struct NoControl;
-
-impl ServerControl for NoControl {
-    fn reload(&self) -> Result<(), String> {
-        Err("not in this test".into())
-    }
-    fn quit(&self) {}
-    fn ready(&self) -> bool {
-        true
-    }
-    fn config_yaml(&self) -> String {
-        String::new()
-    }
-    fn runtime_info(&self) -> RuntimeInfo {
-        unreachable!("not used by ingestion tests")
-    }
-    fn external_labels(&self) -> sonde_model::Labels {
-        sonde_model::Labels::from_pairs(&[("cluster", "c1")])
-    }
-    fn own_metrics(&self) -> (String, &'static str) {
-        (String::new(), "text/plain")
-    }
-}
+use sonde_web::QueryService;
 
 struct Server {
     url: String,
@@ -68,36 +46,8 @@ async fn start(with_storage: bool) -> Server {
     } else {
         (None, None)
     };
-    let ctx = Arc::new(WebContext {
-        options: WebOptions {
-            external_url: "http://x/".into(),
-            route_prefix: String::new(),
-            enable_lifecycle: false,
-            enable_admin_api: false,
-            listen_address: "127.0.0.1:0".into(),
-        },
-        control: Arc::new(NoControl),
-        build: BuildInfo {
-            version: String::new(),
-            revision: String::new(),
-            branch: String::new(),
-            build_user: String::new(),
-            build_date: String::new(),
-            go_version: String::new(),
-        },
-        flags: BTreeMap::new(),
-        query,
-        scrape: None,
-        storage_admin: None,
-        appendable,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(sonde_web::serve(
-        listener,
-        sonde_web::router(ctx),
-        std::future::pending(),
-    ));
+    let external = sonde_model::Labels::from_pairs(&[("cluster", "c1")]);
+    let addr = common::serve(common::context(query, appendable, external)).await;
     Server {
         url: format!("http://{addr}"),
         http: reqwest::Client::new(),

@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,31 +23,7 @@ use serde_json::Value as Json;
 use sonde_promql::{Engine, EngineOptions};
 use sonde_remote::proto;
 use sonde_tsdb::{Db, DbOptions, FsyncPolicy};
-use sonde_web::{BuildInfo, QueryService, RuntimeInfo, ServerControl, WebContext, WebOptions};
-
-struct NoControl;
-
-impl ServerControl for NoControl {
-    fn reload(&self) -> Result<(), String> {
-        Err("not in this test".into())
-    }
-    fn quit(&self) {}
-    fn ready(&self) -> bool {
-        true
-    }
-    fn config_yaml(&self) -> String {
-        String::new()
-    }
-    fn runtime_info(&self) -> RuntimeInfo {
-        unreachable!("not used by ingestion tests")
-    }
-    fn external_labels(&self) -> sonde_model::Labels {
-        sonde_model::Labels::empty()
-    }
-    fn own_metrics(&self) -> (String, &'static str) {
-        (String::new(), "text/plain")
-    }
-}
+use sonde_web::QueryService;
 
 /// Kills the child process when the test ends, however it ends.
 struct KillOnDrop(Child);
@@ -83,40 +61,9 @@ async fn start_sonde(dir: &std::path::Path) -> String {
         ..DbOptions::default()
     };
     let db = Db::open(dir, opts).unwrap();
-    let ctx = Arc::new(WebContext {
-        options: WebOptions {
-            external_url: "http://x/".into(),
-            route_prefix: String::new(),
-            enable_lifecycle: false,
-            enable_admin_api: false,
-            listen_address: "127.0.0.1:0".into(),
-        },
-        control: Arc::new(NoControl),
-        build: BuildInfo {
-            version: String::new(),
-            revision: String::new(),
-            branch: String::new(),
-            build_user: String::new(),
-            build_date: String::new(),
-            go_version: String::new(),
-        },
-        flags: BTreeMap::new(),
-        query: Some(QueryService::new(
-            Engine::new(EngineOptions::default()),
-            db.clone(),
-            2,
-        )),
-        scrape: None,
-        storage_admin: None,
-        appendable: Some(db),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(sonde_web::serve(
-        listener,
-        sonde_web::router(ctx),
-        std::future::pending(),
-    ));
+    let query = QueryService::new(Engine::new(EngineOptions::default()), db.clone(), 2);
+    let ctx = common::context(Some(query), Some(db), sonde_model::Labels::empty());
+    let addr = common::serve(ctx).await;
     format!("127.0.0.1:{}", addr.port())
 }
 

@@ -3,75 +3,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::Arc;
 
 use serde_json::Value as Json;
 use sonde_model::Labels;
 use sonde_promql::testing::MemStorage;
 use sonde_promql::{Engine, EngineOptions};
-use sonde_web::{BuildInfo, QueryService, RuntimeInfo, ServerControl, WebContext, WebOptions};
+use sonde_web::QueryService;
 
 /// The server side the web layer needs; queries never reach it.
-struct NoControl;
-
-impl ServerControl for NoControl {
-    fn reload(&self) -> Result<(), String> {
-        Err("not in this test".into())
-    }
-    fn quit(&self) {}
-    fn ready(&self) -> bool {
-        true
-    }
-    fn config_yaml(&self) -> String {
-        String::new()
-    }
-    fn runtime_info(&self) -> RuntimeInfo {
-        unreachable!("not used by query tests")
-    }
-    fn external_labels(&self) -> Labels {
-        Labels::from_pairs(&[("cluster", "test")])
-    }
-    fn own_metrics(&self) -> (String, &'static str) {
-        (String::new(), "text/plain")
-    }
-}
-
 async fn start(storage: MemStorage) -> String {
-    let ctx = Arc::new(WebContext {
-        options: WebOptions {
-            external_url: "http://x/".into(),
-            route_prefix: String::new(),
-            enable_lifecycle: false,
-            enable_admin_api: false,
-            listen_address: "127.0.0.1:0".into(),
-        },
-        control: Arc::new(NoControl),
-        build: BuildInfo {
-            version: String::new(),
-            revision: String::new(),
-            branch: String::new(),
-            build_user: String::new(),
-            build_date: String::new(),
-            go_version: String::new(),
-        },
-        flags: BTreeMap::new(),
-        query: Some(QueryService::new(
-            Engine::new(EngineOptions::default()),
-            Arc::new(storage),
-            4,
-        )),
-        scrape: None,
-        storage_admin: None,
-        appendable: None,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(sonde_web::serve(
-        listener,
-        sonde_web::router(ctx),
-        std::future::pending(),
-    ));
+    let query = QueryService::new(Engine::new(EngineOptions::default()), Arc::new(storage), 4);
+    let ctx = common::context(
+        Some(query),
+        None,
+        Labels::from_pairs(&[("cluster", "test")]),
+    );
+    let addr = common::serve(ctx).await;
     format!("http://{addr}")
 }
 

@@ -1,0 +1,95 @@
+//! A web server with no Sonde server behind it, for the HTTP tests: the
+//! storage and query parts they need, a [`TestControl`] for the rest, served
+//! on an ephemeral loopback port until the test process ends.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sonde_model::{Appendable, Labels};
+use sonde_web::{BuildInfo, QueryService, RuntimeInfo, ServerControl, WebContext, WebOptions};
+
+/// The server side of a test: fixed answers, no reload, no quit.
+pub struct TestControl {
+    pub external_labels: Labels,
+}
+
+impl ServerControl for TestControl {
+    fn reload(&self) -> Result<(), String> {
+        Err("reload is not part of this test".into())
+    }
+    fn quit(&self) {}
+    fn ready(&self) -> bool {
+        true
+    }
+    fn config_yaml(&self) -> String {
+        String::new()
+    }
+    fn runtime_info(&self) -> RuntimeInfo {
+        RuntimeInfo {
+            start_time: String::new(),
+            cwd: String::new(),
+            reload_config_success: true,
+            last_config_time: String::new(),
+            corruption_count: 0,
+            goroutine_count: 0,
+            gomaxprocs: 0,
+            gogc: String::new(),
+            godebug: String::new(),
+            storage_retention: String::new(),
+        }
+    }
+    fn external_labels(&self) -> Labels {
+        self.external_labels.clone()
+    }
+    fn own_metrics(&self) -> (String, &'static str) {
+        (String::new(), "text/plain")
+    }
+}
+
+/// A context serving `query` and `appendable` at the root path.
+pub fn context(
+    query: Option<QueryService>,
+    appendable: Option<Arc<dyn Appendable>>,
+    external_labels: Labels,
+) -> Arc<WebContext> {
+    Arc::new(WebContext {
+        options: WebOptions {
+            external_url: "http://x/".into(),
+            route_prefix: String::new(),
+            enable_lifecycle: false,
+            enable_admin_api: false,
+            listen_address: "127.0.0.1:0".into(),
+        },
+        control: Arc::new(TestControl { external_labels }),
+        build: BuildInfo {
+            version: String::new(),
+            revision: String::new(),
+            branch: String::new(),
+            build_user: String::new(),
+            build_date: String::new(),
+            go_version: String::new(),
+        },
+        flags: BTreeMap::new(),
+        query,
+        scrape: None,
+        storage_admin: None,
+        appendable,
+    })
+}
+
+/// Serves `ctx` on an ephemeral loopback port and returns the address.
+pub async fn serve(ctx: Arc<WebContext>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(sonde_web::serve(
+        listener,
+        sonde_web::router(ctx),
+        std::future::pending(),
+    ));
+    addr
+}
