@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -20,12 +19,8 @@ const DEFAULT_STATUS_LIMIT: usize = 10;
 
 pub(crate) async fn tsdb_status(
     State(ctx): State<Arc<WebContext>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, ApiError> {
-    let params = Params::from_request(&method, &uri, &headers, &body);
     let limit = match params.get("limit") {
         None => DEFAULT_STATUS_LIMIT,
         Some(s) => s.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -70,13 +65,9 @@ async fn run_admin<T: Send + 'static>(
 
 pub(crate) async fn delete_series(
     State(ctx): State<Arc<WebContext>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, ApiError> {
     let admin = admin_enabled(&ctx)?;
-    let params = Params::from_request(&method, &uri, &headers, &body);
     let sets = matcher_sets(&params)?;
     if sets.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
@@ -101,13 +92,9 @@ pub(crate) async fn clean_tombstones(
 
 pub(crate) async fn snapshot(
     State(ctx): State<Arc<WebContext>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, ApiError> {
     let admin = admin_enabled(&ctx)?;
-    let params = Params::from_request(&method, &uri, &headers, &body);
     let skip_head = match params.get("skip_head") {
         None => false,
         Some(s) => s.parse::<bool>().map_err(|_| {

@@ -8,9 +8,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, Uri};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use sonde_exposition::{encode, Format};
 use sonde_model::{is_stale_nan, Labels, MetricType, SelectHints, METRIC_NAME};
@@ -22,12 +21,8 @@ use crate::WebContext;
 
 pub(crate) async fn federate(
     State(ctx): State<Arc<WebContext>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, ApiError> {
-    let params = Params::from_request(&method, &uri, &headers, &body);
     let sets = matcher_sets(&params)?;
     if sets.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));

@@ -5,6 +5,7 @@
 //! durations (`5m`). Errors use Prometheus' wording.
 
 use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, Method, Uri};
 
 use crate::api::ApiError;
@@ -25,7 +26,7 @@ pub struct Params {
 
 impl Params {
     /// Reads the query string and, for a form POST, the body.
-    pub fn from_request(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Self {
+    pub fn from_parts(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Self {
         let mut pairs: Vec<(String, String)> = uri
             .query()
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
@@ -80,6 +81,25 @@ impl Params {
         self.get(key)
             .map(|s| parse_duration(s).map_err(|e| invalid_param(key, e)))
             .transpose()
+    }
+}
+
+/// Handlers take `Params` as their last argument; the body is read within
+/// the router's body limit.
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let (method, uri, headers) = (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.headers.clone(),
+        );
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| ApiError::bad_data(format!("cannot read request body: {e}")))?;
+        Ok(Params::from_parts(&method, &uri, &headers, &body))
     }
 }
 
@@ -159,7 +179,7 @@ mod tests {
             "application/x-www-form-urlencoded".parse().unwrap(),
         );
         let body = Bytes::from_static(b"match%5B%5D=node_load1&end=2");
-        let p = Params::from_request(&Method::POST, &uri, &headers, &body);
+        let p = Params::from_parts(&Method::POST, &uri, &headers, &body);
         assert_eq!(p.all("match[]"), vec!["up", "node_load1"]);
         assert_eq!(p.time_or("start", 0).unwrap(), 1000);
         assert_eq!(p.time_or("end", 0).unwrap(), 2000);

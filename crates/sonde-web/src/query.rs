@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, Uri};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use sonde_model::Queryable;
 use sonde_promql::{CancelToken, Engine, QueryError, Value};
@@ -109,12 +108,8 @@ fn value_response(v: &Value) -> Response {
 
 pub(crate) async fn instant(
     State(ctx): State<Arc<WebContext>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, ApiError> {
-    let params = Params::from_request(&method, &uri, &headers, &body);
     let query = params.get("query").unwrap_or("").to_string();
     let time = params.time_or("time", now_ms())?;
     let timeout = params.duration("timeout")?;
@@ -128,12 +123,8 @@ pub(crate) async fn instant(
 
 pub(crate) async fn range(
     State(ctx): State<Arc<WebContext>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, ApiError> {
-    let params = Params::from_request(&method, &uri, &headers, &body);
     let query = params.get("query").unwrap_or("").to_string();
     let start = required_time(&params, "start")?;
     let end = required_time(&params, "end")?;
@@ -174,13 +165,7 @@ fn required_time(params: &Params, key: &str) -> Result<i64, ApiError> {
 }
 
 /// `/api/v1/format_query`: the query pretty-printed, or its parse error.
-pub(crate) async fn format_query(
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let params = Params::from_request(&method, &uri, &headers, &body);
+pub(crate) async fn format_query(params: Params) -> Result<Response, ApiError> {
     let expr = sonde_promql::parse(params.get("query").unwrap_or("")).map_err(query_error)?;
     Ok(crate::api::success(expr.prettify()))
 }

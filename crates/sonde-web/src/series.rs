@@ -6,9 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use serde_json::{Map, Value as Json};
 use sonde_model::{is_valid_label_name, Labels, Matcher, Queryable, SelectHints};
@@ -65,18 +63,10 @@ fn storage_error(e: sonde_model::StorageError) -> ApiError {
     ApiError::new(ErrorType::Internal, format!("error reading storage: {e}"))
 }
 
-fn request_params(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Params {
-    Params::from_request(method, uri, headers, body)
-}
-
 pub(crate) async fn series(
     State(ctx): State<Arc<WebContext>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, ApiError> {
-    let params = request_params(&method, &uri, &headers, &body);
     let sets = matcher_sets(&params)?;
     if sets.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
@@ -102,12 +92,8 @@ pub(crate) async fn series(
 
 pub(crate) async fn label_names(
     State(ctx): State<Arc<WebContext>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, ApiError> {
-    let params = request_params(&method, &uri, &headers, &body);
     let sets = matcher_sets(&params)?;
     let names = with_querier(&ctx, &params, move |querier, _, _| {
         union(&sets, |matchers| {
@@ -121,15 +107,11 @@ pub(crate) async fn label_names(
 pub(crate) async fn label_values(
     State(ctx): State<Arc<WebContext>>,
     Path(name): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, ApiError> {
     if !is_valid_label_name(&name) {
         return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
     }
-    let params = request_params(&method, &uri, &headers, &body);
     let sets = matcher_sets(&params)?;
     let values = with_querier(&ctx, &params, move |querier, _, _| {
         union(&sets, |matchers| {
