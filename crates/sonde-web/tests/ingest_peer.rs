@@ -12,7 +12,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,52 +20,7 @@ use std::time::{Duration, Instant};
 use axum::routing::get;
 use prost::Message;
 use serde_json::Value as Json;
-use sonde_promql::{Engine, EngineOptions};
 use sonde_remote::proto;
-use sonde_tsdb::{Db, DbOptions, FsyncPolicy};
-use sonde_web::QueryService;
-
-/// Kills the child process when the test ends, however it ends.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn prometheus_binary() -> Option<String> {
-    let found = Command::new("prometheus")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if found {
-        return Some("prometheus".into());
-    }
-    let why = "the prometheus binary (Debian package prometheus, 2.42) is not installed";
-    assert!(
-        std::env::var("SONDE_REQUIRE_PEERS").as_deref() != Ok("1"),
-        "SONDE_REQUIRE_PEERS=1 but {why}"
-    );
-    eprintln!("skipping the Prometheus remote-write peer test: {why}");
-    None
-}
-
-async fn start_sonde(dir: &std::path::Path) -> String {
-    let opts = DbOptions {
-        wal_fsync: FsyncPolicy::Never,
-        background: false,
-        ..DbOptions::default()
-    };
-    let db = Db::open(dir, opts).unwrap();
-    let query = QueryService::new(Engine::new(EngineOptions::default()), db.clone(), 2);
-    let ctx = common::context(Some(query), Some(db), sonde_model::Labels::empty());
-    let addr = common::serve(ctx).await;
-    format!("127.0.0.1:{}", addr.port())
-}
 
 /// A target whose counter grows by a varying step on every scrape.
 async fn start_target() -> String {
@@ -95,14 +50,6 @@ async fn start_target() -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr.to_string()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `{job="static"}[1h]` at `t` (seconds) as {series: [(t, value)]}.
@@ -245,14 +192,18 @@ async fn remote_read(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_remote_write_delivers_every_sample() {
-    let Some(bin) = prometheus_binary() else {
+    let bin = "prometheus";
+    if !common::peer_present(bin, "--version", "prometheus, 2.42") {
         return;
-    };
+    }
     let sonde_dir = tempfile::tempdir().unwrap();
     let prom_dir = tempfile::tempdir().unwrap();
-    let sonde = start_sonde(sonde_dir.path()).await;
+    let sonde = format!(
+        "127.0.0.1:{}",
+        common::serve_db(sonde_dir.path()).await.port()
+    );
     let target = start_target().await;
-    let prom_port = free_port();
+    let prom_port = common::free_port();
     let config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
          scrape_configs:\n  - job_name: static\n    static_configs:\n      - targets: ['{target}']\n\
@@ -272,7 +223,7 @@ async fn prometheus_remote_write_delivers_every_sample() {
         .stderr(log)
         .spawn()
         .expect("start prometheus");
-    let _guard = KillOnDrop(child);
+    let _guard = common::KillOnDrop(child);
     let prom = format!("http://127.0.0.1:{prom_port}");
     let sonde_url = format!("http://{sonde}");
     let http = reqwest::Client::new();
@@ -392,7 +343,7 @@ async fn prometheus_remote_write_delivers_every_sample() {
     // with empty local storage reads everything from Sonde (2.42's client
     // asks for SAMPLES) and must answer the query as the first one does.
     let reader_dir = tempfile::tempdir().unwrap();
-    let reader_port = free_port();
+    let reader_port = common::free_port();
     let reader_config = reader_dir.path().join("prometheus.yml");
     std::fs::write(
         &reader_config,
@@ -411,7 +362,7 @@ async fn prometheus_remote_write_delivers_every_sample() {
         .stderr(log)
         .spawn()
         .expect("start the reading prometheus");
-    let _reader_guard = KillOnDrop(reader);
+    let _reader_guard = common::KillOnDrop(reader);
     let reader_url = format!("http://127.0.0.1:{reader_port}");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

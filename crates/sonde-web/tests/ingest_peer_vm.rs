@@ -15,62 +15,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
-use sonde_promql::{Engine, EngineOptions};
-use sonde_tsdb::{Db, DbOptions, FsyncPolicy};
-use sonde_web::QueryService;
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn peer_present() -> bool {
-    let found = Command::new("victoria-metrics")
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        let why =
-            "the victoria-metrics binary (Debian package victoria-metrics, 1.79) is not installed";
-        assert!(
-            std::env::var("SONDE_REQUIRE_PEERS").as_deref() != Ok("1"),
-            "SONDE_REQUIRE_PEERS=1 but {why}"
-        );
-        eprintln!("skipping the VictoriaMetrics ingestion peer test: {why}");
-    }
-    found
-}
-
-async fn start_sonde(dir: &std::path::Path) -> String {
-    let opts = DbOptions {
-        wal_fsync: FsyncPolicy::Never,
-        background: false,
-        ..DbOptions::default()
-    };
-    let db = Db::open(dir, opts).unwrap();
-    let query = QueryService::new(Engine::new(EngineOptions::default()), db.clone(), 2);
-    let ctx = common::context(Some(query), Some(db), sonde_model::Labels::empty());
-    let addr = common::serve(ctx).await;
-    format!("http://{addr}")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 type Stored = BTreeMap<String, Vec<(i64, f64)>>;
 
@@ -142,12 +90,12 @@ async fn sonde_samples(http: &reqwest::Client, base: &str, t: i64) -> Stored {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn influx_and_import_are_stored_as_victoriametrics_stores_them() {
-    if !peer_present() {
+    if !common::peer_present("victoria-metrics", "-version", "victoria-metrics, 1.79") {
         return;
     }
     let vm_dir = tempfile::tempdir().unwrap();
     let sonde_dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let child = Command::new("victoria-metrics")
         .arg(format!("-storageDataPath={}", vm_dir.path().display()))
         .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
@@ -156,9 +104,9 @@ async fn influx_and_import_are_stored_as_victoriametrics_stores_them() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start victoria-metrics");
-    let _guard = KillOnDrop(child);
+    let _guard = common::KillOnDrop(child);
     let vm = format!("http://127.0.0.1:{port}");
-    let sonde = start_sonde(sonde_dir.path()).await;
+    let sonde = format!("http://{}", common::serve_db(sonde_dir.path()).await);
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while http.get(format!("{vm}/health")).send().await.is_err() {

@@ -93,3 +93,57 @@ pub async fn serve(ctx: Arc<WebContext>) -> SocketAddr {
     ));
     addr
 }
+
+/// Kills a peer process when the test ends, however it ends.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether the peer `binary` runs (`binary version_flag` succeeds). When it
+/// does not, the test skips with the reason printed, or fails when
+/// `SONDE_REQUIRE_PEERS=1`.
+pub fn peer_present(binary: &str, version_flag: &str, package: &str) -> bool {
+    let found = std::process::Command::new(binary)
+        .arg(version_flag)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        let why = format!("the {binary} binary (Debian package {package}) is not installed");
+        assert!(
+            std::env::var("SONDE_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "SONDE_REQUIRE_PEERS=1 but {why}"
+        );
+        eprintln!("skipping this peer test: {why}");
+    }
+    found
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port()
+}
+
+/// Serves ingestion and queries over a fresh Db in `dir` (no fsync, no
+/// background maintenance) and returns the address.
+pub async fn serve_db(dir: &std::path::Path) -> SocketAddr {
+    let opts = sonde_tsdb::DbOptions {
+        wal_fsync: sonde_tsdb::FsyncPolicy::Never,
+        background: false,
+        ..sonde_tsdb::DbOptions::default()
+    };
+    let db = sonde_tsdb::Db::open(dir, opts).expect("open Db");
+    let engine = sonde_promql::Engine::new(sonde_promql::EngineOptions::default());
+    let query = QueryService::new(engine, db.clone(), 2);
+    serve(context(Some(query), Some(db), Labels::empty())).await
+}
