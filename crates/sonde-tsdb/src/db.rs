@@ -77,7 +77,7 @@ impl Db {
         } else {
             Some(lock_dir(dir)?)
         };
-        let blocks = load_blocks(dir)?;
+        let blocks = load_blocks(dir, true)?;
         let head = Arc::new(Head::new(opts.stripes));
         let started = Instant::now();
         let mut replay = Replay::new(&head, opts.block_range_ms);

@@ -38,8 +38,9 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<fs::File, TsdbError> {
 }
 
 /// Loads every complete block under `dir`, removing leftovers of
-/// interrupted writes (`*.tmp`).
-pub(crate) fn load_blocks(dir: &Path) -> Result<Vec<Block>, TsdbError> {
+/// interrupted writes (`*.tmp`) when `remove_incomplete` (a read-only open
+/// skips them instead).
+pub(crate) fn load_blocks(dir: &Path, remove_incomplete: bool) -> Result<Vec<Block>, TsdbError> {
     let mut blocks = Vec::new();
     let rd = fs::read_dir(dir).map_err(|e| TsdbError::io("list", dir, e))?;
     for entry in rd {
@@ -50,6 +51,9 @@ pub(crate) fn load_blocks(dir: &Path) -> Result<Vec<Block>, TsdbError> {
             continue;
         }
         if name.ends_with(".tmp") {
+            if !remove_incomplete {
+                continue;
+            }
             tracing::warn!(path = %path.display(), "removing incomplete block");
             fs::remove_dir_all(&path).map_err(|e| TsdbError::io("remove", &path, e))?;
             continue;

@@ -43,7 +43,7 @@ pub fn segment_name(i: u64) -> String {
     format!("{i:08}")
 }
 
-fn checkpoint_name(i: u64) -> String {
+pub(crate) fn checkpoint_name(i: u64) -> String {
     format!("checkpoint.{i:08}")
 }
 
@@ -386,7 +386,7 @@ fn read_dir(dir: &Path) -> Result<Vec<std::ffi::OsString>, TsdbError> {
 }
 
 /// (newest checkpoint, sorted segment numbers).
-fn list(dir: &Path) -> Result<(Option<u64>, Vec<u64>), TsdbError> {
+pub(crate) fn list(dir: &Path) -> Result<(Option<u64>, Vec<u64>), TsdbError> {
     let mut checkpoint = None;
     let mut segments = Vec::new();
     for name in read_dir(dir)? {
