@@ -16,6 +16,7 @@ pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use regex::PromRegex;
 pub use sample::{is_stale_nan, Sample, Timestamp, STALE_NAN};
 pub use storage::{
-    AppendError, Appendable, Appender, Exemplar, MetricMetadata, MetricType, Querier, Queryable,
-    SampleIter, SelectHints, Series, SeriesRef, SeriesSet, StorageError,
+    AppendError, Appendable, Appender, Exemplar, ExemplarQueryable, ExemplarSeries, MetricMetadata,
+    MetricType, Querier, Queryable, SampleIter, SelectHints, Series, SeriesRef, SeriesSet,
+    StorageError,
 };

@@ -54,6 +54,28 @@ pub struct Exemplar {
     pub ts: Option<Timestamp>,
 }
 
+/// The exemplars of one series, as `/api/v1/query_exemplars` returns them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExemplarSeries {
+    pub series_labels: Labels,
+    /// In time order; every `ts` is set.
+    pub exemplars: Vec<Exemplar>,
+}
+
+/// Something that keeps exemplars and can search them (Prometheus'
+/// `ExemplarQueryable`).
+pub trait ExemplarQueryable: Send + Sync {
+    /// The exemplars with `start <= ts <= end` of the series matching any one
+    /// of `matcher_sets` (the matchers of a set all hold), sorted by series
+    /// labels. Series without exemplars in the range are left out.
+    fn select_exemplars(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        matcher_sets: &[Vec<Matcher>],
+    ) -> Result<Vec<ExemplarSeries>, StorageError>;
+}
+
 /// The metric types of the text formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum MetricType {
