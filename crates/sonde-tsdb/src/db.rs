@@ -17,10 +17,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
-use sonde_model::{Appendable, Appender, Matcher, Querier, Queryable, StorageError, Timestamp};
+use sonde_model::{
+    Appendable, Appender, ExemplarQueryable, ExemplarSeries, Matcher, Querier, Queryable,
+    StorageError, Timestamp,
+};
 
 use crate::block::Block;
 use crate::error::TsdbError;
+use crate::exemplars::ExemplarStore;
 use crate::head::Head;
 use crate::head_append::HeadAppender;
 use crate::metrics::{Metrics, MetricsSnapshot};
@@ -43,6 +47,8 @@ pub(crate) struct DbInner {
     pub(crate) opts: DbOptions,
     pub(crate) head: Arc<Head>,
     pub(crate) wal: Wal,
+    /// Exemplars of all series (a bounded ring, `DbOptions::max_exemplars`).
+    pub(crate) exemplars: ExemplarStore,
     pub(crate) apply_lock: RwLock<()>,
     pub(crate) blocks: RwLock<Vec<Arc<Block>>>,
     /// Newest `max_time` of the blocks, cached so that appends do not touch
@@ -80,7 +86,8 @@ impl Db {
         let blocks = load_blocks(dir, true)?;
         let head = Arc::new(Head::new(opts.stripes));
         let started = Instant::now();
-        let mut replay = Replay::new(&head, opts.block_range_ms);
+        let exemplars = ExemplarStore::new(opts.max_exemplars);
+        let mut replay = Replay::new(&head, &exemplars, opts.block_range_ms);
         let wal = Wal::open(
             &dir.join("wal"),
             opts.wal_segment_bytes,
@@ -91,6 +98,7 @@ impl Db {
         tracing::info!(
             series = head.num_series(),
             samples = replay.samples,
+            exemplars = replay.exemplars_added,
             unknown_refs = replay.unknown,
             blocks = blocks.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -101,6 +109,7 @@ impl Db {
             opts,
             head,
             wal,
+            exemplars,
             apply_lock: RwLock::new(()),
             blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
             block_maxt: AtomicI64::new(i64::MIN),
@@ -253,6 +262,26 @@ impl Db {
     pub fn dir(&self) -> &Path {
         &self.inner.dir
     }
+
+    /// Resizes the exemplar store (configuration reload), keeping the
+    /// newest exemplars that fit; 0 or less disables it. Returns how many
+    /// were kept.
+    pub fn set_max_exemplars(&self, max: i64) -> usize {
+        let kept = self.inner.exemplars.resize(max);
+        tracing::info!(max_exemplars = max, kept, "exemplar storage resized");
+        kept
+    }
+}
+
+impl ExemplarQueryable for Db {
+    fn select_exemplars(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        matcher_sets: &[Vec<Matcher>],
+    ) -> Result<Vec<ExemplarSeries>, StorageError> {
+        Ok(self.inner.exemplars.select(start, end, matcher_sets))
+    }
 }
 
 impl Drop for Db {
@@ -345,6 +374,7 @@ impl DbInner {
             retention_deleted_blocks_total: ld(&m.blocks_deleted_by_retention),
             head_series_removed_total: ld(&m.series_removed),
             blocks_bytes: blocks.iter().map(|b| b.size_bytes).sum(),
+            exemplars: self.exemplars.stats(),
         }
     }
 }

@@ -119,6 +119,7 @@ impl DbInner {
             cp.write(&buf)?;
             s.logged.store(true, Ordering::Release);
         }
+        crate::exemplars::write_checkpoint(&self.exemplars, &self.head, &mut cp)?;
         cp.finish()?;
         self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())

@@ -7,7 +7,9 @@
 //! series. Commits hold the database's `apply_lock` shared from the WAL
 //! write to the end of the apply, so a checkpoint (which takes it
 //! exclusively to cut a segment) sees every record of older segments
-//! applied to the head.
+//! applied to the head. Exemplars take the same path: checked at
+//! `append_exemplar`, logged with the batch as their own record, and added
+//! to the exemplar store under the same lock.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,15 +17,23 @@ use std::sync::Arc;
 use sonde_model::{AppendError, Appender, Exemplar, Labels, SeriesRef, StorageError, Timestamp};
 
 use crate::db::DbInner;
+use crate::exemplars::{Refusal, StoredExemplar};
 use crate::series::{MemSeries, Placement};
 use crate::wal::append_frame;
-use crate::wal_record::{encode_samples, encode_series, REC_SAMPLES, REC_SERIES};
+use crate::wal_record::{
+    encode_exemplars, encode_samples, encode_series, REC_EXEMPLARS, REC_SAMPLES, REC_SERIES,
+};
 
 pub struct HeadAppender {
     db: Arc<DbInner>,
     /// One entry per accepted sample: the series (its `pending` count held
     /// once per entry), t, v.
     samples: Vec<(Arc<MemSeries>, i64, f64)>,
+    /// Accepted exemplars, each holding its series' `pending` count once.
+    exemplars: Vec<(Arc<MemSeries>, StoredExemplar)>,
+    /// Series id and time of the last sample appended (stored or a no-op):
+    /// the time an exemplar without its own timestamp takes.
+    last: (u32, i64),
     buf: Vec<u8>,
 }
 
@@ -32,6 +42,8 @@ impl HeadAppender {
         HeadAppender {
             db,
             samples: Vec::new(),
+            exemplars: Vec::new(),
+            last: (0, i64::MIN),
             buf: Vec::new(),
         }
     }
@@ -84,21 +96,27 @@ impl HeadAppender {
         for (s, _, _) in self.samples.drain(..) {
             s.release();
         }
+        for (s, _) in self.exemplars.drain(..) {
+            s.release();
+        }
     }
 
     fn commit_inner(&mut self) -> Result<(), StorageError> {
-        if self.samples.is_empty() {
+        if self.samples.is_empty() && self.exemplars.is_empty() {
             return Ok(());
         }
         if self.db.closed.load(Ordering::Acquire) {
             return Err(crate::error::TsdbError::Closed.into());
         }
         self.buf.clear();
-        let mut unlogged: Vec<&Arc<MemSeries>> = self
+        // Owned handles: the exemplars are drained before these are marked.
+        let mut unlogged: Vec<Arc<MemSeries>> = self
             .samples
             .iter()
             .map(|(s, _, _)| s)
+            .chain(self.exemplars.iter().map(|(s, _)| s))
             .filter(|s| !s.logged.load(Ordering::Acquire))
+            .cloned()
             .collect();
         unlogged.sort_by_key(|s| s.id);
         unlogged.dedup_by_key(|s| s.id);
@@ -107,9 +125,16 @@ impl HeadAppender {
                 encode_series(dst, unlogged.iter().map(|s| (s.id, &s.labels)));
             });
         }
-        append_frame(&mut self.buf, REC_SAMPLES, |dst| {
-            encode_samples(dst, self.samples.iter().map(|(s, t, v)| (s.id, *t, *v)));
-        });
+        if !self.samples.is_empty() {
+            append_frame(&mut self.buf, REC_SAMPLES, |dst| {
+                encode_samples(dst, self.samples.iter().map(|(s, t, v)| (s.id, *t, *v)));
+            });
+        }
+        if !self.exemplars.is_empty() {
+            append_frame(&mut self.buf, REC_EXEMPLARS, |dst| {
+                encode_exemplars(dst, self.exemplars.iter().map(|(s, e)| (s.id, e)));
+            });
+        }
         let allow_ooo = self.db.opts.out_of_order_window_ms > 0;
         let range = self.db.opts.block_range_ms;
         let guard = self.db.apply_lock.read();
@@ -132,6 +157,12 @@ impl HeadAppender {
             // Once per batch: these atomics are shared by all appenders.
             self.db.head.observe_time(min_t);
             self.db.head.observe_time(max_t);
+        }
+        // Refusals here (out of order against a batch committed meanwhile)
+        // are counted by the store, as in Prometheus' commit.
+        for (s, e) in self.exemplars.drain(..) {
+            let _ = self.db.exemplars.add(&s.labels, e);
+            s.release();
         }
         drop(guard);
         for s in unlogged {
@@ -165,11 +196,13 @@ impl Appender for HeadAppender {
         match placement {
             Ok(Placement::Noop) => {
                 let id = s.id;
+                self.last = (id, t);
                 s.release();
                 Ok(id as SeriesRef)
             }
             Ok(_) => {
                 let id = s.id;
+                self.last = (id, t);
                 self.samples.push((s, t, v));
                 Ok(id as SeriesRef)
             }
@@ -181,16 +214,56 @@ impl Appender for HeadAppender {
         }
     }
 
+    /// Checks the exemplar against the store now (so the caller learns at
+    /// once if it is out of order or its labels are too long) and keeps it
+    /// for the commit. Disabled storage and duplicates are no-ops, as in
+    /// Prometheus 2.42. An exemplar without a timestamp takes its sample's:
+    /// the last sample appended to the series in this batch, else the
+    /// series' newest. Unlike Prometheus, which refuses an exemplar for a
+    /// series that does not exist yet, the series is created.
     fn append_exemplar(
         &mut self,
-        _series_ref: SeriesRef,
-        _labels: &Labels,
-        _exemplar: &Exemplar,
+        series_ref: SeriesRef,
+        labels: &Labels,
+        exemplar: &Exemplar,
     ) -> Result<SeriesRef, AppendError> {
-        // Prometheus' default (max_exemplars = 0) and its error.
-        Err(AppendError::Storage(StorageError::Other(
-            "exemplar storage is disabled or max exemplars is less than or equal to 0".into(),
-        )))
+        if !self.db.exemplars.enabled() {
+            return Ok(series_ref);
+        }
+        let s = self.lookup(series_ref, labels)?;
+        let id = s.id as SeriesRef;
+        let ts = match exemplar.ts {
+            Some(t) => t,
+            None if self.last.0 == s.id => self.last.1,
+            None => s.data.lock().max_t,
+        };
+        if ts == i64::MIN {
+            s.release();
+            return Err(AppendError::InvalidLabels {
+                labels: labels.to_string(),
+                reason: "exemplar without a timestamp on a series without samples".into(),
+            });
+        }
+        let e = StoredExemplar {
+            labels: without_empty(&exemplar.labels),
+            value: exemplar.value,
+            ts,
+            has_ts: exemplar.ts.is_some(),
+        };
+        match self.db.exemplars.validate(&s.labels, &e, true) {
+            Ok(false) => {
+                self.exemplars.push((s, e));
+                Ok(id)
+            }
+            Ok(true) | Err(Refusal::Disabled) => {
+                s.release();
+                Ok(id)
+            }
+            Err(r) => {
+                s.release();
+                Err(r.into())
+            }
+        }
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
@@ -201,6 +274,16 @@ impl Appender for HeadAppender {
 
     fn rollback(mut self: Box<Self>) {
         self.release_all();
+    }
+}
+
+/// The labels with empty values dropped (Prometheus' `WithoutEmpty`).
+fn without_empty(labels: &Labels) -> Labels {
+    if labels.iter().any(|(_, v)| v.is_empty()) {
+        let pairs: Vec<(&str, &str)> = labels.iter().filter(|(_, v)| !v.is_empty()).collect();
+        Labels::from_sorted(pairs)
+    } else {
+        labels.clone()
     }
 }
 

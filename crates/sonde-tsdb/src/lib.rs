@@ -35,6 +35,7 @@ pub mod compact;
 pub mod db;
 mod db_maintain;
 pub mod error;
+pub mod exemplars;
 pub mod head;
 pub mod head_append;
 pub mod iter;

@@ -69,4 +69,6 @@ pub struct MetricsSnapshot {
     pub head_series_removed_total: u64,
     /// `sonde_tsdb_storage_blocks_bytes`
     pub blocks_bytes: u64,
+    /// `sonde_tsdb_exemplar_*` (Prometheus' `prometheus_tsdb_exemplar_*`).
+    pub exemplars: crate::exemplars::ExemplarStats,
 }

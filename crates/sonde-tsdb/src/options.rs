@@ -53,6 +53,9 @@ pub struct DbOptions {
     pub background: bool,
     /// How often the background thread looks for work.
     pub background_interval: Duration,
+    /// Capacity of the exemplar store (Prometheus'
+    /// `storage.exemplars.max_exemplars`); 0 or less disables it.
+    pub max_exemplars: i64,
 }
 
 impl Default for DbOptions {
@@ -69,6 +72,9 @@ impl Default for DbOptions {
             no_lockfile: false,
             background: true,
             background_interval: Duration::from_secs(60),
+            // Prometheus' default once exemplar storage is enabled; memory
+            // grows with use, ~100 bytes per exemplar.
+            max_exemplars: 100_000,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::block::Block;
 use crate::error::TsdbError;
+use crate::exemplars::ExemplarStore;
 use crate::head::Head;
 use crate::series::MemSeries;
 use crate::wal_record::Record;
@@ -69,21 +70,25 @@ pub(crate) fn load_blocks(dir: &Path, remove_incomplete: bool) -> Result<Vec<Blo
 /// Applies WAL records to the head during open.
 pub(crate) struct Replay<'a> {
     head: &'a Head,
+    exemplars: &'a ExemplarStore,
     range: i64,
     /// WAL series id -> series (ids of one label set can differ across
     /// checkpoints when a series was collected and created again).
     refs: HashMap<u32, Arc<MemSeries>>,
     pub(crate) samples: u64,
+    pub(crate) exemplars_added: u64,
     pub(crate) unknown: u64,
 }
 
 impl<'a> Replay<'a> {
-    pub(crate) fn new(head: &'a Head, range: i64) -> Self {
+    pub(crate) fn new(head: &'a Head, exemplars: &'a ExemplarStore, range: i64) -> Self {
         Replay {
             head,
+            exemplars,
             range,
             refs: HashMap::new(),
             samples: 0,
+            exemplars_added: 0,
             unknown: 0,
         }
     }
@@ -118,6 +123,20 @@ impl<'a> Replay<'a> {
             Record::Chunk(id, c) => {
                 for (t, v) in c.iter() {
                     self.put(id, t, v);
+                }
+            }
+            Record::Exemplars(list) => {
+                for (id, e) in list {
+                    match self.refs.get(&id) {
+                        // A copy in a checkpoint and a later segment is a
+                        // duplicate, a no-op; refusals were refusals then.
+                        Some(s) => {
+                            if self.exemplars.add(&s.labels, e).is_ok() {
+                                self.exemplars_added += 1;
+                            }
+                        }
+                        None => self.unknown += 1,
+                    }
                 }
             }
             Record::Tombstones(list) => {

@@ -1,4 +1,5 @@
-//! Payloads of WAL records (series, samples, tombstones), specified in
+//! Payloads of WAL records (series, samples, tombstones, chunks,
+//! exemplars), specified in
 //! `docs/storage.md` section "WAL records". Encoders append to a buffer the
 //! caller owns; decoders return `None` on malformed input (the frame's
 //! checksum already passed, so that means a bug or a foreign file).
@@ -8,11 +9,16 @@ use std::sync::Arc;
 use sonde_model::Labels;
 
 use crate::chunk::{Chunk, ChunkBytes, Encoding};
+use crate::exemplars::StoredExemplar;
 
 pub const REC_SERIES: u8 = 1;
 pub const REC_SAMPLES: u8 = 2;
 pub const REC_TOMBSTONES: u8 = 3;
 pub const REC_CHUNK: u8 = 4;
+pub const REC_EXEMPLARS: u8 = 5;
+
+/// Bit 0 of an exemplar's flags byte: it came with its own timestamp.
+const EXEMPLAR_HAS_TS: u8 = 1;
 
 /// A decoded record.
 #[derive(Debug, Clone)]
@@ -23,6 +29,8 @@ pub enum Record {
     /// A head chunk of one series, written by checkpoints (smaller than the
     /// same samples as a samples record).
     Chunk(u32, Chunk),
+    /// Exemplars of head series, by series id.
+    Exemplars(Vec<(u32, StoredExemplar)>),
 }
 
 pub fn put_uvarint(dst: &mut Vec<u8>, mut v: u64) {
@@ -139,6 +147,62 @@ pub fn encode_chunk(dst: &mut Vec<u8>, id: u32, c: &Chunk) {
     dst.extend_from_slice(c.data.as_ref());
 }
 
+/// Exemplars: the first timestamp in full, the others as deltas from it.
+pub fn encode_exemplars<'a>(
+    dst: &mut Vec<u8>,
+    exemplars: impl Iterator<Item = (u32, &'a StoredExemplar)>,
+) {
+    let mut base: Option<i64> = None;
+    for (id, e) in exemplars {
+        put_uvarint(dst, id as u64);
+        match base {
+            None => {
+                put_varint(dst, e.ts);
+                base = Some(e.ts);
+            }
+            Some(b) => put_varint(dst, e.ts.wrapping_sub(b)),
+        }
+        dst.extend_from_slice(&e.value.to_bits().to_le_bytes());
+        dst.push(if e.has_ts { EXEMPLAR_HAS_TS } else { 0 });
+        put_uvarint(dst, e.labels.len() as u64);
+        for (n, v) in e.labels.iter() {
+            put_str(dst, n);
+            put_str(dst, v);
+        }
+    }
+}
+
+fn decode_exemplars(d: &mut Decoder<'_>) -> Option<Record> {
+    let mut out = Vec::new();
+    let mut base: Option<i64> = None;
+    while !d.done() {
+        let id = u32::try_from(d.uvarint()?).ok()?;
+        let raw = d.varint()?;
+        let ts = match base {
+            None => {
+                base = Some(raw);
+                raw
+            }
+            Some(b) => b.wrapping_add(raw),
+        };
+        let value = f64::from_bits(d.u64_le()?);
+        let flags = *d.bytes(1)?.first()?;
+        let n = d.uvarint()? as usize;
+        let mut pairs = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            pairs.push((d.str()?, d.str()?));
+        }
+        let e = StoredExemplar {
+            labels: Labels::from_pairs(&pairs),
+            value,
+            ts,
+            has_ts: flags & EXEMPLAR_HAS_TS != 0,
+        };
+        out.push((id, e));
+    }
+    Some(Record::Exemplars(out))
+}
+
 pub fn decode(kind: u8, payload: &[u8]) -> Option<Record> {
     let mut d = Decoder::new(payload);
     match kind {
@@ -196,6 +260,7 @@ pub fn decode(kind: u8, payload: &[u8]) -> Option<Record> {
                 },
             ))
         }
+        REC_EXEMPLARS => decode_exemplars(&mut d),
         _ => None,
     }
 }
@@ -204,6 +269,47 @@ pub fn decode(kind: u8, payload: &[u8]) -> Option<Record> {
 mod tests {
     use super::*;
     use sonde_model::STALE_NAN;
+
+    #[test]
+    fn exemplar_records_round_trip_twice_on_same_buffer() {
+        let list = [
+            (
+                3u32,
+                StoredExemplar {
+                    labels: Labels::from_pairs(&[("trace_id", "abc"), ("span_id", "é1")]),
+                    value: 0.25,
+                    ts: 1_700_000_000_123,
+                    has_ts: true,
+                },
+            ),
+            (
+                1,
+                StoredExemplar {
+                    labels: Labels::empty(),
+                    value: STALE_NAN,
+                    ts: 1_699_999_999_000,
+                    has_ts: false,
+                },
+            ),
+        ];
+        let mut buf = Vec::new();
+        for _ in 0..2 {
+            buf.clear();
+            encode_exemplars(&mut buf, list.iter().map(|(id, e)| (*id, e)));
+            match decode(REC_EXEMPLARS, &buf) {
+                Some(Record::Exemplars(got)) => {
+                    assert_eq!(got.len(), 2);
+                    assert_eq!(got[0], list[0]);
+                    assert_eq!(got[1].1.value.to_bits(), STALE_NAN.to_bits());
+                    assert_eq!(
+                        (got[1].0, got[1].1.ts, got[1].1.has_ts),
+                        (1, 1_699_999_999_000, false)
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn records_round_trip_twice_on_same_buffer() {
@@ -240,6 +346,7 @@ mod tests {
             }
         }
         assert!(decode(REC_SAMPLES, &[0x80]).is_none());
+        assert!(decode(REC_EXEMPLARS, &[0x01, 0x02]).is_none());
         assert!(decode(9, &[]).is_none());
     }
 }
