@@ -114,18 +114,35 @@ pub fn encode_series<'a>(dst: &mut Vec<u8>, series: impl Iterator<Item = (u32, &
     }
 }
 
+/// A time of a samples or exemplars record: the first in full, the others
+/// as deltas from it.
+fn put_batch_time(dst: &mut Vec<u8>, base: &mut Option<i64>, t: i64) {
+    match *base {
+        None => {
+            put_varint(dst, t);
+            *base = Some(t);
+        }
+        Some(b) => put_varint(dst, t.wrapping_sub(b)),
+    }
+}
+
+/// Reads back what [`put_batch_time`] wrote.
+fn batch_time(base: &mut Option<i64>, raw: i64) -> i64 {
+    match *base {
+        None => {
+            *base = Some(raw);
+            raw
+        }
+        Some(b) => b.wrapping_add(raw),
+    }
+}
+
 /// Samples: the first timestamp in full, the others as deltas from it.
 pub fn encode_samples(dst: &mut Vec<u8>, samples: impl Iterator<Item = (u32, i64, f64)>) {
     let mut base: Option<i64> = None;
     for (id, t, v) in samples {
         put_uvarint(dst, id as u64);
-        match base {
-            None => {
-                put_varint(dst, t);
-                base = Some(t);
-            }
-            Some(b) => put_varint(dst, t.wrapping_sub(b)),
-        }
+        put_batch_time(dst, &mut base, t);
         dst.extend_from_slice(&v.to_bits().to_le_bytes());
     }
 }
@@ -155,13 +172,7 @@ pub fn encode_exemplars<'a>(
     let mut base: Option<i64> = None;
     for (id, e) in exemplars {
         put_uvarint(dst, id as u64);
-        match base {
-            None => {
-                put_varint(dst, e.ts);
-                base = Some(e.ts);
-            }
-            Some(b) => put_varint(dst, e.ts.wrapping_sub(b)),
-        }
+        put_batch_time(dst, &mut base, e.ts);
         dst.extend_from_slice(&e.value.to_bits().to_le_bytes());
         dst.push(if e.has_ts { EXEMPLAR_HAS_TS } else { 0 });
         put_uvarint(dst, e.labels.len() as u64);
@@ -177,14 +188,7 @@ fn decode_exemplars(d: &mut Decoder<'_>) -> Option<Record> {
     let mut base: Option<i64> = None;
     while !d.done() {
         let id = u32::try_from(d.uvarint()?).ok()?;
-        let raw = d.varint()?;
-        let ts = match base {
-            None => {
-                base = Some(raw);
-                raw
-            }
-            Some(b) => b.wrapping_add(raw),
-        };
+        let ts = batch_time(&mut base, d.varint()?);
         let value = f64::from_bits(d.u64_le()?);
         let flags = *d.bytes(1)?.first()?;
         let n = d.uvarint()? as usize;
@@ -224,14 +228,7 @@ pub fn decode(kind: u8, payload: &[u8]) -> Option<Record> {
             let mut base: Option<i64> = None;
             while !d.done() {
                 let id = u32::try_from(d.uvarint()?).ok()?;
-                let raw = d.varint()?;
-                let t = match base {
-                    None => {
-                        base = Some(raw);
-                        raw
-                    }
-                    Some(b) => b.wrapping_add(raw),
-                };
+                let t = batch_time(&mut base, d.varint()?);
                 out.push((id, t, f64::from_bits(d.u64_le()?)));
             }
             Some(Record::Samples(out))
