@@ -14,6 +14,7 @@ use crate::alerting::AlertingConfig;
 use crate::de::{decode_list, report_checks, Checks, Ctx, Fields, FromNode};
 use crate::error::{ConfigError, Diagnostic};
 use crate::global::{GlobalConfig, RawGlobal};
+use crate::ingest::IngestConfig;
 use crate::locate::{self, Node};
 use crate::remote::{RemoteReadConfig, RemoteWriteConfig};
 use crate::scrape::ScrapeConfig;
@@ -39,6 +40,7 @@ pub struct Config {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub remote_read: Vec<RemoteReadConfig>,
     pub web: WebConfig,
+    pub ingest: IngestConfig,
 }
 
 /// How to load: Prometheus' agent mode and feature flags.
@@ -131,6 +133,7 @@ fn decode_config(node: &Node, cx: &mut Ctx) -> Config {
     decode_scrape_configs(&mut f, cx, &mut cfg);
     f.take(cx, "alerting", &mut cfg.alerting);
     f.take(cx, "storage", &mut cfg.storage);
+    f.take(cx, "ingest", &mut cfg.ingest);
     f.take_opt(cx, "tracing", &mut cfg.tracing);
     let rw =
         decode_list::<RemoteWriteConfig>(&mut f, cx, "remote_write", "remote write config section");
@@ -283,6 +286,7 @@ impl Config {
             storage: self.storage != new.storage,
             tracing: self.tracing != new.tracing,
             web: self.web != new.web,
+            ingest: self.ingest != new.ingest,
             ..ConfigDiff::default()
         };
         for sc in &new.scrape_configs {
@@ -312,6 +316,7 @@ pub struct ConfigDiff {
     pub storage: bool,
     pub tracing: bool,
     pub web: bool,
+    pub ingest: bool,
     /// Job names, in the new file's order.
     pub scrape_added: Vec<String>,
     pub scrape_changed: Vec<String>,

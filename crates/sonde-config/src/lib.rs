@@ -18,6 +18,7 @@ mod de_scalar;
 pub mod error;
 pub mod global;
 pub mod http;
+pub mod ingest;
 mod labelset;
 mod locate;
 pub mod relabel;

@@ -106,6 +106,35 @@ fn web_section() {
 }
 
 #[test]
+fn ingest_section() {
+    let cfg = load_str(
+        "ingest:\n  max_body_size: 4MiB\n  max_series_per_request: 5000\n",
+        "p.yml",
+    )
+    .unwrap();
+    assert_eq!(cfg.ingest.max_body_size.bytes(), 4 << 20);
+    assert_eq!(cfg.ingest.max_series_per_request, 5000);
+    assert_eq!(cfg.ingest.max_labels_per_series, 256);
+    assert_eq!(cfg.ingest.max_decompressed_size.bytes(), 128 << 20);
+    let old = load_str("", "p.yml").unwrap();
+    assert!(old.diff(&cfg).ingest);
+    let err = load_str(
+        "ingest:\n  max_body_size: 256MiB\n  max_concurrent_requests: 0\n",
+        "p.yml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("max_decompressed_size 128MiB is smaller than max_body_size 256MiB"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ingest.max_concurrent_requests: must be greater than 0"),
+        "{err}"
+    );
+}
+
+#[test]
 fn storage_section() {
     let cfg = load_str("storage:\n  tsdb:\n    retention_size: 1GB\n    retention_time: 0s\n    out_of_order_time_window: 30m\n", "p.yml").unwrap();
     assert_eq!(cfg.storage.tsdb.retention_size.bytes(), 1 << 30);

@@ -8,6 +8,7 @@ pub mod labels;
 pub mod matcher;
 pub mod regex;
 pub mod sample;
+pub mod self_metrics;
 pub mod storage;
 
 pub use duration::{format_duration, parse_duration, DurationError};
@@ -15,6 +16,7 @@ pub use labels::{is_valid_label_name, is_valid_metric_name, Labels, LabelsBuilde
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use regex::PromRegex;
 pub use sample::{is_stale_nan, Sample, Timestamp, STALE_NAN};
+pub use self_metrics::MetricValue;
 pub use storage::{
     AppendError, Appendable, Appender, Exemplar, ExemplarQueryable, ExemplarSeries, MetricMetadata,
     MetricType, Querier, Queryable, SampleIter, SelectHints, Series, SeriesRef, SeriesSet,

@@ -212,6 +212,11 @@ impl WriteDecoder {
         }
     }
 
+    /// Changes the limits for the requests decoded from now on.
+    pub fn set_limits(&mut self, limits: DecodeLimits) {
+        self.limits = limits;
+    }
+
     /// Decodes `buf` (a decompressed `WriteRequest`).
     pub fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<WriteRequestRef<'a>, DecodeError> {
         let spare = std::mem::take(&mut self.spare);

@@ -41,18 +41,7 @@ pub struct ScrapeMetrics {
     pub discovery: Arc<DiscoveryMetrics>,
 }
 
-/// One exported value.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricValue {
-    /// Full name, e.g. `sonde_scrape_errors_total`.
-    pub name: &'static str,
-    pub help: &'static str,
-    /// `counter` or `gauge`.
-    pub kind: &'static str,
-    /// Label pairs, e.g. `[("kind", "timeout")]`.
-    pub labels: Vec<(&'static str, String)>,
-    pub value: f64,
-}
+pub use sonde_model::MetricValue;
 
 pub(crate) fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);

@@ -19,6 +19,7 @@ mod status;
 mod targets;
 
 pub use api::{ApiError, ErrorType};
+pub use ingest::{Ingest, IngestLimits};
 pub use query::QueryService;
 pub use router::{router, serve, WebContext, WebOptions};
 pub use status::{BuildInfo, RuntimeInfo};

@@ -48,6 +48,8 @@ pub struct WebContext {
     pub storage_admin: Option<Arc<dyn crate::StorageAdmin>>,
     /// Where pushed samples go (remote write, Influx line protocol, import).
     pub appendable: Option<Arc<dyn sonde_model::Appendable>>,
+    /// Limits and counters of the push endpoints.
+    pub ingest: Arc<crate::Ingest>,
     /// The scrape manager, for the targets and metadata APIs.
     pub scrape: Option<Arc<sonde_scrape::ScrapeManager>>,
 }
@@ -99,7 +101,7 @@ pub fn router(ctx: Arc<WebContext>) -> Router {
         .route("/api/v1/status/flags", get(status::flags))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
-        .merge(ingest::routes())
+        .merge(ingest::routes(&ctx.ingest))
         .layer(DefaultBodyLimit::max(params::MAX_FORM_BYTES))
         .with_state(ctx.clone());
     let prefix = ctx.options.route_prefix.trim_end_matches('/');

@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 use sonde_promql::{Engine, EngineOptions};
 use sonde_remote::proto::{self, Label, Sample, TimeSeries, WriteRequest};
 use sonde_tsdb::{Db, DbOptions, FsyncPolicy};
-use sonde_web::QueryService;
+use sonde_web::{Ingest, IngestLimits, QueryService};
 
 struct Server {
     url: String,
@@ -26,6 +26,11 @@ struct Server {
 /// A server over a fresh Db; `with_storage` false leaves both the
 /// appendable and the query service out.
 async fn start(with_storage: bool) -> Server {
+    start_with(with_storage, Arc::default()).await
+}
+
+/// [`start`] with the given ingest limits and counters.
+async fn start_with(with_storage: bool, ingest: Arc<Ingest>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let opts = DbOptions {
         out_of_order_window_ms: 0,
@@ -47,7 +52,9 @@ async fn start(with_storage: bool) -> Server {
         (None, None)
     };
     let external = sonde_model::Labels::from_pairs(&[("cluster", "c1")]);
-    let addr = common::serve(common::context(query, appendable, external)).await;
+    let mut ctx = common::context(query, appendable, external);
+    Arc::get_mut(&mut ctx).unwrap().ingest = ingest;
+    let addr = common::serve(ctx).await;
     Server {
         url: format!("http://{addr}"),
         http: reqwest::Client::new(),
@@ -539,6 +546,142 @@ async fn remote_write_malformed_bodies_and_limits() {
     assert_eq!(st, 415);
     assert!(body.contains("snappy"), "{body}");
     assert!(s.query("m", now_ms()).await.is_empty());
+}
+
+/// The value of one `sonde_ingest_*` metric with these labels.
+fn ingest_metric(ingest: &Ingest, name: &str, labels: &[(&str, &str)]) -> f64 {
+    ingest
+        .metrics()
+        .into_iter()
+        .find(|m| {
+            m.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| m.labels.iter().any(|(mk, mv)| mk == k && mv == v))
+        })
+        .map_or(0.0, |m| m.value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_limits_apply_to_every_write_protocol_are_reloaded_and_counted() {
+    let small = IngestLimits {
+        max_body_bytes: 1000,
+        max_series_per_request: 2,
+        max_labels_per_series: 3,
+        ..IngestLimits::default()
+    };
+    let ingest = Arc::new(Ingest::new(small));
+    let s = start_with(true, ingest.clone()).await;
+    let t = now_ms();
+    let three = WriteRequest {
+        timeseries: (0..3)
+            .map(|i| series(&[("__name__", "lim"), ("i", &i.to_string())], &[(t, 1.0)]))
+            .collect(),
+        metadata: vec![],
+    };
+    let (st, body) = s.remote_write(&three).await;
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.contains("series in one request: 3 is over the limit of 2"),
+        "{body}"
+    );
+    let wide = WriteRequest {
+        timeseries: vec![series(
+            &[("__name__", "lim"), ("a", "1"), ("b", "2"), ("c", "3")],
+            &[(t, 1.0)],
+        )],
+        metadata: vec![],
+    };
+    let (st, body) = s.remote_write(&wide).await;
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("is over the limit of 3"), "{body}");
+
+    let lines = format!("lim a=1 {t}\nlim b=2 {t}\nlim c=3 {t}\n");
+    let (st, body) = s
+        .post("/write?db=x&precision=ms", &[], lines.into_bytes())
+        .await;
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("more than 2 lines"), "{body}");
+    assert!(body.contains("ingest.max_series_per_request"), "{body}");
+    let wide_line = format!("lim,a=1,b=2,c=3 v=1 {t}\nlim,a=1 v=1 {t}\n");
+    let (st, body) = s
+        .post("/write?precision=ms&db=x", &[], wide_line.into_bytes())
+        .await;
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("ingest.max_labels_per_series"), "{body}");
+    let (st, body) = s.post("/write?db=x", &[], vec![b'#'; 1001]).await;
+    assert_eq!(st, 413, "{body}");
+    assert!(body.contains("ingest.max_body_size"), "{body}");
+
+    let text = format!("lim 1 {t}\nlim 2 {t}\nlim 3 {t}\n");
+    let (st, body) = s
+        .post("/api/v1/import/prometheus", &[], text.into_bytes())
+        .await;
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("more than 2 samples in one import"), "{body}");
+    // Only the Influx line within every limit was stored.
+    assert_eq!(
+        s.query("lim_v", t).await,
+        BTreeMap::from([(m(&[("__name__", "lim_v"), ("a", "1"), ("db", "x")]), 1.0)])
+    );
+
+    // A reload raises the limits; the same request now passes.
+    ingest.set_limits(IngestLimits::default());
+    let (st, body) = s.remote_write(&three).await;
+    assert_eq!(st, 204, "{body}");
+    assert_eq!(s.query("count(lim)", t).await.values().sum::<f64>(), 3.0);
+
+    let rw = ("protocol", "remote_write");
+    assert_eq!(
+        ingest_metric(
+            &ingest,
+            "sonde_ingest_requests_total",
+            &[rw, ("code", "400")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        ingest_metric(
+            &ingest,
+            "sonde_ingest_requests_total",
+            &[rw, ("code", "204")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        ingest_metric(&ingest, "sonde_ingest_samples_total", &[rw]),
+        3.0
+    );
+    let influx = ("protocol", "influx");
+    assert_eq!(
+        ingest_metric(
+            &ingest,
+            "sonde_ingest_requests_total",
+            &[influx, ("code", "413")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        ingest_metric(&ingest, "sonde_ingest_samples_total", &[influx]),
+        1.0
+    );
+    assert_eq!(
+        ingest_metric(
+            &ingest,
+            "sonde_ingest_samples_refused_total",
+            &[influx, ("reason", "invalid")]
+        ),
+        1.0
+    );
+    assert!(ingest_metric(&ingest, "sonde_ingest_request_bytes_total", &[influx]) > 0.0);
+    assert_eq!(
+        ingest_metric(
+            &ingest,
+            "sonde_ingest_limit",
+            &[("limit", "max_series_per_request")]
+        ),
+        100_000.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

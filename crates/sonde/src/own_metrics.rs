@@ -85,6 +85,24 @@ pub struct OwnMetric {
     pub value: f64,
 }
 
+/// A component's reported values as own metrics.
+pub fn from_values(values: Vec<sonde_model::MetricValue>) -> Vec<OwnMetric> {
+    values
+        .into_iter()
+        .map(|m| OwnMetric {
+            name: m.name,
+            help: m.help,
+            kind: if m.kind == "counter" {
+                MetricType::Counter
+            } else {
+                MetricType::Gauge
+            },
+            labels: m.labels,
+            value: m.value,
+        })
+        .collect()
+}
+
 type ReadMetrics = Box<dyn Fn() -> Vec<OwnMetric> + Send + Sync>;
 
 /// Reads a subsystem's metrics when scraped and encodes them by family.

@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 
 use sonde_model::{AppendError, Appender, Exemplar, Labels, SeriesRef, StorageError, Timestamp};
 
+use super::state::{Ingest, Protocol};
+
 /// Refused samples described in the response; the rest are only counted.
 const MAX_DESCRIBED: usize = 10;
 /// Samples more than this ahead of the server's clock are refused as out of
@@ -120,9 +122,14 @@ impl Batch {
         }
     }
 
-    /// Commits what was accepted. `Ok(None)` when nothing was refused,
-    /// `Ok(Some(message))` naming what was.
-    pub fn commit(self) -> Result<Option<String>, StorageError> {
+    /// Commits what was accepted and counts it in `ingest`'s metrics.
+    /// `Ok(None)` when nothing was refused, `Ok(Some(message))` naming what
+    /// was.
+    pub fn commit(
+        self,
+        ingest: &Ingest,
+        protocol: Protocol,
+    ) -> Result<Option<String>, StorageError> {
         let Batch {
             app,
             appended,
@@ -132,6 +139,7 @@ impl Batch {
             ..
         } = self;
         app.commit()?;
+        ingest.record_batch(protocol, appended, &refused, exemplars_dropped);
         if exemplars_dropped > 0 {
             tracing::debug!(exemplars_dropped, "exemplars not stored");
         }

@@ -3,8 +3,6 @@
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap};
 
-use super::{MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES};
-
 /// Why a body could not be read; `status` is 400 or 413.
 #[derive(Debug)]
 pub(crate) struct BodyError {
@@ -12,29 +10,32 @@ pub(crate) struct BodyError {
     pub message: String,
 }
 
-/// Reads the whole body, refusing more than [`MAX_BODY_BYTES`].
-pub(crate) async fn read(body: Body) -> Result<Bytes, BodyError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.to_string().contains("length limit exceeded"))
-                || e.to_string().contains("length limit exceeded");
-            BodyError {
-                too_large,
-                message: if too_large {
-                    format!("request body is over the limit of {MAX_BODY_BYTES} bytes")
-                } else {
-                    format!("cannot read request body: {e}")
-                },
-            }
-        })
+/// Reads the whole body, refusing more than `max_bytes`
+/// (`ingest.max_body_size`).
+pub(crate) async fn read(body: Body, max_bytes: usize) -> Result<Bytes, BodyError> {
+    axum::body::to_bytes(body, max_bytes).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.to_string().contains("length limit exceeded"))
+            || e.to_string().contains("length limit exceeded");
+        BodyError {
+            too_large,
+            message: if too_large {
+                format!(
+                    "request body is over the limit of {max_bytes} bytes (ingest.max_body_size)"
+                )
+            } else {
+                format!("cannot read request body: {e}")
+            },
+        }
+    })
 }
 
-/// The body with `Content-Encoding: gzip` undone (other encodings refused).
+/// The body with `Content-Encoding: gzip` undone (other encodings refused),
+/// at most `max_bytes` once decompressed (`ingest.max_decompressed_size`).
 pub(crate) fn decode_content_encoding(
     headers: &HeaderMap,
     body: Bytes,
+    max_bytes: usize,
 ) -> Result<Bytes, BodyError> {
     let enc = headers
         .get(header::CONTENT_ENCODING)
@@ -51,11 +52,9 @@ pub(crate) fn decode_content_encoding(
         });
     }
     let mut out = Vec::new();
-    sonde_exposition::gzip::decode(&body, MAX_DECOMPRESSED_BYTES, &mut out).map_err(|e| {
-        BodyError {
-            too_large: matches!(e, sonde_exposition::GzipError::TooLarge { .. }),
-            message: e.to_string(),
-        }
+    sonde_exposition::gzip::decode(&body, max_bytes, &mut out).map_err(|e| BodyError {
+        too_large: matches!(e, sonde_exposition::GzipError::TooLarge { .. }),
+        message: e.to_string(),
     })?;
     Ok(Bytes::from(out))
 }

@@ -23,6 +23,7 @@ use sonde_model::{is_valid_label_name, Appendable, LabelsBuilder, METRIC_NAME};
 use super::append::{now_ms, Batch};
 use super::body::{self, header_str};
 use super::remote_write::unavailable;
+use super::{Ingest, IngestLimits, Protocol};
 use crate::api::{ApiError, ErrorType};
 use crate::params::parse_time;
 use crate::WebContext;
@@ -60,16 +61,24 @@ pub(crate) async fn handle(
             _ => {}
         }
     }
-    let raw = match body::read(body).await {
+    let ingest = ctx.ingest.clone();
+    let limits = ingest.limits();
+    let raw = match body::read(body, limits.max_body_bytes).await {
         Ok(b) => b,
         Err(e) if e.too_large => return (StatusCode::PAYLOAD_TOO_LARGE, e.message).into_response(),
         Err(e) => return ApiError::bad_data(e.message).into_response(),
     };
+    ingest.record_body(Protocol::Import, raw.len());
     let result = tokio::task::spawn_blocking(move || {
-        let body = body::decode_content_encoding(&headers, raw)
+        let body = body::decode_content_encoding(&headers, raw, limits.max_decompressed_bytes)
             .map_err(|e| ApiError::bad_data(e.message))?;
-        let ct = header_str(&headers, header::CONTENT_TYPE);
-        store(appendable.as_ref(), &body, ct, default_ts, &extra, now)
+        let request = Request {
+            content_type: header_str(&headers, header::CONTENT_TYPE),
+            default_ts,
+            extra: &extra,
+            now,
+        };
+        store(appendable.as_ref(), &body, &request, &ingest, &limits)
     })
     .await;
     match result {
@@ -82,19 +91,35 @@ pub(crate) async fn handle(
     }
 }
 
+/// What an import request asks besides its body.
+struct Request<'a> {
+    content_type: &'a str,
+    /// For samples without a timestamp of their own.
+    default_ts: i64,
+    /// `extra_label` pairs, set on every sample.
+    extra: &'a [(String, String)],
+    now: i64,
+}
+
 fn store(
     app: &dyn Appendable,
     body: &Bytes,
-    content_type: &str,
-    default_ts: i64,
-    extra: &[(String, String)],
-    now: i64,
+    req: &Request<'_>,
+    ingest: &Ingest,
+    limits: &IngestLimits,
 ) -> Result<Option<String>, ApiError> {
+    let Request {
+        content_type,
+        default_ts,
+        extra,
+        now,
+    } = *req;
     let format = format_for_content_type(Some(content_type));
     let mut scratch = Scratch::new();
     let mut parser = Parser::new(body, format, Mode::Scrape, &mut scratch);
     let mut batch = Batch::new(app.appender(), now);
     let mut b = LabelsBuilder::new();
+    let mut samples = 0usize;
     loop {
         let entry = match parser.next() {
             Ok(Some(e)) => e,
@@ -107,6 +132,14 @@ fn store(
             }
         };
         let Entry::Sample(s) = entry else { continue };
+        samples += 1;
+        if samples > limits.max_series_per_request {
+            batch.rollback();
+            return Err(ApiError::bad_data(format!(
+                "more than {} samples in one import (ingest.max_series_per_request), nothing was stored: split the body",
+                limits.max_series_per_request
+            )));
+        }
         b.reset();
         b.set(METRIC_NAME, s.name);
         for (n, v) in s.labels.iter() {
@@ -116,6 +149,13 @@ fn store(
             b.set(n, v);
         }
         let labels = b.build();
+        if labels.len() > limits.max_labels_per_series {
+            batch.rollback();
+            return Err(ApiError::bad_data(format!(
+                "series {labels} has more than {} labels (ingest.max_labels_per_series), nothing was stored",
+                limits.max_labels_per_series
+            )));
+        }
         let t = s.timestamp_ms.unwrap_or(default_ts);
         if let Err(e) = batch.append(0, &labels, t, s.value) {
             batch.rollback();
@@ -125,7 +165,7 @@ fn store(
             ));
         }
     }
-    batch.commit().map_err(|e| {
+    batch.commit(ingest, Protocol::Import).map_err(|e| {
         ApiError::new(
             ErrorType::Internal,
             format!("storage failed committing: {e}; nothing of this request was stored"),

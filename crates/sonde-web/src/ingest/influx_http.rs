@@ -36,6 +36,7 @@ use super::append::{now_ms, Batch};
 use super::body;
 use super::influx::Lines;
 use super::sanitize::{label_name, metric_name};
+use super::{Ingest, IngestLimits, Protocol};
 
 /// The InfluxDB version Sonde answers as; Telegraf only logs it.
 const INFLUX_VERSION: &str = "1.8.10";
@@ -113,15 +114,7 @@ pub(crate) async fn write_v1(
             "database is required (query parameter db)".into(),
         );
     }
-    write(
-        ctx.appendable.clone(),
-        Api::V1,
-        db,
-        param(&q, "precision"),
-        headers,
-        body,
-    )
-    .await
+    write(&ctx, Api::V1, db, param(&q, "precision"), headers, body).await
 }
 
 pub(crate) async fn write_v2(
@@ -137,15 +130,7 @@ pub(crate) async fn write_v2(
             "bucket is required (query parameter bucket)".into(),
         );
     }
-    write(
-        ctx.appendable.clone(),
-        Api::V2,
-        None,
-        param(&q, "precision"),
-        headers,
-        body,
-    )
-    .await
+    write(&ctx, Api::V2, None, param(&q, "precision"), headers, body).await
 }
 
 fn param(q: &[(String, String)], key: &str) -> Option<String> {
@@ -155,14 +140,14 @@ fn param(q: &[(String, String)], key: &str) -> Option<String> {
 }
 
 async fn write(
-    appendable: Option<Arc<dyn Appendable>>,
+    ctx: &super::super::WebContext,
     api: Api,
     db: Option<String>,
     prec: Option<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(appendable) = appendable else {
+    let Some(appendable) = ctx.appendable.clone() else {
         return error(
             api,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -173,7 +158,9 @@ async fn write(
         Ok(p) => p,
         Err(e) => return error(api, StatusCode::BAD_REQUEST, e),
     };
-    let raw = match body::read(body).await {
+    let ingest = ctx.ingest.clone();
+    let limits = ingest.limits();
+    let raw = match body::read(body, limits.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => {
             let status = if e.too_large {
@@ -184,10 +171,22 @@ async fn write(
             return error(api, status, e.message);
         }
     };
+    ingest.record_body(Protocol::Influx, raw.len());
     let now = now_ms();
     let result = tokio::task::spawn_blocking(move || {
-        let body = body::decode_content_encoding(&headers, raw)?;
-        Ok::<_, body::BodyError>(store(appendable.as_ref(), &body, db.as_deref(), prec, now))
+        let body = body::decode_content_encoding(&headers, raw, limits.max_decompressed_bytes)?;
+        let request = Request {
+            db: db.as_deref(),
+            prec,
+            now,
+        };
+        Ok::<_, body::BodyError>(store(
+            appendable.as_ref(),
+            &body,
+            &request,
+            &ingest,
+            &limits,
+        ))
     })
     .await;
     let outcome = match result {
@@ -214,30 +213,54 @@ async fn write(
             add_version(&mut r);
             r
         }
-        Outcome::Stored { problems: Some(p) } => error(api, StatusCode::BAD_REQUEST, p),
+        Outcome::Stored { problems: Some(p) } | Outcome::OverLimit(p) => {
+            error(api, StatusCode::BAD_REQUEST, p)
+        }
         Outcome::StorageFailed(e) => error(api, StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 
 enum Outcome {
-    Stored { problems: Option<String> },
+    Stored {
+        problems: Option<String>,
+    },
+    /// More lines than `ingest.max_series_per_request`: nothing stored.
+    OverLimit(String),
     StorageFailed(String),
+}
+
+/// What a write request asks besides its body.
+struct Request<'a> {
+    /// v1's `db`, set as a label on series without one.
+    db: Option<&'a str>,
+    /// Timestamp multiplier and divisor to milliseconds.
+    prec: (i64, i64),
+    /// For lines without a timestamp.
+    now: i64,
 }
 
 /// Parses and appends a body; good lines are stored even when others fail.
 fn store(
     app: &dyn Appendable,
     body: &Bytes,
-    db: Option<&str>,
-    prec: (i64, i64),
-    now: i64,
+    req: &Request<'_>,
+    ingest: &Ingest,
+    limits: &IngestLimits,
 ) -> Outcome {
+    let Request { db, prec, now } = *req;
     let mut batch = Batch::new(app.appender(), now);
     let mut bad: Vec<String> = Vec::new();
     let mut bad_count = 0usize;
     let mut b = LabelsBuilder::new();
     let mut name = String::new();
-    for point in Lines::new(body) {
+    for (line_count, point) in Lines::new(body).enumerate() {
+        if line_count >= limits.max_series_per_request {
+            batch.rollback();
+            return Outcome::OverLimit(format!(
+                "more than {} lines in one request (ingest.max_series_per_request), nothing was stored: send smaller batches",
+                limits.max_series_per_request
+            ));
+        }
         let p = match point {
             Ok(p) => p,
             Err(e) => {
@@ -284,6 +307,15 @@ fn store(
             name.push_str(field);
             b.set(METRIC_NAME, &metric_name(&name));
             let labels = b.build();
+            if labels.len() > limits.max_labels_per_series {
+                batch.refuse_invalid(1, || {
+                    format!(
+                        "series {labels}: more than {} labels (ingest.max_labels_per_series)",
+                        limits.max_labels_per_series
+                    )
+                });
+                continue;
+            }
             if let Err(e) = batch.append(0, &labels, t, v) {
                 batch.rollback();
                 return Outcome::StorageFailed(format!(
@@ -292,7 +324,7 @@ fn store(
             }
         }
     }
-    match batch.commit() {
+    match batch.commit(ingest, Protocol::Influx) {
         Err(e) => Outcome::StorageFailed(format!(
             "storage failed committing: {e}; nothing of this request was stored"
         )),

@@ -24,75 +24,85 @@ mod influx_http;
 mod remote_read;
 mod remote_write;
 mod sanitize;
+mod state;
 
 use std::sync::Arc;
 
-use std::future::Future;
-use std::pin::Pin;
-
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::middleware::{FromFnLayer, Next};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use tokio::sync::Semaphore;
+
+pub(crate) use state::Protocol;
+pub use state::{Ingest, IngestLimits};
 
 use crate::WebContext;
 
-/// Largest request body accepted on the wire (compressed). Prometheus sends
-/// remote-write batches of a few hundred KiB; 32 MiB leaves room for large
-/// imports while bounding memory per request.
-pub const MAX_BODY_BYTES: usize = 32 << 20;
-/// Largest body after snappy or gzip decompression (a gzip bomb or a snappy
-/// header claiming gigabytes is refused at this size).
-pub const MAX_DECOMPRESSED_BYTES: usize = 128 << 20;
-
-/// Write requests decoded and appended at once; more wait their turn.
-/// Each may hold up to [`MAX_BODY_BYTES`] + [`MAX_DECOMPRESSED_BYTES`], so
-/// this bounds ingestion memory near 2.5 GiB in the worst case; typical
-/// remote-write batches are a few hundred KiB and pass straight through.
-pub const MAX_CONCURRENT_WRITES: usize = 16;
 /// Remote reads served at once (Prometheus' `--storage.remote.read-concurrent-limit`).
 pub const MAX_CONCURRENT_READS: usize = 10;
 
 /// The ingestion routes, merged into the API router under the route prefix.
-/// The concurrency gates belong to this router (two servers in one process
-/// do not share them).
-pub(crate) fn routes() -> Router<Arc<WebContext>> {
-    let writes = Router::new()
-        .route("/api/v1/write", post(remote_write::handle))
-        .route("/api/v1/import/prometheus", post(import::handle))
-        .route("/write", post(influx_http::write_v1))
-        .route("/api/v2/write", post(influx_http::write_v2))
-        .layer(gate(MAX_CONCURRENT_WRITES));
-    let reads = Router::new()
-        .route("/api/v1/read", post(remote_read::handle))
-        .layer(gate(MAX_CONCURRENT_READS));
+/// Write routes pass [`admit_write`]: the concurrency gate and the request
+/// counters of `ingest`, whose limits the server sets from the
+/// configuration.
+pub(crate) fn routes(ingest: &Arc<Ingest>) -> Router<Arc<WebContext>> {
+    let write = |protocol: Protocol, handler: MethodRouter<Arc<WebContext>>| {
+        handler.layer(from_fn_with_state((ingest.clone(), protocol), admit_write))
+    };
+    let reads = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_READS));
     Router::new()
-        .merge(writes)
-        .merge(reads)
+        .route(
+            "/api/v1/write",
+            write(Protocol::RemoteWrite, post(remote_write::handle)),
+        )
+        .route(
+            "/api/v1/import/prometheus",
+            write(Protocol::Import, post(import::handle)),
+        )
+        .route(
+            "/write",
+            write(Protocol::Influx, post(influx_http::write_v1)),
+        )
+        .route(
+            "/api/v2/write",
+            write(Protocol::Influx, post(influx_http::write_v2)),
+        )
+        .route(
+            "/api/v1/read",
+            post(remote_read::handle).layer(from_fn_with_state(reads, admit_read)),
+        )
         .route("/query", get(influx_http::query).post(influx_http::query))
         .route("/ping", get(influx_http::ping).head(influx_http::ping))
         .route("/health", get(influx_http::health))
-        // These handlers read the raw body with their own limits
-        // (MAX_BODY_BYTES); the router's form-size limit does not apply.
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // The handlers read the raw body under `ingest.max_body_size`, which
+        // a reload can change; the router's form-size limit does not apply.
+        .layer(DefaultBodyLimit::disable())
 }
 
-/// A response being produced by the rest of the stack.
-type Pending = Pin<Box<dyn Future<Output = Response> + Send>>;
+/// Lets a write request through once the gate has a slot, and counts its
+/// answer by status code. A request waiting for a slot holds no body yet
+/// (the handler reads it), so waiting costs no memory.
+async fn admit_write(
+    State((ingest, protocol)): State<(Arc<Ingest>, Protocol)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let _slot = ingest.write_slot().await;
+    let response = next.run(req).await;
+    ingest.record_request(protocol, response.status().as_u16());
+    response
+}
 
-/// A middleware letting `n` requests through at once; the others wait. A
-/// streamed response is still being sent when its permit is returned: the
+/// Lets a remote read through once one of the read slots is free. A
+/// streamed response is still being sent when its slot is returned: the
 /// gate bounds decoding and storage work, not slow clients.
-fn gate(n: usize) -> FromFnLayer<impl Fn(Request, Next) -> Pending + Clone, (), (Request,)> {
-    let sem = Arc::new(Semaphore::new(n));
-    axum::middleware::from_fn(move |req: Request, next: Next| {
-        let sem = sem.clone();
-        Box::pin(async move {
-            // The semaphore is never closed, so acquiring cannot fail.
-            let _permit = sem.acquire_owned().await.ok();
-            next.run(req).await
-        }) as Pending
-    })
+async fn admit_read(
+    State(reads): State<Arc<tokio::sync::Semaphore>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    // The semaphore is never closed, so acquiring cannot fail.
+    let _slot = reads.acquire_owned().await.ok();
+    next.run(req).await
 }

@@ -34,7 +34,6 @@ use sonde_remote::proto::{
 use sonde_remote::{frame, xor};
 
 use super::body;
-use super::MAX_DECOMPRESSED_BYTES;
 use crate::api::{ApiError, ErrorType};
 use crate::WebContext;
 
@@ -48,12 +47,13 @@ pub(crate) async fn handle(State(ctx): State<Arc<WebContext>>, body: Body) -> Re
     };
     let storage = q.storage.clone();
     let external = ctx.control.external_labels();
-    let raw = match body::read(body).await {
+    let limits = ctx.ingest.limits();
+    let raw = match body::read(body, limits.max_body_bytes).await {
         Ok(b) => b,
         Err(e) if e.too_large => return (StatusCode::PAYLOAD_TOO_LARGE, e.message).into_response(),
         Err(e) => return ApiError::bad_data(e.message).into_response(),
     };
-    let req = match sonde_remote::decode_read_request(&raw, MAX_DECOMPRESSED_BYTES) {
+    let req = match sonde_remote::decode_read_request(&raw, limits.max_decompressed_bytes) {
         Ok(r) => r,
         Err(e) => {
             return ApiError::bad_data(format!("cannot decode remote read request: {e}"))

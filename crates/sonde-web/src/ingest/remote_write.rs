@@ -4,7 +4,8 @@
 //! retried):
 //! * 204: everything stored.
 //! * 400: the body is not snappy, not a `WriteRequest`, over a limit
-//!   (series per request, labels per series): nothing stored. Or some series
+//!   (`ingest.max_series_per_request`, `max_labels_per_series`,
+//!   `max_decompressed_size`): nothing stored. Or some series
 //!   had invalid labels, or some samples were refused by storage (out of
 //!   order, duplicate timestamp, out of bounds, too old, more than 10m in the
 //!   future): the rest of the request is stored and the body names the
@@ -12,7 +13,7 @@
 //!   rolls back the whole request; Sonde keeps the valid samples because the
 //!   sender will not retry a 400 (remote write 2.0 specifies this partial
 //!   write), and re-sending identical samples is harmless.
-//! * 413: compressed body over [`super::MAX_BODY_BYTES`].
+//! * 413: compressed body over `ingest.max_body_size`.
 //! * 415: a `Content-Encoding` other than snappy.
 //! * 500: the storage failed; nothing of the request is stored (rolled
 //!   back), the sender retries. 503 when no storage accepts writes.
@@ -34,7 +35,7 @@ use sonde_remote::{snappy, DecodeError, DecodeLimits, WriteDecoder};
 use super::append::{now_ms, Batch};
 use super::body::{self, header_str};
 use super::sanitize::{pairs_to_string, series_labels};
-use super::MAX_DECOMPRESSED_BYTES;
+use super::{Ingest, IngestLimits, Protocol};
 use crate::api::{ApiError, ErrorType};
 use crate::WebContext;
 
@@ -57,12 +58,17 @@ pub(crate) async fn handle(
         )
             .into_response();
     }
-    let body = match body::read(body).await {
+    let ingest = ctx.ingest.clone();
+    let limits = ingest.limits();
+    let body = match body::read(body, limits.max_body_bytes).await {
         Ok(b) => b,
         Err(e) if e.too_large => return (StatusCode::PAYLOAD_TOO_LARGE, e.message).into_response(),
         Err(e) => return ApiError::bad_data(e.message).into_response(),
     };
-    let result = tokio::task::spawn_blocking(move || write(appendable.as_ref(), &body)).await;
+    ingest.record_body(Protocol::RemoteWrite, body.len());
+    let result =
+        tokio::task::spawn_blocking(move || write(appendable.as_ref(), &body, &ingest, &limits))
+            .await;
     match result {
         Ok(Ok(None)) => StatusCode::NO_CONTENT.into_response(),
         Ok(Ok(Some(refused))) => ApiError::bad_data(refused).into_response(),
@@ -98,11 +104,20 @@ thread_local! {
 
 /// Decodes and appends one request. `Ok(None)`: all stored; `Ok(Some(msg))`:
 /// some refused, the rest stored.
-pub(crate) fn write(app: &dyn Appendable, body: &Bytes) -> Result<Option<String>, ApiError> {
+pub(crate) fn write(
+    app: &dyn Appendable,
+    body: &Bytes,
+    ingest: &Ingest,
+    limits: &IngestLimits,
+) -> Result<Option<String>, ApiError> {
     SCRATCH.with(|cell| {
         let mut guard = cell.borrow_mut();
         let (raw, decoder) = &mut *guard;
-        snappy::decompress_into(body, MAX_DECOMPRESSED_BYTES, raw).map_err(decode_error)?;
+        snappy::decompress_into(body, limits.max_decompressed_bytes, raw).map_err(decode_error)?;
+        decoder.set_limits(DecodeLimits {
+            max_series: limits.max_series_per_request,
+            max_labels_per_series: limits.max_labels_per_series,
+        });
         let req = decoder.decode(raw).map_err(decode_error)?;
         let mut batch = Batch::new(app.appender(), now_ms());
         for series in req.series() {
@@ -154,7 +169,7 @@ pub(crate) fn write(app: &dyn Appendable, body: &Bytes) -> Result<Option<String>
         if raw.capacity() > RETAIN_BYTES {
             *raw = Vec::new();
         }
-        batch.commit().map_err(|e| {
+        batch.commit(ingest, Protocol::RemoteWrite).map_err(|e| {
             ApiError::new(
                 ErrorType::Internal,
                 format!("storage failed committing {n} series: {e}; nothing of this request was stored"),

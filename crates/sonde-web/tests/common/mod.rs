@@ -77,6 +77,7 @@ pub fn context(
         scrape: None,
         storage_admin: None,
         appendable,
+        ingest: Default::default(),
     })
 }
 

@@ -11,18 +11,20 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
-use prometheus_client::metrics::MetricType;
 use sonde_config::{Config, LoadOptions};
 use sonde_promql::{Engine, EngineOptions};
 use sonde_scrape::{ManagerOptions, ScrapeManager};
 use sonde_tsdb::Db;
-use sonde_web::{BuildInfo, QueryService, RuntimeInfo, ServerControl, WebContext, WebOptions};
+use sonde_web::{
+    BuildInfo, Ingest, IngestLimits, QueryService, RuntimeInfo, ServerControl, WebContext,
+    WebOptions,
+};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use super::{config_file, storage};
 use crate::cli::ServerArgs;
-use crate::own_metrics::{self, OwnMetric, OwnMetrics};
+use crate::own_metrics::{self, OwnMetrics};
 
 /// The version of the Prometheus API that Sonde implements.
 const PROMETHEUS_API_VERSION: &str = "2.42.0";
@@ -38,6 +40,8 @@ pub struct ServerState {
     metrics: OwnMetrics,
     db: Arc<Db>,
     scrape: Arc<ScrapeManager>,
+    /// Limits and counters of the push endpoints; limits follow reloads.
+    ingest: Arc<Ingest>,
     ready: AtomicBool,
     quit: watch::Sender<bool>,
 }
@@ -117,7 +121,10 @@ impl ServerState {
         let db_for_metrics = db.clone();
         metrics.register_subsystem(move || storage::metrics(&db_for_metrics));
         let scrape_for_metrics = scrape.clone();
-        metrics.register_subsystem(move || scrape_metrics(&scrape_for_metrics));
+        metrics.register_subsystem(move || own_metrics::from_values(scrape_for_metrics.metrics()));
+        let ingest = Arc::new(Ingest::new(ingest_limits(&config.ingest)));
+        let ingest_for_metrics = ingest.clone();
+        metrics.register_subsystem(move || own_metrics::from_values(ingest_for_metrics.metrics()));
 
         let (quit, _) = watch::channel(false);
         Ok(Arc::new(ServerState {
@@ -134,6 +141,7 @@ impl ServerState {
             metrics,
             db,
             scrape,
+            ingest,
             ready: AtomicBool::new(false),
             quit,
         }))
@@ -177,6 +185,7 @@ impl ServerState {
             )),
             scrape: Some(self.scrape.clone()),
             appendable: Some(self.db.clone()),
+            ingest: self.ingest.clone(),
             storage_admin: Some(Arc::new(storage::Admin {
                 db: self.db.clone(),
                 data_dir: a.tsdb_path.clone().into(),
@@ -234,27 +243,24 @@ impl ServerState {
                 let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 anyhow::anyhow!("{}", list.join("; "))
             })?;
+        if diff.ingest {
+            self.ingest.set_limits(ingest_limits(&new.ingest));
+        }
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
         Ok(())
     }
 }
 
-fn scrape_metrics(scrape: &ScrapeManager) -> Vec<OwnMetric> {
-    scrape
-        .metrics()
-        .into_iter()
-        .map(|m| OwnMetric {
-            name: m.name,
-            help: m.help,
-            kind: if m.kind == "counter" {
-                MetricType::Counter
-            } else {
-                MetricType::Gauge
-            },
-            labels: m.labels,
-            value: m.value,
-        })
-        .collect()
+/// The web layer's limits from the configuration's `ingest` section.
+fn ingest_limits(c: &sonde_config::ingest::IngestConfig) -> IngestLimits {
+    let bytes = |b: sonde_config::units::ByteSize| usize::try_from(b.0).unwrap_or(usize::MAX);
+    IngestLimits {
+        max_body_bytes: bytes(c.max_body_size),
+        max_decompressed_bytes: bytes(c.max_decompressed_size),
+        max_series_per_request: c.max_series_per_request,
+        max_labels_per_series: c.max_labels_per_series,
+        max_concurrent_requests: c.max_concurrent_requests,
+    }
 }
 
 impl ServerControl for ServerState {
