@@ -156,7 +156,10 @@ fn replay_wal(dir: &Path, head: &Head, range: i64) -> Result<WalSummary, TsdbErr
     let (checkpoint, segments) = list(dir)?;
     // Counters `scan` keeps for a writable open; unused here.
     let stats = WalStats::default();
-    let mut replay = Replay::new(head, range);
+    // The read-only view serves samples; exemplar records are skipped
+    // (a disabled store takes none).
+    let no_exemplars = crate::exemplars::ExemplarStore::new(0);
+    let mut replay = Replay::new(head, &no_exemplars, range);
     if let Some(cp) = checkpoint {
         let path = dir.join(checkpoint_name(cp));
         let data = fs::read(&path).map_err(|e| TsdbError::io("read", &path, e))?;
