@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{get, get_json, post, Sonde};
+use common::{get, get_json, post, post_body, Sonde};
 
 fn config(jobs: &[&str]) -> String {
     let mut text =
@@ -123,6 +123,38 @@ fn reload_applies_good_config_and_refuses_bad_one() {
         up_samples(&sonde, "a") >= before,
         "data of a removed job is kept"
     );
+}
+
+#[test]
+fn ingest_limits_follow_the_config_and_its_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("prometheus.yml");
+    std::fs::write(&file, "ingest:\n  max_body_size: 1KiB\n").unwrap();
+    let sonde = Sonde::start_in(
+        dir,
+        &[
+            &format!("--config.file={}", file.display()),
+            "--web.enable-lifecycle",
+        ],
+    );
+    let limit = |sonde: &Sonde| {
+        let (_, metrics) = get(&sonde.url("/metrics"));
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("sonde_ingest_limit{limit=\"max_body_bytes\"} "))
+            .map(str::to_string)
+    };
+    assert_eq!(limit(&sonde).as_deref(), Some("1024"));
+    let line = "m v=1\n".repeat(200);
+    let (status, body) = post_body(&sonde.url("/write?db=d"), line.clone());
+    assert_eq!(status, 413, "{body}");
+
+    std::fs::write(&file, "ingest:\n  max_body_size: 1MiB\n").unwrap();
+    let (status, body) = post(&sonde.url("/-/reload"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(limit(&sonde).as_deref(), Some("1048576"));
+    let (status, body) = post_body(&sonde.url("/write?db=d"), line);
+    assert_eq!(status, 204, "{body}");
 }
 
 #[test]

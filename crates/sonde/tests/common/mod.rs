@@ -136,6 +136,15 @@ pub fn post(url: &str) -> (u16, String) {
     (resp.status().as_u16(), resp.text().expect("body"))
 }
 
+pub fn post_body(url: &str, body: String) -> (u16, String) {
+    let resp = reqwest::blocking::Client::new()
+        .post(url)
+        .body(body)
+        .send()
+        .expect("POST");
+    (resp.status().as_u16(), resp.text().expect("body"))
+}
+
 pub fn get_json(url: &str) -> serde_json::Value {
     let (status, body) = get(url);
     assert_eq!(status, 200, "GET {url}: {body}");
