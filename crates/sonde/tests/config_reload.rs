@@ -144,7 +144,7 @@ fn ingest_limits_follow_the_config_and_its_reloads() {
             .find_map(|l| l.strip_prefix("sonde_ingest_limit{limit=\"max_body_bytes\"} "))
             .map(str::to_string)
     };
-    assert_eq!(limit(&sonde).as_deref(), Some("1024"));
+    assert_eq!(limit(&sonde).as_deref(), Some("1024.0"));
     let line = "m v=1\n".repeat(200);
     let (status, body) = post_body(&sonde.url("/write?db=d"), line.clone());
     assert_eq!(status, 413, "{body}");
@@ -152,7 +152,7 @@ fn ingest_limits_follow_the_config_and_its_reloads() {
     std::fs::write(&file, "ingest:\n  max_body_size: 1MiB\n").unwrap();
     let (status, body) = post(&sonde.url("/-/reload"));
     assert_eq!(status, 200, "{body}");
-    assert_eq!(limit(&sonde).as_deref(), Some("1048576"));
+    assert_eq!(limit(&sonde).as_deref(), Some("1048576.0"));
     let (status, body) = post_body(&sonde.url("/write?db=d"), line);
     assert_eq!(status, 204, "{body}");
 }
