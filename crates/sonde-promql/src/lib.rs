@@ -24,8 +24,10 @@
 //!
 //! Conformance: Prometheus 2.42's PromQL test scripts pass in full over the
 //! in-memory storage and over the `sonde-tsdb` head
-//! (`tests/promql_conformance*.rs`), and `tests/vs_prometheus` compares
-//! results with a real Prometheus 2.42 on thousands of queries.
+//! (`tests/promql_conformance*.rs`), and the binary's
+//! `tests/promql_vs_prometheus` compares, over both HTTP APIs, the answers
+//! of `sonde` fed by remote write with a real Prometheus 2.42's on
+//! thousands of queries.
 
 mod aggregate;
 mod binary;

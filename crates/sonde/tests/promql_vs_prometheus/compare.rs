@@ -1,13 +1,15 @@
 //! Comparing two API `data` objects.
 
 use serde_json::Value as Json;
-use sonde_promql::testing::script::almost_equal;
-
-/// Equal within a relative 1e-6, or within 1e-12 absolutely: sums whose
-/// true value is about zero come out as ±1e-17 depending on input order,
-/// which Prometheus itself does not fix (Go map order).
+/// Equal (NaN equal to NaN), within a relative 1e-9, or within 1e-12
+/// absolutely: sums whose true value is about zero come out as ±1e-17
+/// depending on input order, which Prometheus itself does not fix (Go map
+/// order).
 fn close(a: f64, b: f64) -> bool {
-    almost_equal(a, b) || (a - b).abs() < 1e-12
+    (a.is_nan() && b.is_nan())
+        || a == b
+        || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+        || (a - b).abs() < 1e-12
 }
 
 /// Compares two `data` objects; `ordered` for sort/topk-style results.
