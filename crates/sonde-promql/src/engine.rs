@@ -14,7 +14,7 @@ use sonde_model::{Queryable, Sample, Timestamp};
 
 use crate::error::{QueryError, Result};
 use crate::eval::{duration_ms, offset_ms, Ctx, Evaluator, Limits, Val};
-use crate::stats::EngineStats;
+use crate::stats::{EngineStats, QueryStats};
 use crate::value::{RangeSeries, Value, VectorSample};
 
 /// Most steps a range query may have (Prometheus' API limit).
@@ -102,8 +102,39 @@ impl Engine {
         time_ms: Timestamp,
         cancel: Option<CancelToken>,
     ) -> Result<Value> {
-        let expr = parse(query)?;
-        self.instant_query_expr_with_cancel(storage, &expr, time_ms, cancel)
+        self.instant_query_with_stats(storage, query, time_ms, cancel, false)
+            .0
+    }
+
+    /// [`Engine::instant_query_with_cancel`] that also says what the query
+    /// cost (Prometheus' `stats`); `per_step` adds the samples per step.
+    pub fn instant_query_with_stats(
+        &self,
+        storage: &dyn Queryable,
+        query: &str,
+        time_ms: Timestamp,
+        cancel: Option<CancelToken>,
+        per_step: bool,
+    ) -> (Result<Value>, QueryStats) {
+        let started = Instant::now();
+        let expr = match parse(query) {
+            Ok(e) => e,
+            Err(e) => return (Err(e), QueryStats::default()),
+        };
+        let mut stats = QueryStats {
+            query_preparation: started.elapsed().as_secs_f64(),
+            ..QueryStats::default()
+        };
+        let span = Span {
+            start: time_ms,
+            end: time_ms,
+            step: 1,
+            range: false,
+            per_step,
+        };
+        let res = self.instant_span(storage, &expr, span, cancel, &mut stats);
+        stats.finish();
+        (res, stats)
     }
 
     /// [`Engine::instant_query`] for an expression parsed with [`parse`]
@@ -114,23 +145,26 @@ impl Engine {
         expr: &Expr,
         time_ms: Timestamp,
     ) -> Result<Value> {
-        self.instant_query_expr_with_cancel(storage, expr, time_ms, None)
-    }
-
-    fn instant_query_expr_with_cancel(
-        &self,
-        storage: &dyn Queryable,
-        expr: &Expr,
-        time_ms: Timestamp,
-        cancel: Option<CancelToken>,
-    ) -> Result<Value> {
         let span = Span {
             start: time_ms,
             end: time_ms,
             step: 1,
             range: false,
+            per_step: false,
         };
-        let val = self.run(storage, expr, span, cancel)?;
+        self.instant_span(storage, expr, span, None, &mut QueryStats::default())
+    }
+
+    fn instant_span(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        span: Span,
+        cancel: Option<CancelToken>,
+        stats: &mut QueryStats,
+    ) -> Result<Value> {
+        let time_ms = span.start;
+        let val = self.run(storage, expr, span, cancel, stats)?;
         Ok(match val {
             Val::Scalar(v) => Value::Scalar {
                 t: time_ms,
@@ -151,7 +185,9 @@ impl Engine {
             ),
             Val::Matrix(mut series) => Value::Matrix({
                 // Subquery results come in evaluation order: sort them.
+                let sorting = Instant::now();
                 series.sort_by(|a, b| a.labels.cmp(&b.labels));
+                stats.result_sort += sorting.elapsed().as_secs_f64();
                 series
                     .into_iter()
                     .map(|s| RangeSeries {
@@ -186,8 +222,37 @@ impl Engine {
         step: i64,
         cancel: Option<CancelToken>,
     ) -> Result<Value> {
-        let expr = parse(query)?;
-        self.range_query_expr_with_cancel(storage, &expr, start, end, step, cancel)
+        self.range_query_with_stats(storage, query, start, end, step, cancel, false)
+            .0
+    }
+
+    /// [`Engine::range_query_with_cancel`] that also says what the query
+    /// cost (Prometheus' `stats`); `per_step` adds the samples per step.
+    #[allow(clippy::too_many_arguments)] // the query's own parameters
+    pub fn range_query_with_stats(
+        &self,
+        storage: &dyn Queryable,
+        query: &str,
+        start: Timestamp,
+        end: Timestamp,
+        step: i64,
+        cancel: Option<CancelToken>,
+        per_step: bool,
+    ) -> (Result<Value>, QueryStats) {
+        let started = Instant::now();
+        let expr = match parse(query) {
+            Ok(e) => e,
+            Err(e) => return (Err(e), QueryStats::default()),
+        };
+        let mut stats = QueryStats {
+            query_preparation: started.elapsed().as_secs_f64(),
+            ..QueryStats::default()
+        };
+        let res = self.range_span(
+            storage, &expr, start, end, step, cancel, per_step, &mut stats,
+        );
+        stats.finish();
+        (res, stats)
     }
 
     /// [`Engine::range_query`] for an expression parsed with [`parse`].
@@ -202,7 +267,8 @@ impl Engine {
         self.range_query_expr_with_cancel(storage, expr, start, end, step, None)
     }
 
-    fn range_query_expr_with_cancel(
+    /// [`Engine::range_query_expr`] that stops when `cancel` is set.
+    pub fn range_query_expr_with_cancel(
         &self,
         storage: &dyn Queryable,
         expr: &Expr,
@@ -210,6 +276,22 @@ impl Engine {
         end: Timestamp,
         step: i64,
         cancel: Option<CancelToken>,
+    ) -> Result<Value> {
+        let mut stats = QueryStats::default();
+        self.range_span(storage, expr, start, end, step, cancel, false, &mut stats)
+    }
+
+    #[allow(clippy::too_many_arguments)] // the query's own parameters
+    fn range_span(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        start: Timestamp,
+        end: Timestamp,
+        step: i64,
+        cancel: Option<CancelToken>,
+        per_step: bool,
+        stats: &mut QueryStats,
     ) -> Result<Value> {
         if step <= 0 {
             return Err(QueryError::BadData(
@@ -241,8 +323,9 @@ impl Engine {
             end,
             step,
             range: true,
+            per_step,
         };
-        let val = self.run(storage, expr, span, cancel)?;
+        let val = self.run(storage, expr, span, cancel, stats)?;
         let mut series: Vec<RangeSeries> = match val {
             Val::Scalar(v) => vec![RangeSeries {
                 labels: sonde_model::Labels::empty(),
@@ -266,7 +349,9 @@ impl Engine {
             )))
             }
         };
+        let sorting = Instant::now();
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        stats.result_sort += sorting.elapsed().as_secs_f64();
         Ok(Value::Matrix(series))
     }
 
@@ -276,12 +361,14 @@ impl Engine {
         expr: &Expr,
         span: Span,
         cancel: Option<CancelToken>,
+        stats: &mut QueryStats,
     ) -> Result<Val> {
         let Span {
             start,
             end,
             step,
             range,
+            per_step,
         } = span;
         let started = Instant::now();
         let lookback = duration_ms(self.opts.lookback_delta);
@@ -305,10 +392,25 @@ impl Engine {
             default_subquery_step: subquery_step,
             limits: Limits::new(self.opts.max_samples, deadline, cancel),
         };
+        if per_step {
+            ctx.limits.track_per_step(start, end, step);
+        }
+        stats.query_preparation += started.elapsed().as_secs_f64();
+        let evaluating = Instant::now();
         let res = Evaluator::new(&ctx, start, end, step).eval(expr);
+        stats.inner_eval += evaluating.elapsed().as_secs_f64();
         let micros = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
         self.stats
             .record(range, micros, ctx.limits.total(), res.as_ref().err());
+        let (queryable, counts) = ctx.limits.queryable();
+        stats.total_queryable_samples = queryable;
+        stats.peak_samples = ctx.limits.peak() as u64;
+        stats.per_step = counts.map(|c| {
+            c.into_iter()
+                .enumerate()
+                .map(|(i, n)| (start + i as i64 * step, n))
+                .collect()
+        });
         res
     }
 }
@@ -320,6 +422,8 @@ struct Span {
     end: Timestamp,
     step: i64,
     range: bool,
+    /// Count queryable samples per step (`stats=all` with per-step stats).
+    per_step: bool,
 }
 
 fn type_name(t: ValueType) -> &'static str {

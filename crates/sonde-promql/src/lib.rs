@@ -44,5 +44,5 @@ pub mod value;
 
 pub use engine::{parse, parse_selector, CancelToken, Engine, EngineOptions};
 pub use error::QueryError;
-pub use stats::{EngineStats, EngineStatsSnapshot};
+pub use stats::{EngineStats, EngineStatsSnapshot, QueryStats};
 pub use value::{format_float, RangeSeries, Value, VectorSample};

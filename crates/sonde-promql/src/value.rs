@@ -152,7 +152,7 @@ pub(crate) fn format_go_v(v: f64) -> String {
 
 /// Writes a millisecond timestamp as seconds, like Prometheus' API
 /// (`1435781451.781`): a JSON number with up to three decimals.
-fn write_time(dst: &mut String, t: Timestamp) {
+pub(crate) fn write_time(dst: &mut String, t: Timestamp) {
     let secs = t.div_euclid(1000);
     let ms = t.rem_euclid(1000);
     if ms == 0 {

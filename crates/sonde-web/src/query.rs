@@ -5,13 +5,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use sonde_model::Queryable;
-use sonde_promql::{CancelToken, Engine, QueryError, Value};
+use sonde_promql::{CancelToken, Engine, QueryError, QueryStats, Value};
 use tokio::sync::Semaphore;
 
 use crate::api::{ApiError, ErrorType};
@@ -28,6 +28,9 @@ pub struct QueryService {
     pub engine: Engine,
     pub storage: Arc<dyn Queryable>,
     gate: Arc<Semaphore>,
+    /// `stats=all` adds samples per step (Prometheus'
+    /// `--enable-feature=promql-per-step-stats`).
+    per_step_stats: bool,
 }
 
 impl QueryService {
@@ -36,16 +39,26 @@ impl QueryService {
             engine,
             storage,
             gate: Arc::new(Semaphore::new(max_concurrency.max(1))),
+            per_step_stats: false,
         }
     }
 
-    /// Runs `f` with an engine whose timeout honours the request's `timeout`.
-    async fn run<F>(&self, timeout: Option<i64>, f: F) -> Result<Value, ApiError>
+    /// Whether `stats=all` reports `totalQueryableSamplesPerStep`, as
+    /// Prometheus does with `--enable-feature=promql-per-step-stats`.
+    pub fn with_per_step_stats(mut self, on: bool) -> Self {
+        self.per_step_stats = on;
+        self
+    }
+
+    /// Runs `f` with an engine whose timeout honours the request's `timeout`,
+    /// adding the time spent waiting for a slot to its stats.
+    async fn run<F>(&self, timeout: Option<i64>, f: F) -> Result<(Value, QueryStats), ApiError>
     where
-        F: FnOnce(&Engine, &dyn Queryable, CancelToken) -> Result<Value, QueryError>
+        F: FnOnce(&Engine, &dyn Queryable, CancelToken) -> (Result<Value, QueryError>, QueryStats)
             + Send
             + 'static,
     {
+        let queued = Instant::now();
         let _permit =
             self.gate.clone().acquire_owned().await.map_err(|_| {
                 ApiError::new(ErrorType::Unavailable, "query engine is shutting down")
@@ -56,13 +69,18 @@ impl QueryService {
         }
         let engine = self.engine.with_options(opts); // shares the query counters
         let storage = self.storage.clone();
+        let queue_secs = queued.elapsed().as_secs_f64();
         let cancel: CancelToken = Arc::new(AtomicBool::new(false));
         let guard = CancelOnDrop(cancel.clone());
-        let result = tokio::task::spawn_blocking(move || f(&engine, storage.as_ref(), cancel))
-            .await
-            .map_err(|e| ApiError::new(ErrorType::Internal, format!("query task failed: {e}")))?;
+        let (result, mut stats) =
+            tokio::task::spawn_blocking(move || f(&engine, storage.as_ref(), cancel))
+                .await
+                .map_err(|e| {
+                    ApiError::new(ErrorType::Internal, format!("query task failed: {e}"))
+                })?;
         std::mem::forget(guard); // finished: nothing to cancel
-        result.map_err(query_error)
+        stats.add_queue_time(queue_secs);
+        Ok((result.map_err(query_error)?, stats))
     }
 }
 
@@ -97,13 +115,30 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// The success envelope around a value that serialises itself.
-fn value_response(v: &Value) -> Response {
+/// The success envelope around a value that serialises itself, with the
+/// query's `stats` inside `data` when asked for.
+fn value_response(v: &Value, stats: Option<&QueryStats>) -> Response {
     let mut body = String::with_capacity(256);
     body.push_str(r#"{"status":"success","data":"#);
     v.write_json(&mut body);
+    if let Some(stats) = stats {
+        body.pop(); // the closing brace of `data`
+        body.push_str(",\"stats\":");
+        stats.write_json(&mut body);
+        body.push('}');
+    }
     body.push('}');
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// What the `stats` parameter asks for: nothing (absent or empty), the
+/// totals (any value), or also samples per step (`all`, when enabled).
+/// As in Prometheus 2.42's `defaultStatsRenderer` and `extractQueryOpts`.
+fn stats_request(params: &Params, svc: &QueryService) -> (bool, bool) {
+    match params.get("stats") {
+        None => (false, false),
+        Some(v) => (true, v == "all" && svc.per_step_stats),
+    }
 }
 
 pub(crate) async fn instant(
@@ -113,12 +148,14 @@ pub(crate) async fn instant(
     let query = params.get("query").unwrap_or("").to_string();
     let time = params.time_or("time", now_ms())?;
     let timeout = params.duration("timeout")?;
-    let value = service(&ctx)?
+    let svc = service(&ctx)?;
+    let (want_stats, per_step) = stats_request(&params, svc);
+    let (value, stats) = svc
         .run(timeout, move |engine, storage, cancel| {
-            engine.instant_query_with_cancel(storage, &query, time, Some(cancel))
+            engine.instant_query_with_stats(storage, &query, time, Some(cancel), per_step)
         })
         .await?;
-    Ok(value_response(&value))
+    Ok(value_response(&value, want_stats.then_some(&stats)))
 }
 
 pub(crate) async fn range(
@@ -147,12 +184,14 @@ pub(crate) async fn range(
         ));
     }
     let timeout = params.duration("timeout")?;
-    let value = service(&ctx)?
+    let svc = service(&ctx)?;
+    let (want_stats, per_step) = stats_request(&params, svc);
+    let (value, stats) = svc
         .run(timeout, move |engine, storage, cancel| {
-            engine.range_query_with_cancel(storage, &query, start, end, step, Some(cancel))
+            engine.range_query_with_stats(storage, &query, start, end, step, Some(cancel), per_step)
         })
         .await?;
-    Ok(value_response(&value))
+    Ok(value_response(&value, want_stats.then_some(&stats)))
 }
 
 fn required_time(params: &Params, key: &str) -> Result<i64, ApiError> {

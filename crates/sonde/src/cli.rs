@@ -101,6 +101,12 @@ pub struct ServerArgs {
     #[arg(long = "query.lookback-delta", default_value = "5m")]
     pub query_lookback_delta: String,
 
+    /// Comma-separated Prometheus feature flags. Honoured:
+    /// `promql-per-step-stats` (`stats=all` reports samples per step).
+    /// Others are accepted and ignored, so Prometheus' command lines work.
+    #[arg(long = "enable-feature", value_delimiter = ',')]
+    pub enable_feature: Vec<String>,
+
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value = "info")]
     pub log_level: LogLevel,
@@ -111,6 +117,11 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
+    /// Whether `--enable-feature` names `name`.
+    pub fn feature(&self, name: &str) -> bool {
+        self.enable_feature.iter().any(|f| f.trim() == name)
+    }
+
     /// Every flag and its value as a string, for `/api/v1/status/flags`.
     pub fn flag_values(&self) -> std::collections::BTreeMap<String, String> {
         let level = format!("{:?}", self.log_level).to_lowercase();
@@ -135,6 +146,7 @@ impl ServerArgs {
                 self.query_max_concurrency.to_string(),
             ),
             ("query.lookback-delta", self.query_lookback_delta.clone()),
+            ("enable-feature", self.enable_feature.join(",")),
             ("log.level", level),
             ("log.format", format),
         ]
@@ -169,6 +181,17 @@ mod tests {
         };
         assert_eq!(args.log_format, LogFormat::Json);
         assert_eq!(args.listen_address, "0.0.0.0:9090");
+    }
+
+    #[test]
+    fn feature_flags_are_a_comma_separated_list() {
+        let cli = Cli::try_parse_from([
+            "sonde",
+            "--enable-feature=promql-per-step-stats,exemplar-storage",
+        ])
+        .unwrap();
+        assert!(cli.server.feature("promql-per-step-stats"));
+        assert!(!cli.server.feature("promql-at-modifier"));
     }
 
     #[test]

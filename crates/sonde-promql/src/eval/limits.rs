@@ -4,7 +4,7 @@
 //! Thread safety: one `Limits` belongs to one query on one thread; the
 //! cancel flag is the only part shared (an `Arc<AtomicBool>`).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +15,12 @@ pub(crate) struct Limits {
     pub max_samples: usize,
     current: Cell<usize>,
     total: Cell<u64>,
+    /// Most samples held at once (`peakSamples` of the query stats).
+    peak: Cell<usize>,
+    /// Samples the selectors read (`totalQueryableSamples`).
+    queryable: Cell<u64>,
+    /// The same per step of the query, when asked for: (start, step, counts).
+    per_step: RefCell<Option<(i64, i64, Vec<u64>)>>,
     pub deadline: Option<Instant>,
     pub cancel: Option<Arc<AtomicBool>>,
 }
@@ -29,6 +35,9 @@ impl Limits {
             max_samples,
             current: Cell::new(0),
             total: Cell::new(0),
+            peak: Cell::new(0),
+            queryable: Cell::new(0),
+            per_step: RefCell::new(None),
             deadline,
             cancel,
         }
@@ -54,6 +63,7 @@ impl Limits {
         self.total.set(self.total.get() + n as u64);
         let now = self.current.get() + n;
         self.current.set(now);
+        self.peak.set(self.peak.get().max(now));
         if now > self.max_samples {
             return Err(QueryError::too_many_samples());
         }
@@ -63,6 +73,37 @@ impl Limits {
     /// All samples ever accounted, for statistics.
     pub fn total(&self) -> u64 {
         self.total.get()
+    }
+
+    /// Most samples held at once so far.
+    pub fn peak(&self) -> usize {
+        self.peak.get()
+    }
+
+    /// Keeps `totalQueryableSamples` per step of the query `start, start +
+    /// step, ... <= end` from now on.
+    pub fn track_per_step(&self, start: i64, end: i64, step: i64) {
+        let steps = ((end - start) / step.max(1) + 1).max(0) as usize;
+        *self.per_step.borrow_mut() = Some((start, step.max(1), vec![0; steps]));
+    }
+
+    /// Accounts for `n` samples read by a selector at the query step `ts`.
+    pub fn count_queryable(&self, ts: i64, n: usize) {
+        self.queryable.set(self.queryable.get() + n as u64);
+        if let Some((start, step, counts)) = self.per_step.borrow_mut().as_mut() {
+            let i = (ts - *start) / *step;
+            if ts >= *start && (ts - *start) % *step == 0 {
+                if let Some(c) = counts.get_mut(i as usize) {
+                    *c += n as u64;
+                }
+            }
+        }
+    }
+
+    /// All samples read by selectors, and per step when tracked.
+    pub fn queryable(&self) -> (u64, Option<Vec<u64>>) {
+        let per_step = self.per_step.borrow().as_ref().map(|(_, _, c)| c.clone());
+        (self.queryable.get(), per_step)
     }
 
     /// Gives back `n` samples that are no longer held.

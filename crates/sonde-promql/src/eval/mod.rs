@@ -73,6 +73,10 @@ pub(crate) struct Evaluator<'c, 'q> {
     /// of `predict_linear` with `@`, to reproduce Prometheus 2.42 (see
     /// `functions::range`).
     pub data_cap: Option<Timestamp>,
+    /// Inside a subquery's inner evaluation: its selectors' samples are not
+    /// the query's queryable samples (2.42 counts the subquery's points in
+    /// each outer window instead).
+    pub in_subquery: bool,
 }
 
 impl<'c, 'q> Evaluator<'c, 'q> {
@@ -83,6 +87,27 @@ impl<'c, 'q> Evaluator<'c, 'q> {
             end,
             interval: interval.max(1),
             data_cap: None,
+            in_subquery: false,
+        }
+    }
+
+    /// An evaluator of the first step only, seeing what this one sees.
+    pub fn first_step_only(&self) -> Self {
+        Evaluator {
+            ctx: self.ctx,
+            start: self.start,
+            end: self.start,
+            interval: 1,
+            data_cap: self.data_cap,
+            in_subquery: self.in_subquery,
+        }
+    }
+
+    /// Accounts for `n` samples a selector read for the step at `ts`
+    /// (`totalQueryableSamples` of the query stats).
+    pub fn count_queryable(&self, ts: Timestamp, n: usize) {
+        if !self.in_subquery && n > 0 {
+            self.ctx.limits.count_queryable(ts, n);
         }
     }
 

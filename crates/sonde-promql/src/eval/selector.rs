@@ -177,6 +177,7 @@ impl RangeSource {
                 }
             }
             ev.ctx.limits.add(buf.len())?;
+            ev.count_queryable(ts, buf.len());
             let r = f(
                 step,
                 Window {
@@ -194,8 +195,7 @@ impl RangeSource {
     /// The raw samples of every series at the evaluator's first step: the
     /// value of a range selector or subquery as a query result.
     pub fn into_raw_series(self, ev: &Evaluator<'_, '_>) -> Result<Vec<Series>> {
-        let mut single = Evaluator::new(ev.ctx, ev.start, ev.start, 1);
-        single.data_cap = ev.data_cap;
+        let single = ev.first_step_only();
         let mut out = Vec::with_capacity(self.series.len());
         for s in &self.series {
             let mut samples = Vec::new();
@@ -286,6 +286,7 @@ impl Evaluator<'_, '_> {
                             l.v
                         };
                         points.push(Sample::new(ts, v));
+                        self.count_queryable(ts, 1);
                     }
                 }
             }
@@ -358,6 +359,7 @@ impl Evaluator<'_, '_> {
             inner_start = inner_start.saturating_add(step);
         }
         let mut inner = Evaluator::new(self.ctx, inner_start, last_ref, step);
+        inner.in_subquery = true;
         inner.data_cap = if slide {
             Some(pinned_end)
         } else {

@@ -98,8 +98,7 @@ pub(crate) fn eval(ev: &Evaluator<'_, '_>, call: &Call, f: RangeFn) -> Result<Va
     // A pinned window with fixed arguments gives the same value at every
     // step: compute it once and repeat it (2.42's step-invariant path).
     let pinned = !slide && src.at.is_some() && ev.steps() > 1;
-    let mut once = Evaluator::new(ev.ctx, ev.start, ev.start, 1);
-    once.data_cap = ev.data_cap;
+    let once = ev.first_step_only();
     let walk_ev = if pinned { &once } else { ev };
     let mut out = Vec::new();
     let mut step_params = vec![0.0; params.len()];

@@ -178,11 +178,10 @@ impl ServerState {
             control: self.clone(),
             build: build_info(),
             flags: a.flag_values(),
-            query: Some(QueryService::new(
-                engine,
-                self.db.clone(),
-                a.query_max_concurrency as usize,
-            )),
+            query: Some(
+                QueryService::new(engine, self.db.clone(), a.query_max_concurrency as usize)
+                    .with_per_step_stats(a.feature("promql-per-step-stats")),
+            ),
             scrape: Some(self.scrape.clone()),
             appendable: Some(self.db.clone()),
             ingest: self.ingest.clone(),
