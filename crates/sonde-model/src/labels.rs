@@ -227,9 +227,15 @@ mod utf8 {
 }
 
 /// Collects labels to build a [`Labels`]; reusable with [`LabelsBuilder::reset`].
+///
+/// The strings of removed labels are kept as spares and refilled by the next
+/// `set` or `reset_to`, so a builder reused per series (relabeling, scrape
+/// and ingest paths) stops allocating once it has seen its widest series.
 #[derive(Debug, Default, Clone)]
 pub struct LabelsBuilder {
+    /// `pairs[..len]` are the labels; the rest are spares.
     pairs: Vec<(String, String)>,
+    len: usize,
 }
 
 impl LabelsBuilder {
@@ -243,51 +249,78 @@ impl LabelsBuilder {
         b
     }
 
+    fn live(&self) -> &[(String, String)] {
+        &self.pairs[..self.len]
+    }
+
+    /// Appends a pair, refilling a spare when there is one.
+    fn push(&mut self, name: &str, value: &str) {
+        match self.pairs.get_mut(self.len) {
+            Some((n, v)) => {
+                name.clone_into(n);
+                value.clone_into(v);
+            }
+            None => self.pairs.push((name.to_string(), value.to_string())),
+        }
+        self.len += 1;
+    }
+
     /// Empties the builder, keeping its allocations.
     pub fn reset(&mut self) {
-        self.pairs.clear();
+        self.len = 0;
     }
 
     /// Replaces the content with `labels`.
     pub fn reset_to(&mut self, labels: &Labels) {
-        self.pairs.clear();
-        self.pairs
-            .extend(labels.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+        self.len = 0;
+        for (n, v) in labels.iter() {
+            self.push(n, v);
+        }
     }
 
     /// Sets `name` to `value`; an empty value deletes the label.
     pub fn set(&mut self, name: &str, value: &str) {
-        match self.pairs.iter_mut().find(|(n, _)| n == name) {
+        let len = self.len;
+        match self.pairs[..len].iter_mut().find(|(n, _)| n == name) {
             Some(p) => value.clone_into(&mut p.1),
-            None => self.pairs.push((name.to_string(), value.to_string())),
+            None => self.push(name, value),
         }
     }
 
     pub fn del(&mut self, name: &str) {
-        self.pairs.retain(|(n, _)| n != name);
+        self.retain(|n, _| n != name);
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
+        self.live()
             .iter()
             .find(|(n, v)| n == name && !v.is_empty())
             .map(|(_, v)| v.as_str())
     }
 
-    /// Keeps only the labels for which `keep(name, value)` is true.
+    /// Keeps only the labels for which `keep(name, value)` is true, in
+    /// their order; the others become spares.
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
-        self.pairs.retain(|(n, v)| keep(n, v));
+        let mut kept = 0;
+        for i in 0..self.len {
+            let (n, v) = &self.pairs[i];
+            if keep(n, v) {
+                self.pairs.swap(kept, i);
+                kept += 1;
+            }
+        }
+        self.len = kept;
     }
 
     /// The current pairs, unsorted, including names set to "".
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.live().iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
     /// The sorted set, without empty values.
     pub fn build(&self) -> Labels {
         let mut refs: Vec<(&str, &str)> = self
-            .pairs
+            .live()
             .iter()
             .filter(|(_, v)| !v.is_empty())
             .map(|(n, v)| (n.as_str(), v.as_str()))
@@ -382,5 +415,27 @@ mod tests {
         assert!(!is_valid_label_name(""));
         assert!(is_valid_metric_name("a:b_c"));
         assert!(!is_valid_metric_name("a-b"));
+    }
+
+    #[test]
+    fn builder_reuses_removed_labels_and_keeps_order() {
+        let mut b = LabelsBuilder::new();
+        b.reset_to(&Labels::from_pairs(&[("a", "1"), ("b", "2"), ("c", "3")]));
+        b.del("b");
+        b.set("d", "4");
+        b.set("a", "");
+        assert_eq!(
+            b.pairs().collect::<Vec<_>>(),
+            [("a", ""), ("c", "3"), ("d", "4")]
+        );
+        assert_eq!(b.build(), Labels::from_pairs(&[("c", "3"), ("d", "4")]));
+        b.retain(|n, _| n != "c");
+        assert_eq!(b.get("c"), None);
+        assert_eq!(b.get("d"), Some("4"));
+        b.reset();
+        assert_eq!(b.pairs().count(), 0);
+        assert!(b.build().is_empty());
+        b.reset_to(&Labels::from_pairs(&[("x", "y")]));
+        assert_eq!(b.build(), Labels::from_pairs(&[("x", "y")]));
     }
 }
