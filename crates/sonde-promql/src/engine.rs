@@ -488,6 +488,43 @@ pub fn parse_selector(selector: &str) -> Result<Vec<sonde_model::Matcher>> {
     }
 }
 
+/// The matchers of every vector selector in `query`, those inside range
+/// selectors and subqueries included, as Prometheus'
+/// `parser.ExtractSelectors`: what `/api/v1/query_exemplars` selects
+/// series by. Empty for a query without selectors (`1 + 1`).
+pub fn extract_selectors(query: &str) -> Result<Vec<Vec<sonde_model::Matcher>>> {
+    let mut out = Vec::new();
+    collect_selectors(&parse(query)?, &mut out)?;
+    Ok(out)
+}
+
+fn collect_selectors(e: &Expr, out: &mut Vec<Vec<sonde_model::Matcher>>) -> Result<()> {
+    match e {
+        Expr::VectorSelector(vs) => out.push(crate::eval::to_matchers(vs)?),
+        Expr::MatrixSelector(ms) => out.push(crate::eval::to_matchers(&ms.vs)?),
+        Expr::Aggregate(a) => {
+            if let Some(p) = &a.param {
+                collect_selectors(p, out)?;
+            }
+            collect_selectors(&a.expr, out)?;
+        }
+        Expr::Unary(u) => collect_selectors(&u.expr, out)?,
+        Expr::Binary(b) => {
+            collect_selectors(&b.lhs, out)?;
+            collect_selectors(&b.rhs, out)?;
+        }
+        Expr::Paren(p) => collect_selectors(&p.expr, out)?,
+        Expr::Subquery(s) => collect_selectors(&s.expr, out)?,
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                collect_selectors(a, out)?;
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+    Ok(())
+}
+
 /// Rejects what the parser accepts but PromQL 2.42 does not have.
 fn check(e: &Expr) -> Result<()> {
     match e {
@@ -604,5 +641,33 @@ mod selector_tests {
         let e = parse_selector("sum(up)").unwrap_err().to_string();
         assert!(e.contains("expected a series selector"), "{e}");
         assert!(parse_selector("up{").is_err());
+    }
+
+    #[test]
+    fn extract_selectors_finds_every_vector_selector() {
+        let sets = extract_selectors(
+            r#"sum by (job) (rate(a_total{job="x"}[5m])) / on() group_left max_over_time(b[1h:1m]) + topk(scalar(d), c)"#,
+        );
+        let sets = sets.unwrap_or_else(|e| panic!("{e}"));
+        let text: Vec<String> = sets
+            .iter()
+            .map(|ms| {
+                ms.iter()
+                    .map(|m| m.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        assert_eq!(
+            text,
+            vec![
+                r#"__name__="a_total",job="x""#,
+                r#"__name__="b""#,
+                r#"__name__="d""#,
+                r#"__name__="c""#
+            ]
+        );
+        assert_eq!(extract_selectors("1 + 1").map(|s| s.len()).ok(), Some(0));
+        assert!(extract_selectors("up{").is_err());
     }
 }

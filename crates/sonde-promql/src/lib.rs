@@ -42,7 +42,7 @@ pub mod stats;
 pub mod testing;
 pub mod value;
 
-pub use engine::{parse, parse_selector, CancelToken, Engine, EngineOptions};
+pub use engine::{extract_selectors, parse, parse_selector, CancelToken, Engine, EngineOptions};
 pub use error::QueryError;
 pub use stats::{EngineStats, EngineStatsSnapshot, QueryStats};
 pub use value::{format_float, RangeSeries, Value, VectorSample};
