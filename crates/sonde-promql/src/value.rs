@@ -174,7 +174,8 @@ fn write_point(dst: &mut String, t: Timestamp, v: f64) {
     dst.push_str("\"]");
 }
 
-fn write_labels(dst: &mut String, labels: &Labels) {
+/// A label set as the JSON object Prometheus returns, with Go's escapes.
+pub fn write_labels(dst: &mut String, labels: &Labels) {
     dst.push('{');
     for (i, (n, v)) in labels.iter().enumerate() {
         if i > 0 {

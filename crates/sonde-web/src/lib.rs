@@ -8,6 +8,7 @@
 
 mod admin;
 mod api;
+mod exemplars;
 mod federate;
 mod ingest;
 mod lifecycle;

@@ -16,7 +16,8 @@ use tokio::net::TcpListener;
 use crate::query::QueryService;
 use crate::status::BuildInfo;
 use crate::{
-    admin, federate, ingest, lifecycle, params, query, series, status, targets, ServerControl,
+    admin, exemplars, federate, ingest, lifecycle, params, query, series, status, targets,
+    ServerControl,
 };
 
 /// Web settings, from the `--web.*` flags and the `web` config section.
@@ -48,6 +49,8 @@ pub struct WebContext {
     pub storage_admin: Option<Arc<dyn crate::StorageAdmin>>,
     /// Where pushed samples go (remote write, Influx line protocol, import).
     pub appendable: Option<Arc<dyn sonde_model::Appendable>>,
+    /// Where `/api/v1/query_exemplars` reads; `None` answers it as unavailable.
+    pub exemplars: Option<Arc<dyn sonde_model::ExemplarQueryable>>,
     /// Limits and counters of the push endpoints.
     pub ingest: Arc<crate::Ingest>,
     /// The scrape manager, for the targets and metadata APIs.
@@ -76,6 +79,10 @@ pub fn router(ctx: Arc<WebContext>) -> Router {
             get(query::format_query).post(query::format_query),
         )
         .route("/api/v1/series", get(series::series).post(series::series))
+        .route(
+            "/api/v1/query_exemplars",
+            get(exemplars::query_exemplars).post(exemplars::query_exemplars),
+        )
         .route(
             "/api/v1/labels",
             get(series::label_names).post(series::label_names),

@@ -12,7 +12,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -203,28 +202,13 @@ async fn prometheus_remote_write_delivers_every_sample() {
         common::serve_db(sonde_dir.path()).await.port()
     );
     let target = start_target().await;
-    let prom_port = common::free_port();
     let config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
          scrape_configs:\n  - job_name: static\n    static_configs:\n      - targets: ['{target}']\n\
          remote_write:\n  - url: http://{sonde}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n"
     );
-    let config_path = prom_dir.path().join("prometheus.yml");
-    std::fs::write(&config_path, config).unwrap();
-    let log = std::fs::File::create(prom_dir.path().join("prometheus.log")).unwrap();
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            prom_dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start prometheus");
-    let _guard = common::KillOnDrop(child);
-    let prom = format!("http://127.0.0.1:{prom_port}");
+    let peer = common::start_prometheus(prom_dir.path(), &config, &[]);
+    let prom = peer.url.clone();
     let sonde_url = format!("http://{sonde}");
     let http = reqwest::Client::new();
 
@@ -234,7 +218,7 @@ async fn prometheus_remote_write_delivers_every_sample() {
         assert!(
             Instant::now() < deadline,
             "Prometheus did not scrape 5 times within 60s; its log: {}",
-            std::fs::read_to_string(prom_dir.path().join("prometheus.log")).unwrap_or_default()
+            peer.log_text()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
         let now = std::time::SystemTime::now()
@@ -343,27 +327,12 @@ async fn prometheus_remote_write_delivers_every_sample() {
     // with empty local storage reads everything from Sonde (2.42's client
     // asks for SAMPLES) and must answer the query as the first one does.
     let reader_dir = tempfile::tempdir().unwrap();
-    let reader_port = common::free_port();
-    let reader_config = reader_dir.path().join("prometheus.yml");
-    std::fs::write(
-        &reader_config,
-        format!("remote_read:\n  - url: {sonde_url}/api/v1/read\n    read_recent: true\n"),
-    )
-    .unwrap();
-    let log = std::fs::File::create(reader_dir.path().join("prometheus.log")).unwrap();
-    let reader = Command::new("prometheus")
-        .arg(format!("--config.file={}", reader_config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            reader_dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{reader_port}"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start the reading prometheus");
-    let _reader_guard = common::KillOnDrop(reader);
-    let reader_url = format!("http://127.0.0.1:{reader_port}");
+    let reader = common::start_prometheus(
+        reader_dir.path(),
+        &format!("remote_read:\n  - url: {sonde_url}/api/v1/read\n    read_recent: true\n"),
+        &[],
+    );
+    let reader_url = reader.url.clone();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let ready = http
@@ -377,7 +346,7 @@ async fn prometheus_remote_write_delivers_every_sample() {
         assert!(
             Instant::now() < deadline,
             "the reading Prometheus did not get ready; its log: {}",
-            std::fs::read_to_string(reader_dir.path().join("prometheus.log")).unwrap_or_default()
+            reader.log_text()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -79,8 +79,20 @@ pub fn context(
         scrape: None,
         storage_admin: None,
         appendable,
+        exemplars: None,
         ingest: Default::default(),
     })
+}
+
+/// The context of [`serve_db`]: ingestion, queries and exemplars over `db`.
+pub fn db_context(db: &Arc<sonde_tsdb::Db>) -> Arc<WebContext> {
+    let engine = sonde_promql::Engine::new(sonde_promql::EngineOptions::default());
+    let query = QueryService::new(engine, db.clone(), 2);
+    let mut ctx = context(Some(query), Some(db.clone()), Labels::empty());
+    if let Some(c) = Arc::get_mut(&mut ctx) {
+        c.exemplars = Some(db.clone());
+    }
+    ctx
 }
 
 /// Serves `ctx` on an ephemeral loopback port and returns the address.
@@ -128,6 +140,46 @@ pub fn peer_present(binary: &str, version_flag: &str, package: &str) -> bool {
     found
 }
 
+/// A Prometheus peer started by [`start_prometheus`]; killed when dropped.
+pub struct Prometheus {
+    pub url: String,
+    pub log: std::path::PathBuf,
+    _process: KillOnDrop,
+}
+
+impl Prometheus {
+    /// What it logged so far, for failure messages.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Starts `prometheus` with `config` (YAML) and `extra_args`, its data and
+/// log in `dir`, listening on a free loopback port.
+pub fn start_prometheus(dir: &std::path::Path, config: &str, extra_args: &[&str]) -> Prometheus {
+    let config_path = dir.join("prometheus.yml");
+    std::fs::write(&config_path, config).expect("write prometheus.yml");
+    let log = dir.join("prometheus.log");
+    let port = free_port();
+    let child = std::process::Command::new("prometheus")
+        .args(extra_args)
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("create prometheus.log"))
+        .spawn()
+        .expect("start prometheus");
+    Prometheus {
+        url: format!("http://127.0.0.1:{port}"),
+        log,
+        _process: KillOnDrop(child),
+    }
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -146,7 +198,5 @@ pub async fn serve_db(dir: &std::path::Path) -> SocketAddr {
         ..sonde_tsdb::DbOptions::default()
     };
     let db = sonde_tsdb::Db::open(dir, opts).expect("open Db");
-    let engine = sonde_promql::Engine::new(sonde_promql::EngineOptions::default());
-    let query = QueryService::new(engine, db.clone(), 2);
-    serve(context(Some(query), Some(db), Labels::empty())).await
+    serve(db_context(&db)).await
 }

@@ -184,6 +184,7 @@ impl ServerState {
             ),
             scrape: Some(self.scrape.clone()),
             appendable: Some(self.db.clone()),
+            exemplars: Some(self.db.clone()),
             ingest: self.ingest.clone(),
             storage_admin: Some(Arc::new(storage::Admin {
                 db: self.db.clone(),
@@ -233,8 +234,8 @@ impl ServerState {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let diff = old.diff(&new);
-        if diff.storage {
-            tracing::warn!("changes to the storage section take effect at the next restart");
+        if diff.storage && old.storage.tsdb != new.storage.tsdb {
+            tracing::warn!("changes to storage.tsdb take effect at the next restart");
         }
         self.runtime
             .block_on(self.scrape.apply_config(&new))
@@ -244,6 +245,10 @@ impl ServerState {
             })?;
         if diff.ingest {
             self.ingest.set_limits(ingest_limits(&new.ingest));
+        }
+        if old.storage.exemplars != new.storage.exemplars {
+            self.db
+                .set_max_exemplars(new.storage.exemplars.max_exemplars);
         }
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
         Ok(())

@@ -35,6 +35,7 @@ pub fn options(args: &ServerArgs, config: &sonde_config::Config) -> anyhow::Resu
         } else {
             DEFAULT_OUT_OF_ORDER_WINDOW_MS
         },
+        max_exemplars: config.storage.exemplars.max_exemplars,
         ..DbOptions::default()
     })
 }
@@ -146,6 +147,39 @@ pub fn metrics(db: &Db) -> Vec<OwnMetric> {
             "sonde_tsdb_retention_deleted_blocks_total",
             "Blocks deleted by retention",
             m.retention_deleted_blocks_total,
+        ),
+        counter(
+            "sonde_tsdb_exemplar_exemplars_appended_total",
+            "Total number of appended exemplars",
+            m.exemplars.appended_total,
+        ),
+        gauge(
+            "sonde_tsdb_exemplar_exemplars_in_storage",
+            "Number of exemplars currently in circular storage",
+            m.exemplars.in_storage,
+        ),
+        gauge(
+            "sonde_tsdb_exemplar_series_with_exemplars_in_storage",
+            "Number of series with exemplars currently in circular storage",
+            m.exemplars.series_in_storage,
+        ),
+        OwnMetric {
+            value: m.exemplars.oldest_timestamp_seconds,
+            ..gauge(
+                "sonde_tsdb_exemplar_last_exemplars_timestamp_seconds",
+                "The timestamp of the oldest exemplar stored in circular storage",
+                0,
+            )
+        },
+        gauge(
+            "sonde_tsdb_exemplar_max_exemplars",
+            "Total number of exemplars the exemplar storage can store, resizeable",
+            m.exemplars.max_exemplars,
+        ),
+        counter(
+            "sonde_tsdb_exemplar_out_of_order_exemplars_total",
+            "Total number of out of order exemplar ingestion failed attempts",
+            m.exemplars.out_of_order_total,
         ),
     ]
 }
