@@ -35,7 +35,17 @@ fn storage() -> MemStorage {
 
 fn bench(c: &mut Criterion) {
     let storage = storage();
-    let engine = Engine::new(EngineOptions::default());
+    // One thread, and the default (runs of steps on up to 4 cores).
+    let engines = [
+        (
+            "1 thread",
+            Engine::new(EngineOptions {
+                max_threads_per_query: 1,
+                ..EngineOptions::default()
+            }),
+        ),
+        ("default threads", Engine::new(EngineOptions::default())),
+    ];
     let mut g = c.benchmark_group("range_query_1000x480");
     g.throughput(Throughput::Elements(SERIES as u64 * SAMPLES as u64));
     g.sample_size(10);
@@ -49,13 +59,15 @@ fn bench(c: &mut Criterion) {
         "max_over_time(requests_total[10m:1m])",
         "rate(requests_total[1h] @ 7185)",
     ] {
-        g.bench_function(q, |b| {
-            b.iter(|| {
-                engine
-                    .range_query(&storage, q, 0, (SAMPLES - 1) * STEP, STEP)
-                    .unwrap()
-            })
-        });
+        for (threads, engine) in &engines {
+            g.bench_function(format!("{q} ({threads})"), |b| {
+                b.iter(|| {
+                    engine
+                        .range_query(&storage, q, 0, (SAMPLES - 1) * STEP, STEP)
+                        .unwrap()
+                })
+            });
+        }
     }
     g.finish();
 }

@@ -4,7 +4,7 @@
 //! Thread safety: an [`Engine`] is immutable and can be shared; each query
 //! runs on the calling thread.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,10 @@ pub struct EngineOptions {
     /// Step of subqueries written without one, `x[1h:]` (default 1m,
     /// Prometheus uses the global evaluation interval).
     pub default_subquery_step: Duration,
+    /// Threads one range query may use (runs of steps evaluated side by
+    /// side); default: the cores there are, at most 4. 1 evaluates every
+    /// query on its caller's thread.
+    pub max_threads_per_query: usize,
 }
 
 impl Default for EngineOptions {
@@ -43,6 +47,9 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
             default_subquery_step: Duration::from_secs(60),
+            max_threads_per_query: std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_THREADS_PER_QUERY),
         }
     }
 }
@@ -129,6 +136,7 @@ impl Engine {
             start: time_ms,
             end: time_ms,
             step: 1,
+            query: (time_ms, time_ms),
             range: false,
             per_step,
         };
@@ -149,6 +157,7 @@ impl Engine {
             start: time_ms,
             end: time_ms,
             step: 1,
+            query: (time_ms, time_ms),
             range: false,
             per_step: false,
         };
@@ -322,6 +331,7 @@ impl Engine {
             start,
             end,
             step,
+            query: (start, end),
             range: true,
             per_step,
         };
@@ -355,6 +365,13 @@ impl Engine {
         Ok(Value::Matrix(series))
     }
 
+    /// Evaluates `expr` over the span's steps. A range query with many
+    /// steps is cut into runs of consecutive steps, one thread each (PromQL
+    /// steps are independent: `@ start()`/`end()` still mean the whole
+    /// query's, and subquery steps are aligned to absolute time), and the
+    /// runs' series are joined; the runs share the query's sample budget,
+    /// deadline and cancel flag. The engine's counters record the query
+    /// once.
     fn run(
         &self,
         storage: &dyn Queryable,
@@ -363,45 +380,98 @@ impl Engine {
         cancel: Option<CancelToken>,
         stats: &mut QueryStats,
     ) -> Result<Val> {
+        let started = Instant::now();
+        let held = Arc::new(AtomicUsize::new(0));
+        let parts = span.split(threads_for(&span, self.opts.max_threads_per_query));
+        let mut done: Vec<Part> = if parts.len() == 1 {
+            vec![self.run_part(storage, expr, span, cancel, held)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = parts
+                    .iter()
+                    .map(|part| {
+                        let (cancel, held) = (cancel.clone(), held.clone());
+                        scope.spawn(move || self.run_part(storage, expr, *part, cancel, held))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Part::failed(QueryError::exec(
+                                "BUG: a query evaluation thread panicked",
+                            ))
+                        })
+                    })
+                    .collect()
+            })
+        };
+        let samples: u64 = done.iter().map(|p| p.samples).sum();
+        let mut first_error = None;
+        let mut vals = Vec::with_capacity(done.len());
+        for part in &mut done {
+            stats.absorb(&part.stats);
+            match std::mem::replace(&mut part.result, Ok(Val::Scalar(Vec::new()))) {
+                Ok(v) => vals.push(v),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let micros = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+        self.stats
+            .record(span.range, micros, samples, first_error.as_ref());
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(join_parts(vals)),
+        }
+    }
+
+    /// Evaluates one run of steps on the calling thread.
+    fn run_part(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        span: Span,
+        cancel: Option<CancelToken>,
+        held: Arc<AtomicUsize>,
+    ) -> Part {
         let Span {
             start,
             end,
             step,
-            range,
+            query,
             per_step,
+            ..
         } = span;
         let started = Instant::now();
         let lookback = duration_ms(self.opts.lookback_delta);
         let subquery_step = duration_ms(self.opts.default_subquery_step).max(1);
-        let (mint, maxt) = time_bounds(expr, start, end, lookback, (start, end), subquery_step)
-            .unwrap_or((start, end));
+        let (mint, maxt) =
+            time_bounds(expr, start, end, lookback, query, subquery_step).unwrap_or((start, end));
         let querier = match storage.querier(mint, maxt) {
             Ok(q) => q,
-            Err(e) => {
-                let e = QueryError::from(e);
-                self.stats.record(range, 0, 0, Some(&e));
-                return Err(e);
-            }
+            Err(e) => return Part::failed(QueryError::from(e)),
         };
         let deadline = started.checked_add(self.opts.timeout);
         let ctx = Ctx {
             querier: querier.as_ref(),
             lookback,
-            query_start: start,
-            query_end: end,
+            query_start: query.0,
+            query_end: query.1,
             default_subquery_step: subquery_step,
-            limits: Limits::new(self.opts.max_samples, deadline, cancel),
+            limits: Limits::new(self.opts.max_samples, deadline, cancel).sharing(held),
         };
         if per_step {
             ctx.limits.track_per_step(start, end, step);
         }
-        stats.query_preparation += started.elapsed().as_secs_f64();
+        let mut stats = QueryStats {
+            query_preparation: started.elapsed().as_secs_f64(),
+            ..QueryStats::default()
+        };
         let evaluating = Instant::now();
-        let res = Evaluator::new(&ctx, start, end, step).eval(expr);
-        stats.inner_eval += evaluating.elapsed().as_secs_f64();
-        let micros = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
-        self.stats
-            .record(range, micros, ctx.limits.total(), res.as_ref().err());
+        let result = Evaluator::new(&ctx, start, end, step).eval(expr);
+        stats.inner_eval = evaluating.elapsed().as_secs_f64();
         let (queryable, counts) = ctx.limits.queryable();
         stats.total_queryable_samples = queryable;
         stats.peak_samples = ctx.limits.peak() as u64;
@@ -411,7 +481,81 @@ impl Engine {
                 .map(|(i, n)| (start + i as i64 * step, n))
                 .collect()
         });
-        res
+        Part {
+            result,
+            stats,
+            samples: ctx.limits.total(),
+        }
+    }
+}
+
+/// Steps one evaluation thread takes at least: below this, a thread costs
+/// more than it saves.
+const MIN_STEPS_PER_THREAD: i64 = 50;
+/// Default for [`EngineOptions::max_threads_per_query`] at most: dashboards
+/// send several queries at once, which share the cores too.
+const MAX_THREADS_PER_QUERY: usize = 4;
+
+/// How many threads evaluate `span`: 1 for instant queries and short
+/// ranges, else up to `max`.
+fn threads_for(span: &Span, max: usize) -> usize {
+    if !span.range {
+        return 1;
+    }
+    let steps = (span.end - span.start) / span.step + 1;
+    let by_steps = usize::try_from(steps / MIN_STEPS_PER_THREAD).unwrap_or(usize::MAX);
+    by_steps.min(max).max(1)
+}
+
+/// What evaluating one run of steps gave.
+struct Part {
+    result: Result<Val>,
+    stats: QueryStats,
+    /// Samples accounted, for the engine's counters.
+    samples: u64,
+}
+
+impl Part {
+    fn failed(e: QueryError) -> Self {
+        Part {
+            result: Err(e),
+            stats: QueryStats::default(),
+            samples: 0,
+        }
+    }
+}
+
+/// Joins the results of consecutive runs of steps, in step order: scalars
+/// end to end, series by label set (first-seen order; range results are
+/// sorted afterwards).
+fn join_parts(mut vals: Vec<Val>) -> Val {
+    if vals.len() == 1 {
+        return vals.pop().unwrap_or(Val::Scalar(Vec::new()));
+    }
+    let mut scalar: Option<Vec<f64>> = None;
+    let mut series: Vec<crate::eval::Series> = Vec::new();
+    let mut index: std::collections::HashMap<sonde_model::Labels, usize> =
+        std::collections::HashMap::new();
+    for v in vals {
+        match v {
+            Val::Scalar(s) => scalar.get_or_insert_with(Vec::new).extend(s),
+            Val::Vector(part) | Val::Matrix(part) => {
+                for s in part {
+                    match index.get(&s.labels) {
+                        Some(&i) => series[i].samples.extend(s.samples),
+                        None => {
+                            index.insert(s.labels.clone(), series.len());
+                            series.push(s);
+                        }
+                    }
+                }
+            }
+            Val::String(s) => return Val::String(s),
+        }
+    }
+    match scalar {
+        Some(s) => Val::Scalar(s),
+        None => Val::Vector(series),
     }
 }
 
@@ -421,9 +565,31 @@ struct Span {
     start: Timestamp,
     end: Timestamp,
     step: i64,
+    /// The whole query's start and end, which `@ start()` and `@ end()`
+    /// mean when the steps are cut into runs.
+    query: (Timestamp, Timestamp),
     range: bool,
     /// Count queryable samples per step (`stats=all` with per-step stats).
     per_step: bool,
+}
+
+impl Span {
+    /// Cuts the steps into `n` runs of consecutive steps (fewer when there
+    /// are fewer steps).
+    fn split(self, n: usize) -> Vec<Span> {
+        let steps = (self.end - self.start) / self.step + 1;
+        let n = i64::try_from(n).unwrap_or(1).clamp(1, steps.max(1));
+        let per = (steps + n - 1) / n;
+        (0..n)
+            .map(|i| self.start + i * per * self.step)
+            .take_while(|&start| start <= self.end)
+            .map(|start| Span {
+                start,
+                end: (start + (per - 1) * self.step).min(self.end),
+                ..self
+            })
+            .collect()
+    }
 }
 
 fn type_name(t: ValueType) -> &'static str {

@@ -92,6 +92,21 @@ pub struct QueryStats {
 }
 
 impl QueryStats {
+    /// Adds the figures of one run of steps evaluated on its own thread:
+    /// times and samples add up, the peak is the largest, per-step counts
+    /// follow each other.
+    pub(crate) fn absorb(&mut self, part: &QueryStats) {
+        self.query_preparation += part.query_preparation;
+        self.inner_eval += part.inner_eval;
+        self.total_queryable_samples += part.total_queryable_samples;
+        self.peak_samples = self.peak_samples.max(part.peak_samples);
+        if let Some(steps) = &part.per_step {
+            self.per_step
+                .get_or_insert_with(Vec::new)
+                .extend_from_slice(steps);
+        }
+    }
+
     /// Sums the parts into the totals once evaluation is over.
     pub(crate) fn finish(&mut self) {
         self.eval_total = self.query_preparation + self.inner_eval + self.result_sort;

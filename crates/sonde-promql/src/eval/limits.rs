@@ -1,11 +1,13 @@
 //! The per-query budget: samples held in memory, the deadline and the
 //! caller's cancel flag. Checked in every loop over steps and series.
 //!
-//! Thread safety: one `Limits` belongs to one query on one thread; the
-//! cancel flag is the only part shared (an `Arc<AtomicBool>`).
+//! Thread safety: one `Limits` belongs to one thread of a query. A query
+//! evaluated on several threads (runs of steps) gives each its own, sharing
+//! the count of samples held (so `--query.max-samples` bounds the whole
+//! query) and the cancel flag.
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +15,8 @@ use crate::error::{QueryError, Result};
 
 pub(crate) struct Limits {
     pub max_samples: usize,
-    current: Cell<usize>,
+    /// Samples held by all threads of the query.
+    held: Arc<AtomicUsize>,
     total: Cell<u64>,
     /// Most samples held at once (`peakSamples` of the query stats).
     peak: Cell<usize>,
@@ -33,7 +36,7 @@ impl Limits {
     ) -> Self {
         Limits {
             max_samples,
-            current: Cell::new(0),
+            held: Arc::new(AtomicUsize::new(0)),
             total: Cell::new(0),
             peak: Cell::new(0),
             queryable: Cell::new(0),
@@ -41,6 +44,12 @@ impl Limits {
             deadline,
             cancel,
         }
+    }
+
+    /// Counts held samples in `held`, shared with the query's other threads.
+    pub fn sharing(mut self, held: Arc<AtomicUsize>) -> Self {
+        self.held = held;
+        self
     }
 
     /// Fails when the query was cancelled or ran out of time.
@@ -61,8 +70,7 @@ impl Limits {
     /// Accounts for `n` more samples held in memory.
     pub fn add(&self, n: usize) -> Result<()> {
         self.total.set(self.total.get() + n as u64);
-        let now = self.current.get() + n;
-        self.current.set(now);
+        let now = self.held.fetch_add(n, Ordering::Relaxed) + n;
         self.peak.set(self.peak.get().max(now));
         if now > self.max_samples {
             return Err(QueryError::too_many_samples());
@@ -108,6 +116,11 @@ impl Limits {
 
     /// Gives back `n` samples that are no longer held.
     pub fn release(&self, n: usize) {
-        self.current.set(self.current.get().saturating_sub(n));
+        // Never below zero: a part gives back only what it added.
+        let _ = self
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
+                Some(h.saturating_sub(n))
+            });
     }
 }

@@ -25,6 +25,7 @@ pub fn test_engine_options() -> EngineOptions {
         max_samples: 10_000,
         timeout: Duration::from_secs(100),
         default_subquery_step: Duration::from_secs(60),
+        ..EngineOptions::default()
     }
 }
 

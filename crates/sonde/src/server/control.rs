@@ -166,6 +166,7 @@ impl ServerState {
                 .unwrap_or_else(|p| p.into_inner())
                 .global
                 .evaluation_interval,
+            ..EngineOptions::default()
         });
         Ok(Arc::new(WebContext {
             options: WebOptions {
