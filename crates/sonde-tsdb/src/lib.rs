@@ -40,7 +40,7 @@ pub mod head;
 pub mod head_append;
 pub mod iter;
 pub mod metrics;
-mod mmap;
+pub mod mmap;
 pub mod options;
 pub mod postings;
 pub mod querier;

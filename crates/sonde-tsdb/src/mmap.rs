@@ -1,6 +1,8 @@
 //! Read-only memory maps of immutable block files. The only module allowed
 //! `unsafe` (memmap2's `Mmap::map` is unsafe because another process could
-//! change the file under the map).
+//! change the file under the map). `sonde tsdb import` also maps its input
+//! file with it, as promtool does: a file truncated by someone else during
+//! the import ends the process (SIGBUS), which its documentation says.
 
 #![allow(unsafe_code)]
 

@@ -28,6 +28,9 @@ pub enum Command {
     /// Check configuration files and metrics, like promtool.
     #[command(subcommand)]
     Check(crate::check::CheckCommand),
+    /// Inspect, dump and backfill a data directory, like `promtool tsdb`.
+    #[command(subcommand)]
+    Tsdb(crate::tsdb_cli::TsdbCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,6 +6,7 @@ mod logging;
 mod own_metrics;
 mod query_cli;
 mod server;
+mod tsdb_cli;
 
 use std::process::ExitCode;
 
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         Some(Command::Server(args)) => server::run(args),
         Some(Command::Check(cmd)) => check::run(cmd),
         Some(Command::Query(args)) => query_cli::run(args),
+        Some(Command::Tsdb(cmd)) => tsdb_cli::run(cmd),
     };
     match result {
         Ok(code) => code,
