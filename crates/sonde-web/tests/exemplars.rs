@@ -247,16 +247,11 @@ async fn remote_written_exemplars_are_queried_and_survive_a_restart() {
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// An OpenMetrics target whose exemplars never change: some with their own
-/// timestamps, one without (it takes the scrape time of its first scrape).
+/// An OpenMetrics target whose exemplars never change
+/// (`testdata/exemplars.om`): some with their own timestamps, one without
+/// (it takes the scrape time of its first scrape).
 async fn start_target() -> String {
-    let body = "# TYPE req counter\n# HELP req Requests.\n\
-        req_total{path=\"/a\"} 10 # {trace_id=\"abc\"} 1.0 1700000000.123\n\
-        req_total{path=\"/b\"} 20 # {trace_id=\"def\",span_id=\"1\"} 2.5\n\
-        # TYPE lat histogram\n\
-        lat_bucket{le=\"0.1\"} 1 # {trace_id=\"h1\"} 0.05 1700000001.5\n\
-        lat_bucket{le=\"+Inf\"} 2 # {trace_id=\"h2\"} 7 1700000002\n\
-        lat_sum 7.05\nlat_count 2\n# EOF\n";
+    let body = include_str!("testdata/exemplars.om");
     let app = axum::Router::new().route(
         "/metrics",
         get(move || async move { ([(header::CONTENT_TYPE, OPENMETRICS)], body) }),

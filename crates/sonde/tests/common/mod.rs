@@ -103,6 +103,19 @@ impl Sonde {
         assert!(status.success());
     }
 
+    /// Stops the server gracefully (SIGTERM) and starts it again with
+    /// `args` on the same directory, so data must come back from disk.
+    pub fn restart(mut self, args: &[&str]) -> Sonde {
+        self.signal("TERM");
+        assert!(
+            self.wait_exit(Duration::from_secs(30)),
+            "sonde exited with an error"
+        );
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        drop(self);
+        Sonde::start_in(dir, args)
+    }
+
     /// Waits for the process to exit on its own and returns whether it succeeded.
     pub fn wait_exit(&mut self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
