@@ -45,6 +45,8 @@ pub fn new_block_id() -> String {
 
 /// Writes a block of `series` (sorted by labels, chunks sorted and not
 /// overlapping) under `parent` and returns its directory.
+/// A failed write (a full disk) removes what it wrote, so that it does not
+/// keep the disk full until the next open.
 pub fn write_block(
     parent: &Path,
     series: &[(Labels, Vec<Chunk>)],
@@ -53,8 +55,23 @@ pub fn write_block(
 ) -> Result<PathBuf, TsdbError> {
     let id = new_block_id();
     let tmp = parent.join(format!("{id}.tmp"));
+    let res = write_block_in(parent, id, &tmp, series, level, sources);
+    if res.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    res
+}
+
+fn write_block_in(
+    parent: &Path,
+    id: String,
+    tmp: &Path,
+    series: &[(Labels, Vec<Chunk>)],
+    level: u32,
+    sources: Vec<String>,
+) -> Result<PathBuf, TsdbError> {
     let dir = parent.join(&id);
-    fs::create_dir_all(&tmp).map_err(|e| TsdbError::io("create block directory", &tmp, e))?;
+    fs::create_dir_all(tmp).map_err(|e| TsdbError::io("create block directory", tmp, e))?;
 
     let mut chunks_buf = Vec::with_capacity(1 << 20);
     chunks_buf.extend_from_slice(CHUNKS_MAGIC);
@@ -104,8 +121,8 @@ pub fn write_block(
     let json = serde_json::to_vec_pretty(&meta)
         .map_err(|e| TsdbError::io("encode", &tmp.join("meta.json"), std::io::Error::other(e)))?;
     write_file(&tmp.join("meta.json"), &json)?;
-    sync_dir(&tmp)?;
-    fs::rename(&tmp, &dir).map_err(|e| TsdbError::io("rename into place", &dir, e))?;
+    sync_dir(tmp)?;
+    fs::rename(tmp, &dir).map_err(|e| TsdbError::io("rename into place", &dir, e))?;
     sync_dir(parent)?;
     Ok(dir)
 }

@@ -8,6 +8,10 @@
 //! lock on the hot path (only the shared side of `apply_lock` at commit).
 //! Maintenance (cutting blocks, compaction, retention, deletion) runs one at
 //! a time under `maintenance`, on the background thread or when called.
+//!
+//! Faults: a failed WAL write, or a block or checkpoint write that finds
+//! the disk full, puts the database in read-only mode (see
+//! [`crate::write_state`]); queries are not affected.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -32,6 +36,7 @@ use crate::options::{DbOptions, FsyncPolicy};
 use crate::querier::{DbQuerier, Source};
 use crate::replay::{load_blocks, lock_dir, Replay};
 use crate::wal::Wal;
+use crate::write_state::{Gate, WriteState};
 
 /// Counts of finished background work, for tests and tools to wait on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,6 +61,13 @@ pub(crate) struct DbInner {
     block_maxt: AtomicI64,
     pub(crate) closed: AtomicBool,
     pub(crate) metrics: Metrics,
+    /// Read-only mode after write failures.
+    pub(crate) writes: WriteState,
+    /// Set by a commit that finds the head due for a cut; wakes the
+    /// maintenance thread through `kick_cv` (as Prometheus' appender wakes
+    /// its compactor), so a cut does not wait for the next interval.
+    kick: AtomicBool,
+    kick_cv: Condvar,
     pub(crate) maintenance: Mutex<()>,
     progress: Mutex<Progress>,
     progress_cv: Condvar,
@@ -115,6 +127,9 @@ impl Db {
             block_maxt: AtomicI64::new(i64::MIN),
             closed: AtomicBool::new(false),
             metrics: Metrics::default(),
+            writes: WriteState::default(),
+            kick: AtomicBool::new(false),
+            kick_cv: Condvar::new(),
             maintenance: Mutex::new(()),
             progress: Mutex::new(Progress::default()),
             progress_cv: Condvar::new(),
@@ -130,8 +145,8 @@ impl Db {
         if inner.opts.background {
             let i = inner.clone();
             db.threads.lock().push(std::thread::spawn(move || {
-                i.background_loop(i.opts.background_interval, |i| {
-                    if let Err(e) = i.maintain() {
+                i.background_loop(i.opts.background_interval, &i.kick_cv, Some(&i.kick), |i| {
+                    if let Err(e) = i.maintain_noting_faults() {
                         tracing::error!(error = %e, "storage maintenance failed");
                     }
                 })
@@ -140,9 +155,10 @@ impl Db {
         if let FsyncPolicy::Interval(every) = inner.opts.wal_fsync {
             let i = inner.clone();
             db.threads.lock().push(std::thread::spawn(move || {
-                i.background_loop(every, |i| {
+                i.background_loop(every, &i.stop_cv, None, |i| {
                     if let Err(e) = i.wal.sync() {
                         tracing::error!(error = %e, "WAL fsync failed");
+                        i.note_fault(&e);
                     }
                 })
             }));
@@ -157,6 +173,7 @@ impl Db {
         }
         *self.inner.stop.lock() = true;
         self.inner.stop_cv.notify_all();
+        self.inner.kick_cv.notify_all();
         for t in self.threads.lock().drain(..) {
             let _ = t.join();
         }
@@ -167,14 +184,18 @@ impl Db {
     /// Runs one round of maintenance now: cuts due blocks from the head,
     /// compacts, applies retention. What the background thread does.
     pub fn compact(&self) -> Result<(), TsdbError> {
-        self.inner.maintain()
+        self.inner.maintain_noting_faults()
     }
 
     /// Persists every head sample older than `before` into a block now,
     /// whether or not the head is due (tests, shutdown tools, snapshots).
     pub fn cut_block(&self, before: Timestamp) -> Result<(), TsdbError> {
         let _m = self.inner.maintenance.lock();
-        self.inner.cut_head(before)
+        let res = self.inner.cut_head(before);
+        if let Err(e) = &res {
+            self.inner.note_fault(e);
+        }
+        res
     }
 
     /// Waits until `pred` holds for the progress counters, or `timeout`.
@@ -240,6 +261,12 @@ impl Db {
         crate::compact::snapshot(&self.inner, dir, with_head)
     }
 
+    /// Why the database refuses writes, when it is in read-only mode (the
+    /// file and the cause of the failed write); `None` when writable.
+    pub fn read_only_reason(&self) -> Option<String> {
+        self.inner.writes.reason()
+    }
+
     /// The engine's counters now.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner.metrics_snapshot()
@@ -288,6 +315,7 @@ impl Drop for Db {
     fn drop(&mut self) {
         *self.inner.stop.lock() = true;
         self.inner.stop_cv.notify_all();
+        self.inner.kick_cv.notify_all();
         for t in self.threads.lock().drain(..) {
             let _ = t.join();
         }
@@ -309,16 +337,75 @@ impl Queryable for Db {
 }
 
 impl DbInner {
-    fn background_loop(self: &Arc<Self>, every: Duration, work: impl Fn(&Arc<Self>)) {
+    /// Runs `work` every `every`, and at once when `kicked` was set (the
+    /// setter holds `stop`'s mutex while it notifies `cv`, so a kick is
+    /// never lost between the check and the wait).
+    fn background_loop(
+        self: &Arc<Self>,
+        every: Duration,
+        cv: &Condvar,
+        kicked: Option<&AtomicBool>,
+        work: impl Fn(&Arc<Self>),
+    ) {
         let mut stop = self.stop.lock();
         loop {
-            let _ = self.stop_cv.wait_for(&mut stop, every);
+            if !kicked.is_some_and(|k| k.swap(false, Ordering::AcqRel)) {
+                let _ = cv.wait_for(&mut stop, every);
+            }
             if *stop {
                 return;
             }
             drop(stop);
             work(self);
             stop = self.stop.lock();
+        }
+    }
+
+    /// Writes a commit's records to the WAL through read-only mode's gate:
+    /// refused while read-only (but for the periodic probe), and a failed
+    /// write makes the database read-only. Nothing of a refused or failed
+    /// batch is in the WAL. Wakes maintenance when the head is due a cut.
+    pub(crate) fn write_wal(&self, records: &[u8]) -> Result<(), StorageError> {
+        let gate = self.writes.gate();
+        if let Gate::Refused(e) = gate {
+            return Err(e);
+        }
+        let failure = self.wal.write(records).err().map(|e| e.to_string());
+        if gate == Gate::Probe {
+            self.writes.probe_done(failure.clone());
+        } else if let Some(f) = &failure {
+            self.writes.enter(f.clone());
+        }
+        if let Some(f) = failure {
+            return Err(StorageError::ReadOnly(f));
+        }
+        if self.opts.background && self.head_due() && !self.kick.swap(true, Ordering::AcqRel) {
+            let _stop = self.stop.lock();
+            self.kick_cv.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Whether the head spans enough time to cut a block from it.
+    pub(crate) fn head_due(&self) -> bool {
+        let (min, max) = (self.head.min_time(), self.head.max_time());
+        min != i64::MAX && max.saturating_sub(min) >= self.opts.block_range_ms / 2 * 3
+    }
+
+    fn maintain_noting_faults(&self) -> Result<(), TsdbError> {
+        let res = self.maintain();
+        if let Err(e) = &res {
+            self.note_fault(e);
+        }
+        res
+    }
+
+    /// A block, checkpoint or fsync that failed because the disk is full
+    /// makes the database read-only: accepting more into the WAL would
+    /// only fill the disk further while nothing can be persisted.
+    pub(crate) fn note_fault(&self, e: &TsdbError) {
+        if e.is_disk_full() {
+            self.writes.enter(e.to_string());
         }
     }
 
@@ -375,6 +462,8 @@ impl DbInner {
             head_series_removed_total: ld(&m.series_removed),
             blocks_bytes: blocks.iter().map(|b| b.size_bytes).sum(),
             exemplars: self.exemplars.stats(),
+            read_only: self.writes.is_read_only(),
+            read_only_entered_total: self.writes.entered.load(Ordering::Relaxed),
         }
     }
 }

@@ -18,11 +18,8 @@ impl DbInner {
     pub(crate) fn maintain(&self) -> Result<(), TsdbError> {
         let _m = self.maintenance.lock();
         let range = self.opts.block_range_ms;
-        loop {
-            let (min, max) = (self.head.min_time(), self.head.max_time());
-            if min == i64::MAX || max.saturating_sub(min) < range / 2 * 3 {
-                break;
-            }
+        while self.head_due() {
+            let min = self.head.min_time();
             let cut = (min.div_euclid(range) + 1) * range;
             self.cut_head(cut)?;
         }
@@ -144,7 +141,13 @@ impl DbInner {
             wal_record::encode_tombstones(dst, series.iter().map(|s| (s.id, mint, maxt)));
         });
         let _g = self.apply_lock.read();
-        self.wal.write(&buf)?;
+        self.write_wal(&buf).map_err(|e| {
+            TsdbError::io(
+                "write WAL in",
+                &self.dir.join("wal"),
+                std::io::Error::other(e),
+            )
+        })?;
         for s in &series {
             s.data.lock().add_tombstone(mint, maxt);
         }

@@ -40,6 +40,20 @@ impl TsdbError {
         }
     }
 
+    /// Whether this is a write refused for lack of room: the disk is full
+    /// (`ENOSPC`), a quota is exhausted (`EDQUOT`) or a file size limit is
+    /// reached (`EFBIG`). These put the database in read-only mode.
+    pub fn is_disk_full(&self) -> bool {
+        use std::io::ErrorKind;
+        match self {
+            TsdbError::Io { source, .. } => matches!(
+                source.kind(),
+                ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge
+            ),
+            _ => false,
+        }
+    }
+
     pub fn block(path: &Path, reason: impl Into<String>) -> Self {
         TsdbError::BlockCorruption {
             path: path.to_path_buf(),

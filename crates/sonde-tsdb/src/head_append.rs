@@ -138,7 +138,7 @@ impl HeadAppender {
         let allow_ooo = self.db.opts.out_of_order_window_ms > 0;
         let range = self.db.opts.block_range_ms;
         let guard = self.db.apply_lock.read();
-        self.db.wal.write(&self.buf)?;
+        self.db.write_wal(&self.buf)?;
         let mut dropped = 0u64;
         let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
         for (s, t, v) in &self.samples {

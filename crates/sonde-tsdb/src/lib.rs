@@ -51,6 +51,7 @@ pub mod stats;
 pub mod wal;
 mod wal_read;
 pub mod wal_record;
+mod write_state;
 
 pub use db::{Db, Progress};
 pub use error::TsdbError;

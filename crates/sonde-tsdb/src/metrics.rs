@@ -71,4 +71,9 @@ pub struct MetricsSnapshot {
     pub blocks_bytes: u64,
     /// `sonde_tsdb_exemplar_*` (Prometheus' `prometheus_tsdb_exemplar_*`).
     pub exemplars: crate::exemplars::ExemplarStats,
+    /// `sonde_tsdb_read_only`: writes are refused after a write failure
+    /// (disk full); see `Db::read_only_reason`.
+    pub read_only: bool,
+    /// `sonde_tsdb_read_only_entered_total`
+    pub read_only_entered_total: u64,
 }

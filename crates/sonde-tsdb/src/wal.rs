@@ -8,10 +8,17 @@
 //! (the leader) writes everything queued so far with one `write` and one
 //! `fsync`, the others wait on a condition variable.
 //!
+//! A failed write or fsync (disk full, I/O error) fails every writer of that
+//! batch and cuts the segment back to where the batch started, so the file
+//! still ends at a record boundary and later writes can follow once the
+//! cause is gone. If even that truncation fails the WAL refuses every write
+//! until it is opened again (replay then truncates the torn tail).
+//!
 //! Thread safety: `Wal` is shared; `queue` guards the pending bytes and the
 //! leader flag, `file` is only touched by the leader or under `queue`'s
 //! leader flag by `cut_segment`/`sync`.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -60,12 +67,56 @@ pub struct WalStats {
 
 struct Queue {
     pending: Vec<u8>,
+    /// Writers whose records are in `pending`.
+    pending_writers: usize,
     /// Number of the batch now collecting in `pending`.
     next_batch: u64,
-    /// Every batch up to this one is written.
+    /// Every batch up to this one is written (or failed).
     written: u64,
     leader: bool,
-    broken: Option<String>,
+    /// Failed batches whose writers have not all looked yet:
+    /// batch -> (writers left, what failed).
+    failed: HashMap<u64, (usize, Failure)>,
+}
+
+/// A failed write, kept so that each writer of the batch gets its own error
+/// with the original OS error code (which decides read-only mode).
+#[derive(Debug, Clone)]
+struct Failure {
+    op: &'static str,
+    path: PathBuf,
+    kind: std::io::ErrorKind,
+    code: Option<i32>,
+    message: String,
+}
+
+impl Failure {
+    fn of(e: &TsdbError, dir: &Path) -> Failure {
+        match e {
+            TsdbError::Io { op, path, source } => Failure {
+                op,
+                path: path.clone(),
+                kind: source.kind(),
+                code: source.raw_os_error(),
+                message: source.to_string(),
+            },
+            other => Failure {
+                op: "write WAL in",
+                path: dir.to_path_buf(),
+                kind: std::io::ErrorKind::Other,
+                code: None,
+                message: other.to_string(),
+            },
+        }
+    }
+
+    fn to_error(&self) -> TsdbError {
+        let source = match self.code {
+            Some(c) => std::io::Error::from_raw_os_error(c),
+            None => std::io::Error::new(self.kind, self.message.clone()),
+        };
+        TsdbError::io(self.op, &self.path, source)
+    }
 }
 
 struct SegmentFile {
@@ -73,6 +124,9 @@ struct SegmentFile {
     index: u64,
     file: File,
     size: u64,
+    /// Set when a failed write could not be cut back: the segment may end
+    /// in part of a record, so nothing may be appended after it.
+    poisoned: Option<String>,
 }
 
 pub struct Wal {
@@ -155,10 +209,11 @@ impl Wal {
             fsync,
             queue: Mutex::new(Queue {
                 pending: Vec::new(),
+                pending_writers: 0,
                 next_batch: 1,
                 written: 0,
                 leader: false,
-                broken: None,
+                failed: HashMap::new(),
             }),
             cond: Condvar::new(),
             file: Mutex::new(file),
@@ -167,23 +222,28 @@ impl Wal {
     }
 
     /// Writes framed records; returns once they are durable per the fsync
-    /// policy. Concurrent callers share writes and fsyncs.
+    /// policy. Concurrent callers share writes and fsyncs. On error nothing
+    /// of `records` is in the WAL (unless the segment could not be cut back;
+    /// then every later write fails too, and replay drops the torn tail).
     pub fn write(&self, records: &[u8]) -> Result<(), TsdbError> {
         if records.is_empty() {
             return Ok(());
         }
         let mut q = self.queue.lock();
-        if let Some(e) = &q.broken {
-            return Err(broken(&self.dir, e));
-        }
         q.pending.extend_from_slice(records);
+        q.pending_writers += 1;
         let mine = q.next_batch;
         loop {
             if q.written >= mine {
-                return match &q.broken {
-                    Some(e) => Err(broken(&self.dir, e)),
-                    None => Ok(()),
+                let Some((left, failure)) = q.failed.get_mut(&mine) else {
+                    return Ok(());
                 };
+                let err = failure.to_error();
+                *left -= 1;
+                if *left == 0 {
+                    q.failed.remove(&mine);
+                }
+                return Err(err);
             }
             if q.leader {
                 self.cond.wait(&mut q);
@@ -191,6 +251,7 @@ impl Wal {
             }
             q.leader = true;
             let batch = std::mem::take(&mut q.pending);
+            let writers = std::mem::take(&mut q.pending_writers);
             let n = q.next_batch;
             q.next_batch += 1;
             drop(q);
@@ -199,8 +260,8 @@ impl Wal {
             q.leader = false;
             q.written = n;
             if let Err(e) = res {
-                tracing::error!(error = %e, "WAL write failed; refusing further writes");
-                q.broken = Some(e.to_string());
+                tracing::error!(error = %e, writers, bytes = batch.len(), "WAL write failed; the batch is refused");
+                q.failed.insert(n, (writers, Failure::of(&e, &self.dir)));
             }
             // Give the (now empty) buffer back to avoid reallocating.
             if q.pending.is_empty() {
@@ -213,20 +274,53 @@ impl Wal {
 
     fn write_batch(&self, batch: &[u8]) -> Result<(), TsdbError> {
         let mut f = self.file.lock();
+        if let Some(why) = &f.poisoned {
+            return Err(TsdbError::io(
+                "write WAL segment",
+                &f.path(),
+                std::io::Error::other(format!(
+                    "an earlier failed write could not be cut back ({why}); \
+                     restart Sonde to repair the segment"
+                )),
+            ));
+        }
         if f.size > 0 && f.size + batch.len() as u64 > self.segment_bytes {
             self.roll(&mut f)?;
         }
-        f.file
+        let res = f
+            .file
             .write_all(batch)
-            .map_err(|e| TsdbError::io("write", &f.path(), e))?;
+            .map_err(|e| TsdbError::io("write WAL segment", &f.path(), e))
+            .and_then(|()| match self.fsync {
+                FsyncPolicy::Always => self.fsync_file(&f),
+                _ => Ok(()),
+            });
+        if let Err(e) = res {
+            self.cut_back(&mut f);
+            return Err(e);
+        }
         f.size += batch.len() as u64;
         self.stats
             .bytes_written
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        if self.fsync == FsyncPolicy::Always {
-            self.fsync_file(&f)?;
-        }
         Ok(())
+    }
+
+    /// Drops whatever part of a failed batch reached the file, so that the
+    /// segment ends at a record boundary again.
+    fn cut_back(&self, f: &mut SegmentFile) {
+        let size = f.size;
+        // A handle of its own: the writing handle may be what failed.
+        let res = OpenOptions::new()
+            .write(true)
+            .open(f.path())
+            .and_then(|h| h.set_len(size));
+        if let Err(e) = res {
+            let path = f.path();
+            tracing::error!(path = %path.display(), error = %e,
+                "cannot cut the WAL segment back after a failed write; refusing writes until restart");
+            f.poisoned = Some(format!("cannot truncate {}: {e}", path.display()));
+        }
     }
 
     fn fsync_file(&self, f: &SegmentFile) -> Result<(), TsdbError> {
@@ -242,6 +336,14 @@ impl Wal {
     }
 
     fn roll(&self, f: &mut SegmentFile) -> Result<(), TsdbError> {
+        if let Some(why) = &f.poisoned {
+            // A torn record may only end the last segment.
+            return Err(TsdbError::io(
+                "start a WAL segment after",
+                &f.path(),
+                std::io::Error::other(format!("that segment ends in a torn record ({why})")),
+            ));
+        }
         self.fsync_file(f)?;
         *f = SegmentFile::create(&self.dir, f.index + 1)?;
         self.stats.segment.store(f.index, Ordering::Relaxed);
@@ -274,7 +376,7 @@ impl Wal {
             first,
             path,
             tmp,
-            out: std::io::BufWriter::with_capacity(1 << 20, file),
+            out: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
         })
     }
 
@@ -293,33 +395,54 @@ impl Wal {
     }
 }
 
-/// A checkpoint being written.
+/// A checkpoint being written. Dropped unfinished (a write failed), its
+/// temporary file is removed, so a full disk is not made fuller.
 pub struct Checkpoint {
     dir: PathBuf,
     first: u64,
     path: PathBuf,
     tmp: PathBuf,
-    out: std::io::BufWriter<File>,
+    /// `None` once finished.
+    out: Option<std::io::BufWriter<File>>,
 }
 
 impl Checkpoint {
     pub fn write(&mut self, framed: &[u8]) -> Result<(), TsdbError> {
-        self.out
-            .write_all(framed)
+        let Some(out) = self.out.as_mut() else {
+            return Err(TsdbError::io(
+                "write",
+                &self.tmp,
+                std::io::Error::other("BUG: checkpoint written after finish"),
+            ));
+        };
+        out.write_all(framed)
             .map_err(|e| TsdbError::io("write", &self.tmp, e))
     }
 
     /// Makes the checkpoint durable and visible, then deletes the segments
     /// and checkpoints it replaces.
-    pub fn finish(self) -> Result<(), TsdbError> {
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| TsdbError::io("write", &self.tmp, e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| TsdbError::io("fsync", &self.tmp, e))?;
-        fs::rename(&self.tmp, &self.path)
-            .map_err(|e| TsdbError::io("rename into place", &self.path, e))?;
+    pub fn finish(mut self) -> Result<(), TsdbError> {
+        let Some(out) = self.out.take() else {
+            return Ok(());
+        };
+        let file = match out.into_inner() {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = fs::remove_file(&self.tmp);
+                return Err(TsdbError::io("write", &self.tmp, e.into_error()));
+            }
+        };
+        let done = file
+            .sync_all()
+            .map_err(|e| TsdbError::io("fsync", &self.tmp, e))
+            .and_then(|()| {
+                fs::rename(&self.tmp, &self.path)
+                    .map_err(|e| TsdbError::io("rename into place", &self.path, e))
+            });
+        if let Err(e) = done {
+            let _ = fs::remove_file(&self.tmp);
+            return Err(e);
+        }
         sync_dir(&self.dir)?;
         let (_, segments) = list(&self.dir)?;
         for s in segments.into_iter().filter(|s| *s < self.first) {
@@ -342,12 +465,15 @@ impl Checkpoint {
     }
 }
 
-fn broken(dir: &Path, e: &str) -> TsdbError {
-    TsdbError::io(
-        "write WAL in",
-        dir,
-        std::io::Error::other(format!("an earlier write failed: {e}")),
-    )
+impl Drop for Checkpoint {
+    fn drop(&mut self) {
+        if let Some(out) = self.out.take() {
+            drop(out);
+            if let Err(e) = fs::remove_file(&self.tmp) {
+                tracing::warn!(path = %self.tmp.display(), error = %e, "cannot remove unfinished checkpoint");
+            }
+        }
+    }
 }
 
 impl SegmentFile {
@@ -368,6 +494,7 @@ impl SegmentFile {
             index,
             file,
             size,
+            poisoned: None,
         })
     }
 
@@ -458,24 +585,64 @@ mod tests {
         ts
     }
 
-    /// A failing disk: the write errors, the caller is told, and the WAL
-    /// refuses later writes instead of acknowledging them.
+    /// A failing disk: the batch's writer is told, whatever part of the
+    /// batch reached the file is cut off, and once the disk works again
+    /// later writes follow on a record boundary.
     #[test]
-    fn failed_write_is_reported_and_poisons_the_wal() {
+    fn failed_write_is_cut_back_and_later_writes_succeed() {
         let dir = tempfile::tempdir().unwrap();
         let wal = Wal::open(dir.path(), 1 << 20, FsyncPolicy::Always, false, &mut |_| {}).unwrap();
         wal.write(&frame(1)).unwrap();
-        {
-            // Swap in a read-only handle: every write now fails with EBADF.
+        let (path, good_len) = {
             let mut f = wal.file.lock();
+            // As if part of the failing batch had reached the disk.
+            let mut other = OpenOptions::new().append(true).open(f.path()).unwrap();
+            other.write_all(&frame(2)[..7]).unwrap();
+            // A read-only handle: every write through it now fails (EBADF).
             f.file = File::open(f.path()).unwrap();
-        }
+            (f.path(), f.size)
+        };
         let err = wal.write(&frame(2)).unwrap_err().to_string();
-        assert!(err.contains("cannot write"), "{err}");
-        let err = wal.write(&frame(3)).unwrap_err().to_string();
-        assert!(err.contains("an earlier write failed"), "{err}");
+        assert!(err.contains("cannot write WAL segment"), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert_eq!(fs::metadata(&path).unwrap().len(), good_len);
+        {
+            let mut f = wal.file.lock();
+            f.file = OpenOptions::new().append(true).open(f.path()).unwrap();
+        }
+        wal.write(&frame(3)).unwrap();
         drop(wal);
-        assert_eq!(replay(dir.path()), vec![1]);
+        assert_eq!(replay(dir.path()), vec![1, 3]);
+    }
+
+    /// Each writer of a failed group commit gets the error with its OS
+    /// code, so a full disk is recognised as such by every one of them.
+    #[test]
+    fn failure_keeps_the_os_error_code() {
+        let e = TsdbError::io(
+            "write WAL segment",
+            Path::new("/d/wal/00000001"),
+            std::io::Error::from_raw_os_error(28),
+        );
+        let copy = Failure::of(&e, Path::new("/d/wal")).to_error();
+        assert!(copy.is_disk_full(), "{copy}");
+        assert_eq!(copy.to_string(), e.to_string());
+    }
+
+    #[test]
+    fn unfinished_checkpoint_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), 1 << 20, FsyncPolicy::Never, false, &mut |_| {}).unwrap();
+        let mut cp = wal.checkpoint(2).unwrap();
+        cp.write(&frame(1)).unwrap();
+        drop(cp);
+        let names: Vec<_> = read_dir(dir.path()).unwrap();
+        assert!(
+            names
+                .iter()
+                .all(|n| !n.to_string_lossy().starts_with("checkpoint")),
+            "{names:?}"
+        );
     }
 
     #[test]
