@@ -109,6 +109,10 @@ pub fn router(ctx: Arc<WebContext>) -> Router {
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
         .merge(ingest::routes(&ctx.ingest))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            lifecycle::gate,
+        ))
         .layer(DefaultBodyLimit::max(params::MAX_FORM_BYTES))
         .with_state(ctx.clone());
     let prefix = ctx.options.route_prefix.trim_end_matches('/');

@@ -174,6 +174,16 @@ impl Batch {
     }
 }
 
+/// The error type of a storage failure: `unavailable` (503) while the
+/// storage is read-only (a full disk), so that senders keep the data and
+/// retry; `internal` (500, also retried) for any other failure.
+pub(crate) fn storage_error_type(e: &StorageError) -> crate::api::ErrorType {
+    match e {
+        StorageError::ReadOnly(_) => crate::api::ErrorType::Unavailable,
+        _ => crate::api::ErrorType::Internal,
+    }
+}
+
 /// Milliseconds since the epoch, now.
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

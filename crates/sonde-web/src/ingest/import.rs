@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use sonde_exposition::{format_for_content_type, Entry, Mode, Parser, Scratch};
 use sonde_model::{is_valid_label_name, Appendable, LabelsBuilder, METRIC_NAME};
 
-use super::append::{now_ms, Batch};
+use super::append::{now_ms, storage_error_type, Batch};
 use super::body::{self, header_str};
 use super::remote_write::unavailable;
 use super::{Ingest, IngestLimits, Protocol};
@@ -160,14 +160,14 @@ fn store(
         if let Err(e) = batch.append(0, &labels, t, s.value) {
             batch.rollback();
             return Err(ApiError::new(
-                ErrorType::Internal,
+                storage_error_type(&e),
                 format!("storage failed appending series {labels}: {e}; nothing of this request was stored"),
             ));
         }
     }
     batch.commit(ingest, Protocol::Import).map_err(|e| {
         ApiError::new(
-            ErrorType::Internal,
+            storage_error_type(&e),
             format!("storage failed committing: {e}; nothing of this request was stored"),
         )
     })

@@ -32,7 +32,7 @@ use axum::Json;
 use serde_json::json;
 use sonde_model::{Appendable, LabelsBuilder, METRIC_NAME};
 
-use super::append::{now_ms, Batch};
+use super::append::{now_ms, storage_error_type, Batch};
 use super::body;
 use super::influx::Lines;
 use super::sanitize::{label_name, metric_name};
@@ -216,7 +216,7 @@ async fn write(
         Outcome::Stored { problems: Some(p) } | Outcome::OverLimit(p) => {
             error(api, StatusCode::BAD_REQUEST, p)
         }
-        Outcome::StorageFailed(e) => error(api, StatusCode::INTERNAL_SERVER_ERROR, e),
+        Outcome::StorageFailed(kind, e) => error(api, kind.status(), e),
     }
 }
 
@@ -226,7 +226,8 @@ enum Outcome {
     },
     /// More lines than `ingest.max_series_per_request`: nothing stored.
     OverLimit(String),
-    StorageFailed(String),
+    /// 503 while the storage is read-only, else 500.
+    StorageFailed(crate::api::ErrorType, String),
 }
 
 /// What a write request asks besides its body.
@@ -318,16 +319,17 @@ fn store(
             }
             if let Err(e) = batch.append(0, &labels, t, v) {
                 batch.rollback();
-                return Outcome::StorageFailed(format!(
+                return Outcome::StorageFailed(storage_error_type(&e), format!(
                     "storage failed appending series {labels}: {e}; nothing of this request was stored"
                 ));
             }
         }
     }
     match batch.commit(ingest, Protocol::Influx) {
-        Err(e) => Outcome::StorageFailed(format!(
-            "storage failed committing: {e}; nothing of this request was stored"
-        )),
+        Err(e) => Outcome::StorageFailed(
+            storage_error_type(&e),
+            format!("storage failed committing: {e}; nothing of this request was stored"),
+        ),
         Ok(refused) => {
             let mut parts = Vec::new();
             if bad_count > 0 {

@@ -16,7 +16,9 @@
 //! * 413: compressed body over `ingest.max_body_size`.
 //! * 415: a `Content-Encoding` other than snappy.
 //! * 500: the storage failed; nothing of the request is stored (rolled
-//!   back), the sender retries. 503 when no storage accepts writes.
+//!   back), the sender retries. 503 when the storage is read-only (disk
+//!   full: the body names the file and the cause) or there is no storage;
+//!   also retried.
 //!
 //! Native histograms are not stored: their samples count as refused
 //! (invalid) and the response says so. Exemplars go to the appender; one it
@@ -32,7 +34,7 @@ use axum::response::{IntoResponse, Response};
 use sonde_model::{Appendable, Exemplar, Labels};
 use sonde_remote::{snappy, DecodeError, DecodeLimits, WriteDecoder};
 
-use super::append::{now_ms, Batch};
+use super::append::{now_ms, storage_error_type, Batch};
 use super::body::{self, header_str};
 use super::sanitize::{pairs_to_string, series_labels};
 use super::{Ingest, IngestLimits, Protocol};
@@ -139,7 +141,7 @@ pub(crate) fn write(
                     Err(e) => {
                         batch.rollback();
                         return Err(ApiError::new(
-                            ErrorType::Internal,
+                            storage_error_type(&e),
                             format!("storage failed appending series {labels}: {e}; nothing of this request was stored"),
                         ));
                     }
@@ -171,7 +173,7 @@ pub(crate) fn write(
         }
         batch.commit(ingest, Protocol::RemoteWrite).map_err(|e| {
             ApiError::new(
-                ErrorType::Internal,
+                storage_error_type(&e),
                 format!("storage failed committing {n} series: {e}; nothing of this request was stored"),
             )
         })
