@@ -88,6 +88,24 @@ pub struct ServerArgs {
     #[arg(long = "storage.tsdb.retention.size", default_value = "0B")]
     pub retention_size: String,
 
+    /// Time span of the blocks cut from the head (Prometheus' hidden flag;
+    /// small values make blocks, checkpoints and compaction happen sooner).
+    #[arg(
+        long = "storage.tsdb.min-block-duration",
+        default_value = "2h",
+        hide = true
+    )]
+    pub min_block_duration: String,
+
+    /// Size at which a WAL segment file is closed and the next one started
+    /// (units: B, KB, MB, GB; at least 4KB). 0B: 128MB.
+    #[arg(
+        long = "storage.tsdb.wal-segment-size",
+        default_value = "0B",
+        hide = true
+    )]
+    pub wal_segment_size: String,
+
     /// Maximum time a query may take before being aborted.
     #[arg(long = "query.timeout", default_value = "2m")]
     pub query_timeout: String,
@@ -142,6 +160,14 @@ impl ServerArgs {
             ("storage.tsdb.path", self.tsdb_path.clone()),
             ("storage.tsdb.retention.time", self.retention_time.clone()),
             ("storage.tsdb.retention.size", self.retention_size.clone()),
+            (
+                "storage.tsdb.min-block-duration",
+                self.min_block_duration.clone(),
+            ),
+            (
+                "storage.tsdb.wal-segment-size",
+                self.wal_segment_size.clone(),
+            ),
             ("query.timeout", self.query_timeout.clone()),
             ("query.max-samples", self.query_max_samples.to_string()),
             (

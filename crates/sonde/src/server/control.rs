@@ -3,11 +3,14 @@
 //!
 //! Thread safety: the configuration in force is an `Arc<Config>` behind an
 //! `RwLock`, replaced whole on a successful reload; reloads are serialised by
-//! `reload_status`'s mutex, so two reloads never interleave.
+//! `reload_status`'s mutex, so two reloads never interleave. Storage and
+//! scraping are set once, by [`ServerState::open_storage`], after the web
+//! server has started (it answers 503 meanwhile, as Prometheus does during
+//! WAL replay); `ready` turns true only after that.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -38,8 +41,8 @@ pub struct ServerState {
     config: RwLock<Arc<Config>>,
     reload_status: Mutex<ReloadStatus>,
     metrics: OwnMetrics,
-    db: Arc<Db>,
-    scrape: Arc<ScrapeManager>,
+    db: OnceLock<Arc<Db>>,
+    scrape: OnceLock<Arc<ScrapeManager>>,
     /// Limits and counters of the push endpoints; limits follow reloads.
     ingest: Arc<Ingest>,
     ready: AtomicBool,
@@ -81,47 +84,21 @@ fn load_config(
 }
 
 impl ServerState {
-    /// Loads the configuration, opens storage and starts scraping.
-    pub async fn start(
+    /// Loads the configuration and sets up the server's own metrics. Storage
+    /// and scraping start later, in [`ServerState::open_storage`].
+    pub fn new(
         args: ServerArgs,
         route_prefix: String,
         listen: SocketAddr,
     ) -> anyhow::Result<Arc<ServerState>> {
         let config = load_config(&args, listen, &route_prefix)?;
         tracing::info!(file = %args.config_file, "loaded configuration");
-        let db_opts = storage::options(&args, &config)?;
-        let path = args.tsdb_path.clone();
-        let db = tokio::task::spawn_blocking(move || storage::open(&path, db_opts))
-            .await
-            .context("storage start-up task failed")??;
-
-        let hostname = gethostname::gethostname().to_string_lossy().into_owned();
-        let scrape = Arc::new(ScrapeManager::new(
-            db.clone(),
-            ManagerOptions {
-                jitter_seed: sonde_scrape::jitter_seed(
-                    &hostname,
-                    &config.global.external_labels.to_labels(),
-                ),
-                ..ManagerOptions::default()
-            },
-        ));
-        if let Err(errors) = scrape.apply_config(&config).await {
-            for e in errors {
-                tracing::error!(error = %e, "cannot start scrape pool");
-            }
-        }
-
         let now = Utc::now();
         let metrics = OwnMetrics::new(env!("CARGO_PKG_VERSION"));
         metrics.config_last_reload_successful.set(1);
         metrics
             .config_last_reload_success_timestamp_seconds
             .set(now.timestamp() as f64);
-        let db_for_metrics = db.clone();
-        metrics.register_subsystem(move || storage::metrics(&db_for_metrics));
-        let scrape_for_metrics = scrape.clone();
-        metrics.register_subsystem(move || own_metrics::from_values(scrape_for_metrics.metrics()));
         let ingest = Arc::new(Ingest::new(ingest_limits(&config.ingest)));
         let ingest_for_metrics = ingest.clone();
         metrics.register_subsystem(move || own_metrics::from_values(ingest_for_metrics.metrics()));
@@ -139,12 +116,74 @@ impl ServerState {
                 last_success: now,
             }),
             metrics,
-            db,
-            scrape,
+            db: OnceLock::new(),
+            scrape: OnceLock::new(),
             ingest,
             ready: AtomicBool::new(false),
             quit,
         }))
+    }
+
+    /// Opens storage (replaying the WAL, which can take minutes on a big
+    /// one; progress is logged per segment) and starts scraping with the
+    /// configuration in force.
+    pub async fn open_storage(self: &Arc<Self>) -> anyhow::Result<()> {
+        let config = self.current_config();
+        let db_opts = storage::options(&self.args, &config)?;
+        let path = self.args.tsdb_path.clone();
+        let db = tokio::task::spawn_blocking(move || storage::open(&path, db_opts))
+            .await
+            .context("storage start-up task failed")??;
+        let db_for_metrics = db.clone();
+        self.metrics
+            .register_subsystem(move || storage::metrics(&db_for_metrics));
+        if self.db.set(db.clone()).is_err() {
+            anyhow::bail!("BUG: storage opened twice");
+        }
+
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || state.start_scrape(db))
+            .await
+            .context("scrape start-up task failed")?
+    }
+
+    /// Starts the scrape manager with the configuration in force. Runs on a
+    /// blocking thread, holding the reload lock, so that a reload during
+    /// start-up is applied either before (its configuration is used here)
+    /// or after (it sees the manager), never lost in between.
+    fn start_scrape(&self, db: Arc<Db>) -> anyhow::Result<()> {
+        let _reload = self.reload_status.lock().unwrap_or_else(|p| p.into_inner());
+        let config = self.current_config();
+        let hostname = gethostname::gethostname().to_string_lossy().into_owned();
+        let scrape = Arc::new(ScrapeManager::new(
+            db,
+            ManagerOptions {
+                jitter_seed: sonde_scrape::jitter_seed(
+                    &hostname,
+                    &config.global.external_labels.to_labels(),
+                ),
+                ..ManagerOptions::default()
+            },
+        ));
+        if let Err(errors) = self.runtime.block_on(scrape.apply_config(&config)) {
+            for e in errors {
+                tracing::error!(error = %e, "cannot start scrape pool");
+            }
+        }
+        let scrape_for_metrics = scrape.clone();
+        self.metrics
+            .register_subsystem(move || own_metrics::from_values(scrape_for_metrics.metrics()));
+        if self.scrape.set(scrape).is_err() {
+            anyhow::bail!("BUG: scrape manager started twice");
+        }
+        Ok(())
+    }
+
+    fn current_config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn web_context(
@@ -160,14 +199,10 @@ impl ServerState {
             timeout: sonde_model::parse_duration(&a.query_timeout)
                 .with_context(|| format!("--query.timeout {:?}", a.query_timeout))?,
             // Prometheus evaluates `x[1h:]` at the global evaluation interval.
-            default_subquery_step: self
-                .config
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .global
-                .evaluation_interval,
+            default_subquery_step: self.current_config().global.evaluation_interval,
             ..EngineOptions::default()
         });
+        let db = self.db.get();
         Ok(Arc::new(WebContext {
             options: WebOptions {
                 external_url,
@@ -179,18 +214,20 @@ impl ServerState {
             control: self.clone(),
             build: build_info(),
             flags: a.flag_values(),
-            query: Some(
-                QueryService::new(engine, self.db.clone(), a.query_max_concurrency as usize)
-                    .with_per_step_stats(a.feature("promql-per-step-stats")),
-            ),
-            scrape: Some(self.scrape.clone()),
-            appendable: Some(self.db.clone()),
-            exemplars: Some(self.db.clone()),
+            query: db.map(|db| {
+                QueryService::new(engine, db.clone(), a.query_max_concurrency as usize)
+                    .with_per_step_stats(a.feature("promql-per-step-stats"))
+            }),
+            scrape: self.scrape.get().cloned(),
+            appendable: db.map(|db| db.clone() as Arc<dyn sonde_model::Appendable>),
+            exemplars: db.map(|db| db.clone() as _),
             ingest: self.ingest.clone(),
-            storage_admin: Some(Arc::new(storage::Admin {
-                db: self.db.clone(),
-                data_dir: a.tsdb_path.clone().into(),
-            })),
+            storage_admin: db.map(|db| {
+                Arc::new(storage::Admin {
+                    db: db.clone(),
+                    data_dir: a.tsdb_path.clone().into(),
+                }) as Arc<dyn sonde_web::StorageAdmin>
+            }),
         }))
     }
 
@@ -217,8 +254,12 @@ impl ServerState {
     /// writes staleness markers), then storage.
     pub async fn shutdown(&self) {
         self.ready.store(false, Ordering::Release);
-        self.scrape.shutdown().await;
-        let db = self.db.clone();
+        if let Some(scrape) = self.scrape.get() {
+            scrape.shutdown().await;
+        }
+        let Some(db) = self.db.get().cloned() else {
+            return;
+        };
         match tokio::task::spawn_blocking(move || db.close()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "error closing storage"),
@@ -229,27 +270,28 @@ impl ServerState {
     /// Loads the file again and applies it. Called off the runtime's workers.
     fn try_reload(&self) -> anyhow::Result<()> {
         let new = load_config(&self.args, self.listen, &self.route_prefix)?;
-        let old = self
-            .config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let old = self.current_config();
         let diff = old.diff(&new);
         if diff.storage && old.storage.tsdb != new.storage.tsdb {
             tracing::warn!("changes to storage.tsdb take effect at the next restart");
         }
-        self.runtime
-            .block_on(self.scrape.apply_config(&new))
-            .map_err(|errors| {
-                let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                anyhow::anyhow!("{}", list.join("; "))
-            })?;
+        // During start-up there is no scrape manager yet: it starts with the
+        // configuration stored here.
+        if let Some(scrape) = self.scrape.get() {
+            self.runtime
+                .block_on(scrape.apply_config(&new))
+                .map_err(|errors| {
+                    let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    anyhow::anyhow!("{}", list.join("; "))
+                })?;
+        }
         if diff.ingest {
             self.ingest.set_limits(ingest_limits(&new.ingest));
         }
         if old.storage.exemplars != new.storage.exemplars {
-            self.db
-                .set_max_exemplars(new.storage.exemplars.max_exemplars);
+            if let Some(db) = self.db.get() {
+                db.set_max_exemplars(new.storage.exemplars.max_exemplars);
+            }
         }
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
         Ok(())

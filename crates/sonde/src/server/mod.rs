@@ -14,9 +14,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::extract::Request;
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
+use tower::ServiceExt;
 
 use crate::cli::ServerArgs;
 use crate::logging;
@@ -58,6 +61,15 @@ async fn serve_until_stopped(args: ServerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A router that forwards every request to the router in `current`, so the
+/// full router can replace the start-up one while the listener stays open.
+fn switchable(current: Arc<std::sync::RwLock<Router>>) -> Router {
+    Router::new().fallback_service(tower::service_fn(move |req: Request| {
+        let router = current.read().unwrap_or_else(|p| p.into_inner()).clone();
+        router.oneshot(req)
+    }))
+}
+
 /// A running server and the handles needed to stop it.
 pub struct Server {
     state: Arc<ServerState>,
@@ -85,19 +97,39 @@ impl Server {
         let local = listener
             .local_addr()
             .context("cannot read the bound address")?;
-        let state = ServerState::start(args.clone(), route_prefix.clone(), local).await?;
-        let router = sonde_web::router(state.web_context(external_url, route_prefix)?);
+        let state = ServerState::new(args.clone(), route_prefix.clone(), local)?;
+        // Serve before storage opens, as Prometheus does: /-/healthy answers
+        // at once, /-/ready and the API answer 503 until the WAL is replayed.
+        let current = Arc::new(std::sync::RwLock::new(sonde_web::router(
+            state.web_context(external_url.clone(), route_prefix.clone())?,
+        )));
         let (stop_web, mut stop_rx) = watch::channel(false);
-        let web = tokio::spawn(sonde_web::serve(listener, router, async move {
-            let _ = stop_rx.changed().await;
-        }));
-        tracing::info!(address = %local, "listening; server is ready to receive web requests");
-        state.set_ready();
-        Ok(Server {
+        let web = tokio::spawn(sonde_web::serve(
+            listener,
+            switchable(current.clone()),
+            async move {
+                let _ = stop_rx.changed().await;
+            },
+        ));
+        tracing::info!(address = %local, "listening; starting storage");
+        let server = Server {
             state,
             stop_web,
             web,
-        })
+        };
+        let started = async {
+            server.state.open_storage().await?;
+            let full = sonde_web::router(server.state.web_context(external_url, route_prefix)?);
+            *current.write().unwrap_or_else(|p| p.into_inner()) = full;
+            anyhow::Ok(())
+        };
+        if let Err(e) = started.await {
+            server.shutdown().await;
+            return Err(e);
+        }
+        server.state.set_ready();
+        tracing::info!(address = %local, "server is ready to receive web requests");
+        Ok(server)
     }
 
     /// Stops every subsystem in reverse order of starting.

@@ -26,17 +26,39 @@ pub fn options(args: &ServerArgs, config: &sonde_config::Config) -> anyhow::Resu
             args.retention_size
         )
     })?;
+    let block = sonde_model::parse_duration(&args.min_block_duration).with_context(|| {
+        format!(
+            "--storage.tsdb.min-block-duration {:?}",
+            args.min_block_duration
+        )
+    })?;
+    let segment = ByteSize::parse(&args.wal_segment_size).map_err(|e| {
+        anyhow::anyhow!(
+            "--storage.tsdb.wal-segment-size {:?}: {e}",
+            args.wal_segment_size
+        )
+    })?;
+    let defaults = DbOptions::default();
+    let block_range_ms = block.as_millis() as i64;
     let ooo = config.storage.tsdb.out_of_order_time_window.as_millis() as i64;
     Ok(DbOptions {
+        block_range_ms,
+        wal_segment_bytes: if segment.0 == 0 {
+            defaults.wal_segment_bytes
+        } else {
+            segment.0
+        },
         retention_ms: retention.as_millis() as i64,
         retention_bytes: retention_bytes.0,
+        // The window may not exceed the block range; with short blocks the
+        // default shrinks to one block range.
         out_of_order_window_ms: if ooo > 0 {
             ooo
         } else {
-            DEFAULT_OUT_OF_ORDER_WINDOW_MS
+            DEFAULT_OUT_OF_ORDER_WINDOW_MS.min(block_range_ms)
         },
         max_exemplars: config.storage.exemplars.max_exemplars,
-        ..DbOptions::default()
+        ..defaults
     })
 }
 
@@ -180,6 +202,16 @@ pub fn metrics(db: &Db) -> Vec<OwnMetric> {
             "sonde_tsdb_exemplar_out_of_order_exemplars_total",
             "Total number of out of order exemplar ingestion failed attempts",
             m.exemplars.out_of_order_total,
+        ),
+        gauge(
+            "sonde_tsdb_read_only",
+            "1 while storage refuses writes after a failed write (disk full); see the log for the file and cause",
+            u64::from(m.read_only),
+        ),
+        counter(
+            "sonde_tsdb_read_only_entered_total",
+            "Times storage went read-only after a failed write",
+            m.read_only_entered_total,
         ),
     ]
 }
