@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod peers;
+pub mod remote;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -21,20 +22,52 @@ pub struct Sonde {
 
 impl Sonde {
     /// Starts `sonde server` with `args` added to a loopback listen address and
-    /// a temporary storage path, and waits until it listens.
+    /// a temporary storage path, and waits until it is ready.
     pub fn start(args: &[&str]) -> Sonde {
         let dir = tempfile::tempdir().expect("temp dir");
         Self::start_in(dir, args)
     }
 
+    /// Like [`Sonde::start`], in `dir` (storage in `dir/data`).
     pub fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Sonde {
-        let data = dir.path().join("data");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
-            .arg("server")
+        let sonde = Self::spawn_in(dir, args);
+        sonde.wait_ready();
+        sonde
+    }
+
+    /// Starts the server on storage at `data` (kept when the server stops:
+    /// the same data can be opened again), and waits until it is ready.
+    pub fn start_on(data: &Path, args: &[&str]) -> Sonde {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cmd = Self::command(dir.path(), data, args);
+        let sonde = Self::spawn(cmd, dir);
+        sonde.wait_ready();
+        sonde
+    }
+
+    /// Starts the server in `dir` and returns once it listens, which is
+    /// before its storage is open (it is not ready yet).
+    pub fn spawn_in(dir: tempfile::TempDir, args: &[&str]) -> Sonde {
+        let cmd = Self::command(dir.path(), &dir.path().join("data"), args);
+        Self::spawn(cmd, dir)
+    }
+
+    /// The command line of `sonde server` on a loopback port, run in `cwd`.
+    pub fn command(cwd: &Path, data: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sonde"));
+        cmd.arg("server")
             .arg("--web.listen-address=127.0.0.1:0")
             .arg(format!("--storage.tsdb.path={}", data.display()))
             .args(args)
-            .current_dir(dir.path())
+            .current_dir(cwd);
+        cmd
+    }
+
+    /// Runs `cmd` (which must end up running `sonde server` as this very
+    /// process, e.g. through `exec`), collects its log, and waits until it
+    /// listens.
+    pub fn spawn(mut cmd: Command, dir: tempfile::TempDir) -> Sonde {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -62,6 +95,22 @@ impl Sonde {
             .expect("address in the listening line");
         sonde.addr = addr.to_string();
         sonde
+    }
+
+    /// Waits until the server says it is ready (storage open, WAL replayed).
+    pub fn wait_ready(&self) {
+        self.wait_for_log("ready to receive web requests", Duration::from_secs(120));
+    }
+
+    /// Kills the server with SIGKILL and waits until it is gone.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The next log line, if one comes within `timeout`.
+    pub fn next_log(&self, timeout: Duration) -> Option<String> {
+        self.log.recv_timeout(timeout).ok()
     }
 
     /// Waits for a log line containing `needle` and returns it.
