@@ -128,10 +128,24 @@ impl Engine {
             Ok(e) => e,
             Err(e) => return (Err(e), QueryStats::default()),
         };
-        let mut stats = QueryStats {
-            query_preparation: started.elapsed().as_secs_f64(),
-            ..QueryStats::default()
-        };
+        let parsing = started.elapsed().as_secs_f64();
+        let (res, mut stats) =
+            self.instant_query_expr_with_stats(storage, &expr, time_ms, cancel, per_step);
+        stats.add_preparation_time(parsing);
+        (res, stats)
+    }
+
+    /// [`Engine::instant_query_with_stats`] for an expression parsed with
+    /// [`parse`] (the caller adds its parse time, if it wants it counted).
+    pub fn instant_query_expr_with_stats(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        time_ms: Timestamp,
+        cancel: Option<CancelToken>,
+        per_step: bool,
+    ) -> (Result<Value>, QueryStats) {
+        let mut stats = QueryStats::default();
         let span = Span {
             start: time_ms,
             end: time_ms,
@@ -140,7 +154,7 @@ impl Engine {
             range: false,
             per_step,
         };
-        let res = self.instant_span(storage, &expr, span, cancel, &mut stats);
+        let res = self.instant_span(storage, expr, span, cancel, &mut stats);
         stats.finish();
         (res, stats)
     }
@@ -253,13 +267,28 @@ impl Engine {
             Ok(e) => e,
             Err(e) => return (Err(e), QueryStats::default()),
         };
-        let mut stats = QueryStats {
-            query_preparation: started.elapsed().as_secs_f64(),
-            ..QueryStats::default()
-        };
-        let res = self.range_span(
-            storage, &expr, start, end, step, cancel, per_step, &mut stats,
-        );
+        let parsing = started.elapsed().as_secs_f64();
+        let (res, mut stats) =
+            self.range_query_expr_with_stats(storage, &expr, start, end, step, cancel, per_step);
+        stats.add_preparation_time(parsing);
+        (res, stats)
+    }
+
+    /// [`Engine::range_query_with_stats`] for an expression parsed with
+    /// [`parse`] (the caller adds its parse time, if it wants it counted).
+    #[allow(clippy::too_many_arguments)] // the query's own parameters
+    pub fn range_query_expr_with_stats(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        start: Timestamp,
+        end: Timestamp,
+        step: i64,
+        cancel: Option<CancelToken>,
+        per_step: bool,
+    ) -> (Result<Value>, QueryStats) {
+        let mut stats = QueryStats::default();
+        let res = self.range_span(storage, expr, start, end, step, cancel, per_step, &mut stats);
         stats.finish();
         (res, stats)
     }

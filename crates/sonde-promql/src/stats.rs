@@ -113,6 +113,13 @@ impl QueryStats {
         self.exec_total = self.exec_queue + self.eval_total;
     }
 
+    /// Adds time spent preparing the query (parsing) to the totals.
+    pub fn add_preparation_time(&mut self, secs: f64) {
+        self.query_preparation += secs;
+        self.eval_total += secs;
+        self.exec_total += secs;
+    }
+
     /// Adds the time spent waiting in the queue to the queue and total times.
     pub fn add_queue_time(&mut self, secs: f64) {
         self.exec_queue += secs;

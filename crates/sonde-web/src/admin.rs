@@ -74,11 +74,18 @@ pub(crate) async fn delete_series(
     }
     let start = params.time_or("start", MIN_TIME_MS)?;
     let end = params.time_or("end", MAX_TIME_MS)?;
-    run_admin(move || {
+    let cache = ctx.query.as_ref().and_then(|q| q.cache()).cloned();
+    let res = run_admin(move || {
         sets.iter()
             .try_for_each(|m| admin.delete_series(m, start, end))
     })
-    .await?;
+    .await;
+    // Cached steps from `start` on may have read deleted samples, even when
+    // the deletion failed part way.
+    if let Some(c) = cache {
+        c.tracker().record(start);
+    }
+    res?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -14,16 +14,20 @@ mod ingest;
 mod lifecycle;
 mod params;
 mod query;
+mod query_cache;
 mod router;
 mod series;
 mod status;
 mod targets;
+mod write_tracker;
 
 pub use api::{ApiError, ErrorType};
 pub use ingest::{Ingest, IngestLimits};
 pub use query::QueryService;
+pub use query_cache::{QueryCache, QueryCacheStats, StorageEpoch};
 pub use router::{router, serve, WebContext, WebOptions};
 pub use status::{BuildInfo, RuntimeInfo};
+pub use write_tracker::{TrackedAppendable, WriteTracker};
 
 /// What the web layer asks of the running server. Implemented by the binary.
 ///

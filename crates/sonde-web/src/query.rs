@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use crate::api::{ApiError, ErrorType};
 use crate::params::Params;
+use crate::query_cache::QueryCache;
 use crate::WebContext;
 
 /// Prometheus refuses range queries with more points per series than this.
@@ -31,6 +32,8 @@ pub struct QueryService {
     /// `stats=all` adds samples per step (Prometheus'
     /// `--enable-feature=promql-per-step-stats`).
     per_step_stats: bool,
+    /// Range query results, reused across dashboard refreshes.
+    cache: Option<Arc<QueryCache>>,
 }
 
 impl QueryService {
@@ -40,7 +43,19 @@ impl QueryService {
             storage,
             gate: Arc::new(Semaphore::new(max_concurrency.max(1))),
             per_step_stats: false,
+            cache: None,
         }
+    }
+
+    /// Serves range queries through `cache` (every writer of `storage`
+    /// must record its writes in the cache's tracker).
+    pub fn with_cache(mut self, cache: Arc<QueryCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    pub fn cache(&self) -> Option<&Arc<QueryCache>> {
+        self.cache.as_ref()
     }
 
     /// Whether `stats=all` reports `totalQueryableSamplesPerStep`, as
@@ -141,20 +156,33 @@ fn stats_request(params: &Params, svc: &QueryService) -> (bool, bool) {
     }
 }
 
+/// Parses the `query` parameter; errors read as Prometheus' do
+/// (`invalid parameter "query": 1:5: parse error: ...`).
+fn parse_query(params: &Params) -> Result<(String, promql_parser::parser::Expr, f64), ApiError> {
+    let text = params.get("query").unwrap_or("").to_string();
+    let started = Instant::now();
+    let expr = sonde_promql::parse(&text).map_err(|e| match e {
+        QueryError::BadData(m) => ApiError::bad_data(format!("invalid parameter \"query\": {m}")),
+        other => query_error(other),
+    })?;
+    Ok((text, expr, started.elapsed().as_secs_f64()))
+}
+
 pub(crate) async fn instant(
     State(ctx): State<Arc<WebContext>>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let query = params.get("query").unwrap_or("").to_string();
     let time = params.time_or("time", now_ms())?;
     let timeout = params.duration("timeout")?;
     let svc = service(&ctx)?;
+    let (_, expr, parsing) = parse_query(&params)?;
     let (want_stats, per_step) = stats_request(&params, svc);
-    let (value, stats) = svc
+    let (value, mut stats) = svc
         .run(timeout, move |engine, storage, cancel| {
-            engine.instant_query_with_stats(storage, &query, time, Some(cancel), per_step)
+            engine.instant_query_expr_with_stats(storage, &expr, time, Some(cancel), per_step)
         })
         .await?;
+    stats.add_preparation_time(parsing);
     Ok(value_response(&value, want_stats.then_some(&stats)))
 }
 
@@ -162,7 +190,6 @@ pub(crate) async fn range(
     State(ctx): State<Arc<WebContext>>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let query = params.get("query").unwrap_or("").to_string();
     let start = required_time(&params, "start")?;
     let end = required_time(&params, "end")?;
     if end < start {
@@ -185,12 +212,38 @@ pub(crate) async fn range(
     }
     let timeout = params.duration("timeout")?;
     let svc = service(&ctx)?;
+    let (text, expr, parsing) = parse_query(&params)?;
     let (want_stats, per_step) = stats_request(&params, svc);
-    let (value, stats) = svc
-        .run(timeout, move |engine, storage, cancel| {
-            engine.range_query_with_stats(storage, &query, start, end, step, Some(cancel), per_step)
+    // Stats describe one evaluation: a query that asks for them is not
+    // served from the cache.
+    let cache = svc.cache.clone().filter(|_| !want_stats);
+    let (value, mut stats) = svc
+        .run(timeout, move |engine, storage, cancel| match cache {
+            Some(cache) => {
+                let res = cache.range_query(
+                    engine,
+                    storage,
+                    &text,
+                    &expr,
+                    start,
+                    end,
+                    step,
+                    Some(cancel),
+                );
+                (res, QueryStats::default())
+            }
+            None => engine.range_query_expr_with_stats(
+                storage,
+                &expr,
+                start,
+                end,
+                step,
+                Some(cancel),
+                per_step,
+            ),
         })
         .await?;
+    stats.add_preparation_time(parsing);
     Ok(value_response(&value, want_stats.then_some(&stats)))
 }
 
@@ -205,6 +258,6 @@ fn required_time(params: &Params, key: &str) -> Result<i64, ApiError> {
 
 /// `/api/v1/format_query`: the query pretty-printed, or its parse error.
 pub(crate) async fn format_query(params: Params) -> Result<Response, ApiError> {
-    let expr = sonde_promql::parse(params.get("query").unwrap_or("")).map_err(query_error)?;
+    let (_, expr, _) = parse_query(&params)?;
     Ok(crate::api::success(expr.prettify()))
 }
