@@ -288,7 +288,9 @@ impl Engine {
         per_step: bool,
     ) -> (Result<Value>, QueryStats) {
         let mut stats = QueryStats::default();
-        let res = self.range_span(storage, expr, start, end, step, cancel, per_step, &mut stats);
+        let res = self.range_span(
+            storage, expr, start, end, step, cancel, per_step, &mut stats,
+        );
         stats.finish();
         (res, stats)
     }

@@ -409,7 +409,11 @@ mod tests {
     #[test]
     fn merge_keeps_label_order_and_joins_steps() {
         let a = vec![rs("a", &[(1, 1.0)]), rs("c", &[(1, 3.0)])];
-        let b = vec![rs("b", &[(2, 2.0)]), rs("c", &[(2, 4.0)]), rs("d", &[(2, 5.0)])];
+        let b = vec![
+            rs("b", &[(2, 2.0)]),
+            rs("c", &[(2, 4.0)]),
+            rs("d", &[(2, 5.0)]),
+        ];
         let m = merge(a, b);
         let names: Vec<_> = m.iter().map(|s| s.labels.get("x").unwrap()).collect();
         assert_eq!(names, ["a", "b", "c", "d"]);

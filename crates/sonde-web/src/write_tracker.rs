@@ -70,7 +70,8 @@ impl WriteTracker {
         }
         st.marks.push_back((generation, min_t));
         if st.marks.len() > MAX_MARKS {
-            if let (Some((_, oldest_t)), Some((g2, _))) = (st.marks.pop_front(), st.marks.pop_front())
+            if let (Some((_, oldest_t)), Some((g2, _))) =
+                (st.marks.pop_front(), st.marks.pop_front())
             {
                 st.marks.push_front((g2, oldest_t));
             }

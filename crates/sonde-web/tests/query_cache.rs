@@ -167,14 +167,21 @@ fn sliding_dashboard_reuses_steps_and_sees_late_samples() {
     assert!(stats.hits >= 50, "{stats:?}");
     assert!(stats.steps_reused > stats.hits * 50, "{stats:?}");
     assert!(stats.invalidations > 0, "{stats:?}");
-    assert!(stats.bytes > 0 && stats.bytes <= stats.max_bytes, "{stats:?}");
+    assert!(
+        stats.bytes > 0 && stats.bytes <= stats.max_bytes,
+        "{stats:?}"
+    );
 }
 
 #[test]
 fn memory_stays_within_the_limit() {
     let s = setup(64 << 10);
     for k in 0..3 {
-        s.write(&(0..200).map(|i| (k, i * 15_000, i as f64)).collect::<Vec<_>>());
+        s.write(
+            &(0..200)
+                .map(|i| (k, i * 15_000, i as f64))
+                .collect::<Vec<_>>(),
+        );
     }
     for i in 0..50 {
         let q = format!("m + {i}");
@@ -208,10 +215,20 @@ async fn http_range_queries_go_through_the_cache() {
         s.db.clone(),
         cache.tracker().clone(),
     ));
-    let addr = common::serve(common::context(Some(query), Some(writer.clone()), Labels::empty())).await;
+    let addr = common::serve(common::context(
+        Some(query),
+        Some(writer.clone()),
+        Labels::empty(),
+    ))
+    .await;
     let url = format!("http://{addr}/api/v1/query_range?query=sum(m)&start=0&end=600&step=60");
     let get = |u: String| async move {
-        reqwest::get(u).await.unwrap().json::<serde_json::Value>().await.unwrap()
+        reqwest::get(u)
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
     };
     let first = get(url.clone()).await;
     let second = get(url.clone()).await;
@@ -222,7 +239,10 @@ async fn http_range_queries_go_through_the_cache() {
     app.append(0, &series(1), 300_000, 5.0).unwrap();
     app.commit().unwrap();
     let third = get(url.clone()).await;
-    let values = third["data"]["result"][0]["values"].as_array().unwrap().clone();
+    let values = third["data"]["result"][0]["values"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(values[4], serde_json::json!([240, "1"]));
     assert_eq!(values[5], serde_json::json!([300, "6"]));
     assert_eq!(cache.stats().invalidations, 1);

@@ -122,6 +122,11 @@ pub struct ServerArgs {
     #[arg(long = "query.lookback-delta", default_value = "5m")]
     pub query_lookback_delta: String,
 
+    /// Memory for cached range query results, reused by repeated dashboard
+    /// refreshes (units: B, KB, MB, GB; 0 disables the cache).
+    #[arg(long = "query.result-cache-size", default_value = "64MB")]
+    pub query_result_cache_size: String,
+
     /// Comma-separated Prometheus feature flags. Honoured:
     /// `promql-per-step-stats` (`stats=all` reports samples per step).
     /// Others are accepted and ignored, so Prometheus' command lines work.
@@ -175,6 +180,10 @@ impl ServerArgs {
                 self.query_max_concurrency.to_string(),
             ),
             ("query.lookback-delta", self.query_lookback_delta.clone()),
+            (
+                "query.result-cache-size",
+                self.query_result_cache_size.clone(),
+            ),
             ("enable-feature", self.enable_feature.join(",")),
             ("log.level", level),
             ("log.format", format),

@@ -25,7 +25,7 @@ use sonde_web::{
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-use super::{config_file, storage};
+use super::{config_file, query_cache, storage};
 use crate::cli::ServerArgs;
 use crate::own_metrics::{self, OwnMetrics};
 
@@ -42,6 +42,9 @@ pub struct ServerState {
     reload_status: Mutex<ReloadStatus>,
     metrics: OwnMetrics,
     db: OnceLock<Arc<Db>>,
+    /// Where every writer appends (the storage, through the query cache's
+    /// write tracker when the cache is on), and the cache.
+    writer: OnceLock<query_cache::Wiring>,
     scrape: OnceLock<Arc<ScrapeManager>>,
     /// Limits and counters of the push endpoints; limits follow reloads.
     ingest: Arc<Ingest>,
@@ -117,6 +120,7 @@ impl ServerState {
             }),
             metrics,
             db: OnceLock::new(),
+            writer: OnceLock::new(),
             scrape: OnceLock::new(),
             ingest,
             ready: AtomicBool::new(false),
@@ -140,9 +144,18 @@ impl ServerState {
         if self.db.set(db.clone()).is_err() {
             anyhow::bail!("BUG: storage opened twice");
         }
+        let writer = query_cache::start(&self.args, &db)?;
+        if let Some(cache) = writer.cache.clone() {
+            self.metrics
+                .register_subsystem(move || query_cache::metrics(&cache));
+        }
+        let appendable = writer.appendable.clone();
+        if self.writer.set(writer).is_err() {
+            anyhow::bail!("BUG: storage writer set up twice");
+        }
 
         let state = self.clone();
-        tokio::task::spawn_blocking(move || state.start_scrape(db))
+        tokio::task::spawn_blocking(move || state.start_scrape(appendable))
             .await
             .context("scrape start-up task failed")?
     }
@@ -151,12 +164,12 @@ impl ServerState {
     /// blocking thread, holding the reload lock, so that a reload during
     /// start-up is applied either before (its configuration is used here)
     /// or after (it sees the manager), never lost in between.
-    fn start_scrape(&self, db: Arc<Db>) -> anyhow::Result<()> {
+    fn start_scrape(&self, appendable: Arc<dyn sonde_model::Appendable>) -> anyhow::Result<()> {
         let _reload = self.reload_status.lock().unwrap_or_else(|p| p.into_inner());
         let config = self.current_config();
         let hostname = gethostname::gethostname().to_string_lossy().into_owned();
         let scrape = Arc::new(ScrapeManager::new(
-            db,
+            appendable,
             ManagerOptions {
                 jitter_seed: sonde_scrape::jitter_seed(
                     &hostname,
@@ -215,11 +228,15 @@ impl ServerState {
             build: build_info(),
             flags: a.flag_values(),
             query: db.map(|db| {
-                QueryService::new(engine, db.clone(), a.query_max_concurrency as usize)
-                    .with_per_step_stats(a.feature("promql-per-step-stats"))
+                let q = QueryService::new(engine, db.clone(), a.query_max_concurrency as usize)
+                    .with_per_step_stats(a.feature("promql-per-step-stats"));
+                match self.writer.get().and_then(|w| w.cache.clone()) {
+                    Some(cache) => q.with_cache(cache),
+                    None => q,
+                }
             }),
             scrape: self.scrape.get().cloned(),
-            appendable: db.map(|db| db.clone() as Arc<dyn sonde_model::Appendable>),
+            appendable: self.writer.get().map(|w| w.appendable.clone()),
             exemplars: db.map(|db| db.clone() as _),
             ingest: self.ingest.clone(),
             storage_admin: db.map(|db| {

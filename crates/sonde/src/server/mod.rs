@@ -7,6 +7,7 @@
 
 mod config_file;
 mod control;
+mod query_cache;
 mod storage;
 mod web_address;
 
