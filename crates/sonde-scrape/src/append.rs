@@ -183,11 +183,15 @@ fn append_entries(
         let over_limit = cx.limits.sample_limit > 0 && limited > cx.limits.sample_limit;
         let mut new_ref = series_ref;
         let mut sample_added = false;
+        // Whether storage saw the sample (stored or refused): Prometheus
+        // 2.42 then appends its exemplar either way.
+        let mut reached_storage = false;
         if over_limit {
             sample_limit_hit = true;
         } else if t > max_t {
             stats.out_of_bounds += 1;
         } else {
+            reached_storage = true;
             match app.append(series_ref, &labels, t, s.value) {
                 Ok(r) => {
                     new_ref = r;
@@ -216,7 +220,7 @@ fn append_entries(
             }
         }
         stats.added += 1;
-        if sample_added {
+        if reached_storage {
             if let Some(ex) = &s.exemplar {
                 let exemplar = Exemplar {
                     labels: Labels::from_pairs(&ex.labels.iter().collect::<Vec<_>>()),

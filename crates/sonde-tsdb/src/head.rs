@@ -138,6 +138,19 @@ impl Head {
         Ok(s)
     }
 
+    /// The series with these labels if it exists, marked as having a
+    /// pending append (exemplars attach only to existing series).
+    pub fn get(&self, labels: &Labels) -> Option<Arc<MemSeries>> {
+        let hash = (self.hash)(labels);
+        let s = find(
+            &self.by_hash[hash as usize & self.mask].read(),
+            hash,
+            labels,
+        )?;
+        s.pending.fetch_add(1, Ordering::AcqRel);
+        Some(s)
+    }
+
     /// Recreates a series from the WAL with its recorded id. Returns the
     /// series now holding these labels (an existing one when the WAL
     /// recorded the labels twice).

@@ -48,23 +48,26 @@ impl HeadAppender {
         }
     }
 
+    /// The series `series_ref` names, if it still has these labels.
+    fn by_ref(&self, series_ref: SeriesRef, labels: &Labels) -> Option<Arc<MemSeries>> {
+        let id = u32::try_from(series_ref).ok().filter(|id| *id != 0)?;
+        let s = self.db.head.get_by_id(id)?;
+        if s.labels == *labels {
+            return Some(s);
+        }
+        s.release();
+        None
+    }
+
     fn lookup(
         &self,
         series_ref: SeriesRef,
         labels: &Labels,
     ) -> Result<Arc<MemSeries>, AppendError> {
-        let head = &self.db.head;
-        if let Ok(id) = u32::try_from(series_ref) {
-            if id != 0 {
-                if let Some(s) = head.get_by_id(id) {
-                    if s.labels == *labels {
-                        return Ok(s);
-                    }
-                    s.release();
-                }
-            }
+        match self.by_ref(series_ref, labels) {
+            Some(s) => Ok(s),
+            None => self.db.head.get_or_create(labels),
         }
-        head.get_or_create(labels)
     }
 
     /// The window checks that do not depend on the series.
@@ -207,6 +210,8 @@ impl Appender for HeadAppender {
                 Ok(id as SeriesRef)
             }
             Err(e) => {
+                // An exemplar of a refused sample still takes its time.
+                self.last = (s.id, t);
                 s.release();
                 self.db.metrics.count_refused(&e);
                 Err(e)
@@ -219,8 +224,7 @@ impl Appender for HeadAppender {
     /// for the commit. Disabled storage and duplicates are no-ops, as in
     /// Prometheus 2.42. An exemplar without a timestamp takes its sample's:
     /// the last sample appended to the series in this batch, else the
-    /// series' newest. Unlike Prometheus, which refuses an exemplar for a
-    /// series that does not exist yet, the series is created.
+    /// series' newest. As in Prometheus, the series must exist.
     fn append_exemplar(
         &mut self,
         series_ref: SeriesRef,
@@ -230,7 +234,13 @@ impl Appender for HeadAppender {
         if !self.db.exemplars.enabled() {
             return Ok(series_ref);
         }
-        let s = self.lookup(series_ref, labels)?;
+        let found = self.by_ref(series_ref, labels);
+        let Some(s) = found.or_else(|| self.db.head.get(labels)) else {
+            return Err(AppendError::InvalidLabels {
+                labels: labels.to_string(),
+                reason: "no such series to attach an exemplar to".into(),
+            });
+        };
         let id = s.id as SeriesRef;
         let ts = match exemplar.ts {
             Some(t) => t,

@@ -279,3 +279,30 @@ fn select_uses_the_time_range_and_any_matcher_set() {
     );
     assert_eq!(sel(0, 5000, &[job("z")]), vec![]);
 }
+
+#[test]
+fn exemplars_attach_only_to_existing_series_and_follow_refused_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(
+        dir.path(),
+        DbOptions {
+            out_of_order_window_ms: 0,
+            ..opts()
+        },
+    );
+    let a = series("a", &[]);
+    let ghost = series("ghost", &[]);
+    append(&db, &[(&a, 5000, 1.0)]);
+    let mut app = db.appender();
+    // No series "ghost": refused, and not created.
+    let err = app
+        .append_exemplar(0, &ghost, &ex("g", 1.0, Some(5000)))
+        .unwrap_err();
+    assert!(err.to_string().contains("no such series"), "{err}");
+    // An out-of-order sample is refused; its exemplar still takes its time.
+    assert_eq!(app.append(0, &a, 4000, 2.0), Err(AppendError::OutOfOrder));
+    app.append_exemplar(0, &a, &ex("late", 2.0, None)).unwrap();
+    app.commit().unwrap();
+    assert_eq!(flat(&db), vec![("a".into(), "late".into(), 2.0, 4000)]);
+    assert_eq!(db.metrics().head_series, 1);
+}
