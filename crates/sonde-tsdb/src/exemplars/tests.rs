@@ -301,3 +301,13 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_entry_costs_48_bytes_plus_its_labels() {
+    // docs/storage.md states this figure; a bigger entry must update it.
+    assert!(
+        std::mem::size_of::<Entry>() <= 48,
+        "{}",
+        std::mem::size_of::<Entry>()
+    );
+}
