@@ -362,13 +362,21 @@ impl DbInner {
     }
 
     /// Writes a commit's records to the WAL through read-only mode's gate:
-    /// refused while read-only (but for the periodic probe), and a failed
-    /// write makes the database read-only. Nothing of a refused or failed
+    /// refused while read-only (but for the periodic probe, which first
+    /// checks that the disk has room again), and a failed write makes the
+    /// database read-only. Nothing of a refused or failed
     /// batch is in the WAL. Wakes maintenance when the head is due a cut.
     pub(crate) fn write_wal(&self, records: &[u8]) -> Result<(), StorageError> {
         let gate = self.writes.gate();
         if let Gate::Refused(e) = gate {
             return Err(e);
+        }
+        if gate == Gate::Probe {
+            if let Err(e) = self.wal.probe() {
+                let reason = e.to_string();
+                self.writes.probe_done(Some(reason.clone()));
+                return Err(StorageError::ReadOnly(reason));
+            }
         }
         let failure = self.wal.write(records).err().map(|e| e.to_string());
         if gate == Gate::Probe {
@@ -465,5 +473,76 @@ impl DbInner {
             read_only: self.writes.is_read_only(),
             read_only_entered_total: self.writes.entered.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sonde_model::{Labels, SelectHints};
+
+    fn samples(db: &Db) -> Vec<i64> {
+        let q = db.querier(0, i64::MAX).unwrap();
+        let set = q
+            .select(&SelectHints::default(), &[Matcher::equal("__name__", "up")])
+            .unwrap();
+        let mut out = Vec::new();
+        for s in set {
+            let s = s.unwrap();
+            let mut it = s.samples();
+            while let Some(x) = it.next() {
+                out.push(x.t);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn failed_wal_write_makes_the_db_read_only_until_a_probe_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DbOptions {
+            background: false,
+            ..Default::default()
+        };
+        let db = Db::open(dir.path(), opts.clone()).unwrap();
+        let up = Labels::from_pairs(&[("__name__", "up")]);
+        let commit = |t| {
+            let mut a = db.appender();
+            a.append(0, &up, t, 1.0).unwrap();
+            a.commit()
+        };
+        commit(1000).unwrap();
+        db.inner.wal.set_writable_for_test(false);
+        let err = commit(2000).unwrap_err();
+        let StorageError::ReadOnly(reason) = &err else {
+            panic!("expected read-only, got {err}");
+        };
+        assert!(reason.contains("cannot write WAL segment"), "{reason}");
+        assert!(reason.contains("00000001"), "{reason}");
+        assert_eq!(db.read_only_reason().as_deref(), Some(reason.as_str()));
+        assert!(db.metrics().read_only);
+        // Refused at once during the back-off; reads are not affected.
+        assert!(matches!(commit(3000), Err(StorageError::ReadOnly(_))));
+        assert_eq!(samples(&db), vec![1000]);
+
+        db.inner.wal.set_writable_for_test(true);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match commit(4000) {
+                Ok(()) => break,
+                Err(StorageError::ReadOnly(_)) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("the probe never succeeded: {e}"),
+            }
+        }
+        assert_eq!(db.read_only_reason(), None);
+        let m = db.metrics();
+        assert!(!m.read_only);
+        assert_eq!(m.read_only_entered_total, 1);
+        db.close().unwrap();
+        drop(db);
+        let db = Db::open(dir.path(), opts).unwrap();
+        assert_eq!(samples(&db), vec![1000, 4000]);
     }
 }

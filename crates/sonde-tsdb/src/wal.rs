@@ -46,6 +46,13 @@ pub fn append_frame(dst: &mut Vec<u8>, kind: u8, fill: impl FnOnce(&mut Vec<u8>)
     dst[start + 5..start + 9].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Size of the probe written before leaving read-only mode: room for a few
+/// large remote-write batches (Prometheus sends ~2,000 samples, ~30 KiB of
+/// WAL, per request).
+pub const PROBE_BYTES: usize = 1 << 20;
+/// The probe's file name (not a segment name, so replay never reads it).
+const PROBE_FILE: &str = "write-probe";
+
 pub fn segment_name(i: u64) -> String {
     format!("{i:08}")
 }
@@ -378,6 +385,34 @@ impl Wal {
             tmp,
             out: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
         })
+    }
+
+    /// Whether the WAL's disk takes writes again, with room to spare:
+    /// writes and fsyncs [`PROBE_BYTES`] beside the segments, then removes
+    /// them. Read-only mode is left only when this succeeds, so a disk with
+    /// a few bytes free does not flap between refusing and accepting.
+    pub fn probe(&self) -> Result<(), TsdbError> {
+        let path = self.dir.join(PROBE_FILE);
+        let res = File::create(&path).and_then(|mut f| {
+            f.write_all(&vec![0u8; PROBE_BYTES])?;
+            f.sync_all()
+        });
+        let _ = fs::remove_file(&path);
+        res.map_err(|e| TsdbError::io("write the disk probe", &path, e))
+    }
+
+    /// Makes writes to the current segment fail (a read-only handle: EBADF)
+    /// or work again, as a failing disk would, for tests of the layers above.
+    #[cfg(test)]
+    pub(crate) fn set_writable_for_test(&self, writable: bool) {
+        let mut f = self.file.lock();
+        let path = f.path();
+        f.file = if writable {
+            OpenOptions::new().append(true).open(path)
+        } else {
+            File::open(path)
+        }
+        .expect("BUG: reopening the WAL segment in a test");
     }
 
     /// Bytes of all WAL files (for size retention and stats).

@@ -6,8 +6,9 @@
 //! commits are refused with [`StorageError::ReadOnly`] naming the file and
 //! the cause, queries keep working. The mode is left by itself: after a
 //! back-off (1s, doubling up to [`MAX_BACKOFF`]) the next commit is let
-//! through as a probe; if its WAL write succeeds the database is writable
-//! again, otherwise the back-off grows. A restart also starts writable.
+//! through as a probe: if a 1 MiB probe file and then its WAL write
+//! succeed, the database is writable again, otherwise the back-off grows.
+//! A restart also starts writable.
 //!
 //! Thread safety: `read_only` is the lock-free fast path of every commit;
 //! the rest is under `state`'s mutex, taken only while read-only.

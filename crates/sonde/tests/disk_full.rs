@@ -140,6 +140,22 @@ fn full_disk_gives_503_and_read_only_then_resumes_without_loss() {
     sender.ledger.check(NAME, &read);
     let (status, body) = get(&sonde.url(&format!("/api/v1/query?query=count({NAME})")));
     assert_eq!(status, 200, "{body}");
+    // The other push routes answer the same.
+    let client = reqwest::blocking::Client::new();
+    for (path, payload) in [
+        ("/write?db=test", "disk_full_influx,host=a value=1"),
+        (
+            "/api/v2/write?bucket=test",
+            "disk_full_influx,host=a value=1",
+        ),
+        ("/api/v1/import/prometheus", "disk_full_import 1\n"),
+    ] {
+        let resp = client.post(sonde.url(path)).body(payload).send().unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.text().unwrap();
+        assert_eq!(status, 503, "{path}: {body}");
+        assert!(body.contains("No space left on device"), "{path}: {body}");
+    }
 
     // Free the space: ingestion resumes at the next probe (within seconds).
     std::fs::remove_file(inside(&sonde, &mnt.join("ballast"))).unwrap();
