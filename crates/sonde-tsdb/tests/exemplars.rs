@@ -306,3 +306,50 @@ fn exemplars_attach_only_to_existing_series_and_follow_refused_samples() {
     assert_eq!(flat(&db), vec![("a".into(), "late".into(), 2.0, 4000)]);
     assert_eq!(db.metrics().head_series, 1);
 }
+
+/// Measurement, not a check: `cargo test --release -p sonde-tsdb --test
+/// exemplars -- --ignored --nocapture`. Adds into a full 100,000-entry
+/// store (every add evicts), then selects one series' exemplars.
+#[test]
+#[ignore]
+fn measure_store_add_and_select() {
+    use sonde_tsdb::exemplars::{ExemplarStore, StoredExemplar};
+    let store = ExemplarStore::new(100_000);
+    let series: Vec<Labels> = (0..10_000)
+        .map(|i| {
+            series(
+                "http_requests_total",
+                &[("instance", &format!("host-{i}:9100"))],
+            )
+        })
+        .collect();
+    let trace = |i: u64| Labels::from_pairs(&[("trace_id", format!("{i:032x}").as_str())]);
+    let n = 1_000_000u64;
+    let exemplars: Vec<StoredExemplar> = (0..n)
+        .map(|i| StoredExemplar {
+            labels: trace(i),
+            value: i as f64,
+            ts: i as i64,
+            has_ts: true,
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    for (i, e) in exemplars.into_iter().enumerate() {
+        store.add(&series[i % series.len()], e).unwrap();
+    }
+    let add = started.elapsed();
+    let started = std::time::Instant::now();
+    let rounds = 1000;
+    let mut found = 0;
+    for i in 0..rounds {
+        let m = vec![vec![Matcher::equal("instance", &format!("host-{i}:9100"))]];
+        found += store.select(i64::MIN, i64::MAX, &m).len();
+    }
+    let select = started.elapsed();
+    assert_eq!(found, rounds);
+    println!(
+        "add: {:.2} M exemplars/s; select of one series among 10,000: {:.0} us",
+        n as f64 / add.as_secs_f64() / 1e6,
+        select.as_secs_f64() * 1e6 / rounds as f64
+    );
+}
