@@ -28,12 +28,27 @@ fn cannot_run() -> Option<String> {
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
         return Some("needs root to mount a tmpfs in a private mount namespace".into());
     }
+    // Containers often allow the namespace but not the mount: try both.
+    let dir = tempfile::tempdir().ok()?;
     let probe = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "true"])
-        .status();
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "mount",
+            "-t",
+            "tmpfs",
+        ])
+        .args(["-o", "size=1m", "sonde-probe"])
+        .arg(dir.path())
+        .output();
     match probe {
-        Ok(s) if s.success() => None,
-        Ok(s) => Some(format!("unshare --mount failed ({s})")),
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!(
+            "cannot mount a tmpfs in a private mount namespace ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
         Err(e) => Some(format!("cannot run unshare: {e}")),
     }
 }
