@@ -86,6 +86,10 @@ struct Args {
     /// Where data directories go (default: a temporary directory, removed).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// Record `perf` profiles of each server's ingest and query phases into
+    /// this directory (`<server>-ingest.perf.data`, `<server>-queries...`).
+    #[arg(long)]
+    perf_dir: Option<PathBuf>,
     /// Also write the report to this file.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -210,7 +214,13 @@ fn run_server(
 ) -> anyhow::Result<Vec<ServerResult>> {
     eprintln!("== {}: starting", spec.name);
     let (mut server, _) = Server::start(spec, data, config)?;
+    let profile = server::Profile::start(
+        args.perf_dir.as_deref(),
+        server.pid(),
+        &format!("{}-ingest", spec.name),
+    );
     let ingest = ingest::run(&server, enc, Duration::from_secs(args.settle))?;
+    drop(profile);
     eprintln!(
         "== {}: ingested {} samples in {} requests in {:.1?} ({:.0}/s)",
         spec.name,
@@ -222,10 +232,19 @@ fn run_server(
     let api = query::Api::new(&server.base_url())?;
     let verify = query::verify(&api, w, &enc.probes)?;
     let disk = disk::measure(&server)?;
+    let profile =
+        server::Profile::system(args.perf_dir.as_deref(), &format!("{}-restart", spec.name));
     let restart = server.restart(config)?;
+    drop(profile);
     eprintln!("== {}: restart to ready in {restart:.2?}", spec.name);
     let api = query::Api::new(&server.base_url())?;
+    let profile = server::Profile::start(
+        args.perf_dir.as_deref(),
+        server.pid(),
+        &format!("{}-queries", spec.name),
+    );
     let suite = (!args.no_queries).then(|| query::run_suite(&api, w, args.reps));
+    drop(profile);
     server.stop()?;
     let mut out = vec![ServerResult {
         name: spec.name.clone(),

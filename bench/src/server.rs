@@ -193,6 +193,61 @@ impl Drop for Server {
     }
 }
 
+/// `perf record` attached to a server while one phase runs, when the run
+/// asks for profiles (`--perf-dir`). Stopped (SIGINT, so perf writes its
+/// file) when dropped.
+pub struct Profile(Option<Child>);
+
+impl Profile {
+    pub fn start(dir: Option<&Path>, pid: u32, name: &str) -> Profile {
+        Profile::record(dir, &["-p", &pid.to_string()], name)
+    }
+
+    /// Whole-system profile, for phases that start a process (restart);
+    /// read it with `perf report --comm <server>`.
+    pub fn system(dir: Option<&Path>, name: &str) -> Profile {
+        Profile::record(dir, &["-a"], name)
+    }
+
+    fn record(dir: Option<&Path>, target: &[&str], name: &str) -> Profile {
+        let Some(dir) = dir else { return Profile(None) };
+        let out = dir.join(format!("{name}.perf.data"));
+        let child = Command::new("perf")
+            .args(["record", "-F", "499", "-g"])
+            .args(target)
+            .arg("-o")
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        match child {
+            Ok(c) => {
+                // perf needs a moment to attach before the phase starts.
+                std::thread::sleep(Duration::from_millis(300));
+                Profile(Some(c))
+            }
+            Err(e) => {
+                eprintln!(
+                    "perf record not started ({e}); no profile {}",
+                    out.display()
+                );
+                Profile(None)
+            }
+        }
+    }
+}
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// Process CPU (user + system) and memory from /proc.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcStats {
