@@ -90,6 +90,10 @@ struct Args {
     /// this directory (`<server>-ingest.perf.data`, `<server>-queries...`).
     #[arg(long)]
     perf_dir: Option<PathBuf>,
+    /// Keep each server's data directory (under --work-dir) after the run,
+    /// e.g. to profile restarts by hand.
+    #[arg(long, requires = "work_dir")]
+    keep_data: bool,
     /// Also write the report to this file.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -106,7 +110,11 @@ fn main() -> anyhow::Result<()> {
     let tmp = tempfile::Builder::new()
         .prefix("sonde-bench-")
         .tempdir_in(args.work_dir.as_deref().unwrap_or(&std::env::temp_dir()))?;
-    let root = tmp.path().to_path_buf();
+    let root = if args.keep_data {
+        tmp.keep()
+    } else {
+        tmp.path().to_path_buf()
+    };
     let config = root.join("bench.yml");
     // No scrape jobs: the servers hold only what the benchmark sends.
     std::fs::write(&config, "global:\n  scrape_interval: 15s\n")?;
@@ -150,7 +158,9 @@ fn main() -> anyhow::Result<()> {
             }
             Err(e) => eprintln!("{name}: FAILED: {e:#}"),
         }
-        let _ = std::fs::remove_dir_all(&data);
+        if !args.keep_data {
+            let _ = std::fs::remove_dir_all(&data);
+        }
     }
 
     let mut out = String::new();
@@ -235,6 +245,7 @@ fn run_server(
     let profile =
         server::Profile::system(args.perf_dir.as_deref(), &format!("{}-restart", spec.name));
     let restart = server.restart(config)?;
+    let restart_cpu = server::proc_stats(server.pid())?.cpu_secs;
     drop(profile);
     eprintln!("== {}: restart to ready in {restart:.2?}", spec.name);
     let api = query::Api::new(&server.base_url())?;
@@ -252,6 +263,7 @@ fn run_server(
         verify,
         disk,
         restart,
+        restart_cpu,
         suite,
     }];
     if let (Kind::Sonde, Some(flag), false) = (spec.kind, &args.sonde_cache_flag, args.no_queries) {

@@ -16,6 +16,8 @@ pub struct ServerResult {
     pub verify: Verify,
     pub disk: DiskResult,
     pub restart: Duration,
+    /// Server CPU seconds from spawn to ready at the restart.
+    pub restart_cpu: f64,
     pub suite: Option<SuiteResult>,
 }
 
@@ -23,14 +25,14 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 pub fn ingest_table(results: &[ServerResult], sent: u64) -> String {
     let mut s = String::new();
-    s.push_str("| server | samples/s | CPU s / M samples | peak RSS MiB | steady RSS MiB | data dir B/sample | compacted B/sample | restart to ready s | samples counted | probe points exact / checked (max rel. error) |\n");
+    s.push_str("| server | samples/s | CPU s / M samples | peak RSS MiB | steady RSS MiB | data dir B/sample | compacted B/sample | restart to ready s (CPU s) | samples counted | probe points exact / checked (max rel. error) |\n");
     s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for r in results.iter().filter(|r| r.ingest.samples > 0) {
         let i = &r.ingest;
         let n = i.samples.max(1) as f64;
         let _ = writeln!(
             s,
-            "| {} | {:.0} | {:.2} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {}{} | {} / {} ({:.1e}) |",
+            "| {} | {:.0} | {:.2} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} ({:.2}) | {}{} | {} / {} ({:.1e}) |",
             r.name,
             i.samples_per_sec(),
             i.cpu_per_million(),
@@ -39,6 +41,7 @@ pub fn ingest_table(results: &[ServerResult], sent: u64) -> String {
             r.disk.data_dir as f64 / n,
             r.disk.compacted as f64 / n,
             r.restart.as_secs_f64(),
+            r.restart_cpu,
             r.verify.counted,
             if r.verify.counted as u64 == sent { "" } else { " (MISMATCH)" },
             r.verify.exact_points,
