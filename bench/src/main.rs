@@ -73,9 +73,13 @@ struct Args {
     /// Pause after ingest before reading the steady RSS, seconds.
     #[arg(long, default_value_t = 15)]
     settle: u64,
-    /// Extra flag that turns Sonde's query result cache on; when given, the
-    /// query suite runs a second time on Sonde with it ("sonde+cache").
-    #[arg(long)]
+    /// Extra flag for every Sonde run (repeatable), e.g.
+    /// `--sonde-arg=--query.result-cache-size=0` to time queries uncached.
+    #[arg(long, allow_hyphen_values = true)]
+    sonde_arg: Vec<String>,
+    /// Flag that turns Sonde's query result cache on; when given, the query
+    /// suite runs a second time on Sonde with it ("sonde+cache").
+    #[arg(long, allow_hyphen_values = true)]
     sonde_cache_flag: Option<String>,
     /// Small run to check the harness: 1,000 series, 1 h, 2 repetitions.
     #[arg(long)]
@@ -208,7 +212,11 @@ fn spec_for(args: &Args, name: &str) -> anyhow::Result<Option<Spec>> {
         name: name.to_string(),
         kind,
         binary,
-        extra_args: Vec::new(),
+        extra_args: if kind == Kind::Sonde {
+            args.sonde_arg.clone()
+        } else {
+            Vec::new()
+        },
     }))
 }
 
@@ -269,7 +277,14 @@ fn run_server(
     if let (Kind::Sonde, Some(flag), false) = (spec.kind, &args.sonde_cache_flag, args.no_queries) {
         let cached = Spec {
             name: format!("{}+cache", spec.name),
-            extra_args: vec![flag.clone()],
+            // The base flags without the one the cache flag sets again.
+            extra_args: spec
+                .extra_args
+                .iter()
+                .filter(|a| a.split('=').next() != flag.split('=').next())
+                .chain([flag])
+                .cloned()
+                .collect(),
             ..spec.clone()
         };
         let (mut server, _) = Server::start(&cached, data, config)?;

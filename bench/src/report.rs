@@ -130,8 +130,16 @@ pub fn query_table(results: &[ServerResult], hours: f64) -> String {
     for r in &with {
         let _ = write!(s, " {} median / p90 ms |", r.name);
     }
-    s.push_str(" Sonde / Prometheus | Sonde / VM | series |\n|");
-    s.push_str(&" --- |".repeat(with.len() + 5));
+    let sondes: Vec<&str> = with
+        .iter()
+        .map(|r| r.name.as_str())
+        .filter(|n| n.starts_with("sonde"))
+        .collect();
+    for n in &sondes {
+        let _ = write!(s, " {n} / Prometheus | {n} / VM |");
+    }
+    s.push_str(" series |\n|");
+    s.push_str(&" --- |".repeat(with.len() + 3 + 2 * sondes.len()));
     s.push('\n');
     let timing = |r: &ServerResult, q: usize, range: bool| -> Timing {
         r.suite
@@ -175,14 +183,20 @@ pub fn query_table(results: &[ServerResult], hours: f64) -> String {
                     .find(|r| r.name == n)
                     .map(|r| timing(r, q, range))
             };
-            let sonde = find("sonde").unwrap_or_default();
+            for n in &sondes {
+                let sonde = find(n).unwrap_or_default();
+                let _ = write!(
+                    s,
+                    " {} | {} |",
+                    ratio(&sonde, find("prometheus")),
+                    ratio(&sonde, find("victoria-metrics"))
+                );
+            }
             let agree = counts.windows(2).all(|w| w[0] == w[1]);
             let counts: Vec<String> = counts.iter().map(usize::to_string).collect();
             let _ = writeln!(
                 s,
-                " {} | {} | {}{} |",
-                ratio(&sonde, find("prometheus")),
-                ratio(&sonde, find("victoria-metrics")),
+                " {}{} |",
                 counts.join("/"),
                 if agree { "" } else { " DIFFER" }
             );
