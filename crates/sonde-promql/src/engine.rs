@@ -660,13 +660,26 @@ pub fn parse(query: &str) -> Result<Expr> {
             let moved = crate::compat::at_after_range(query);
             match moved.as_deref().map(parser::parse) {
                 Some(Ok(expr)) => expr,
-                _ => return Err(QueryError::BadData(format!("parse error: {e}"))),
+                _ => return Err(QueryError::BadData(crate::parse_error::explain(query, &e))),
             }
         }
-        Err(e) => return Err(QueryError::BadData(format!("parse error: {e}"))),
+        Err(e) => return Err(QueryError::BadData(crate::parse_error::explain(query, &e))),
     };
-    crate::compat::check_242_syntax(query).map_err(QueryError::BadData)?;
-    check(&expr)?;
+    // What the parser accepts beyond 2.42's grammar (durations as numbers,
+    // `100m`, and other later additions) is refused with 2.42's message.
+    if let Some(e) = crate::parse_error::refused_by_242(query) {
+        return Err(QueryError::BadData(e));
+    }
+    let located = |e: QueryError| match e {
+        QueryError::BadData(m) if m.starts_with("parse error: ") => {
+            QueryError::BadData(crate::parse_error::locate(query, &m))
+        }
+        other => other,
+    };
+    crate::compat::check_242_syntax(query)
+        .map_err(QueryError::BadData)
+        .map_err(located)?;
+    check(&expr).map_err(located)?;
     Ok(expr)
 }
 

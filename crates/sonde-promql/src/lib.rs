@@ -38,6 +38,7 @@ mod eval;
 mod functions;
 mod hash;
 mod math;
+mod parse_error;
 pub mod stats;
 pub mod testing;
 pub mod value;

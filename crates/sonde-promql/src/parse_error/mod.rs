@@ -1,0 +1,415 @@
+//! Parse errors worded and placed as Prometheus 2.42 words and places
+//! them: `1:8: parse error: unexpected <op:*>`. The `promql-parser` crate
+//! says only "invalid promql query" for syntax errors and gives no
+//! position, so a query it refuses is read again here by a small
+//! recursive-descent checker over a Prometheus-like [`lexer`], which finds
+//! the first token Prometheus' grammar would refuse. Errors of types and
+//! argument counts (found after parsing) keep the parser's text, reworded
+//! to Prometheus' terms, at the position of the node Prometheus names.
+//!
+//! This module only explains failures; it never decides whether a query
+//! is valid.
+
+mod lexer;
+
+use lexer::{Tok, Token};
+
+/// `line:col: parse error: message` for `query`, which the parser refused
+/// with `parser_msg`.
+pub(crate) fn explain(query: &str, parser_msg: &str) -> String {
+    let (pos, msg) = match syntax_error(query) {
+        Some(e) => e,
+        None => semantic(query, parser_msg),
+    };
+    format!("{}: parse error: {msg}", position(query, pos))
+}
+
+/// Prometheus 2.42's syntax error for a query the parser accepted, if its
+/// grammar refuses it.
+pub(crate) fn refused_by_242(query: &str) -> Option<String> {
+    let (pos, msg) = syntax_error(query)?;
+    Some(format!("{}: parse error: {msg}", position(query, pos)))
+}
+
+/// A message of a check made after parsing (`parse error: ...`), placed
+/// like the parser's own.
+pub(crate) fn locate(query: &str, msg: &str) -> String {
+    let (pos, msg) = semantic(query, msg);
+    format!("{}: parse error: {msg}", position(query, pos))
+}
+
+/// Prometheus' `line:col` of a byte offset (columns count bytes, from 1).
+fn position(query: &str, pos: usize) -> String {
+    let pos = pos.min(query.len());
+    let before = &query.as_bytes()[..pos];
+    let line = 1 + before.iter().filter(|b| **b == b'\n').count();
+    let col = match before.iter().rposition(|b| *b == b'\n') {
+        Some(nl) => pos - nl,
+        None => pos + 1,
+    };
+    format!("{line}:{col}")
+}
+
+/// The first syntax error, as `(offset, message)`.
+fn syntax_error(query: &str) -> Option<(usize, String)> {
+    let toks = lexer::lex(query);
+    if toks.first().is_some_and(|t| t.tok == Tok::Eof) {
+        return Some((0, "no expression found in input".into()));
+    }
+    let mut p = Checker { toks, i: 0 };
+    p.expr().and_then(|_| p.end()).err()
+}
+
+type Res = Result<(), (usize, String)>;
+
+struct Checker {
+    toks: Vec<Token>,
+    i: usize,
+}
+
+impl Checker {
+    fn peek(&self) -> &Token {
+        // The lexer always ends with Eof or Error.
+        &self.toks[self.i.min(self.toks.len() - 1)]
+    }
+
+    fn is(&self, tok: Tok, text: &str) -> bool {
+        let t = self.peek();
+        t.tok == tok && t.text.eq_ignore_ascii_case(text)
+    }
+
+    fn bump(&mut self) -> Token {
+        let t = self.peek().clone();
+        self.i += 1;
+        t
+    }
+
+    /// "unexpected X[ in context][, expected what]" at the next token; a
+    /// lexer error there is reported instead.
+    fn unexpected(&self, context: &str, expected: &str) -> Res {
+        let t = self.peek();
+        if let Tok::Error(m) = &t.tok {
+            return Err((t.pos, m.clone()));
+        }
+        let mut msg = format!("unexpected {}", t.desc());
+        if !context.is_empty() {
+            msg.push_str(" in ");
+            msg.push_str(context);
+        }
+        if !expected.is_empty() {
+            msg.push_str(", expected ");
+            msg.push_str(expected);
+        }
+        Err((t.pos, msg))
+    }
+
+    fn end(&mut self) -> Res {
+        if self.peek().tok == Tok::Eof {
+            Ok(())
+        } else {
+            self.unexpected("", "")
+        }
+    }
+
+    fn expr(&mut self) -> Res {
+        self.unary()?;
+        while matches!(self.peek().tok, Tok::Operator) {
+            self.bump();
+            if self.is(Tok::Keyword, "bool") {
+                self.bump();
+            }
+            if self.is(Tok::Keyword, "on") || self.is(Tok::Keyword, "ignoring") {
+                self.bump();
+                self.label_list("grouping opts")?;
+                if self.is(Tok::Keyword, "group_left") || self.is(Tok::Keyword, "group_right") {
+                    self.bump();
+                    if self.is(Tok::Punct, "(") {
+                        self.label_list("grouping opts")?;
+                    }
+                }
+            }
+            self.unary()?;
+        }
+        Ok(())
+    }
+
+    fn unary(&mut self) -> Res {
+        if self.is(Tok::Operator, "+") || self.is(Tok::Operator, "-") {
+            self.bump();
+            return self.unary();
+        }
+        self.primary()?;
+        self.postfix()
+    }
+
+    fn primary(&mut self) -> Res {
+        let t = self.peek().clone();
+        match t.tok {
+            Tok::Number | Tok::Str => {
+                self.bump();
+                Ok(())
+            }
+            Tok::Punct if t.text == "(" => {
+                self.bump();
+                self.expr()?;
+                if self.is(Tok::Punct, ")") {
+                    self.bump();
+                    Ok(())
+                } else {
+                    self.unexpected("", "")
+                }
+            }
+            Tok::Punct if t.text == "{" => self.matchers(),
+            Tok::Aggregator => self.aggregation(),
+            Tok::Ident | Tok::MetricIdent => {
+                self.bump();
+                if self.is(Tok::Punct, "(") && t.tok == Tok::Ident {
+                    self.call_args("")
+                } else if self.is(Tok::Punct, "{") {
+                    self.matchers()
+                } else {
+                    Ok(())
+                }
+            }
+            _ => self.unexpected("", ""),
+        }
+    }
+
+    fn call_args(&mut self, context: &str) -> Res {
+        self.bump(); // (
+        if self.is(Tok::Punct, ")") {
+            self.bump();
+            return Ok(());
+        }
+        loop {
+            self.expr()?;
+            if self.is(Tok::Punct, ",") {
+                self.bump();
+                continue;
+            }
+            if self.is(Tok::Punct, ")") {
+                self.bump();
+                return Ok(());
+            }
+            return self.unexpected(context, "");
+        }
+    }
+
+    fn aggregation(&mut self) -> Res {
+        self.bump();
+        let grouped = self.grouping()?;
+        if !self.is(Tok::Punct, "(") {
+            return self.unexpected("aggregation", "");
+        }
+        self.call_args("")?;
+        if !grouped {
+            self.grouping()?;
+        }
+        Ok(())
+    }
+
+    fn grouping(&mut self) -> Result<bool, (usize, String)> {
+        if self.is(Tok::Keyword, "by") || self.is(Tok::Keyword, "without") {
+            self.bump();
+            self.label_list("grouping opts")?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn label_list(&mut self, context: &str) -> Res {
+        if !self.is(Tok::Punct, "(") {
+            return self.unexpected(context, "\"(\"");
+        }
+        self.bump();
+        loop {
+            let t = self.peek().clone();
+            match t.tok {
+                Tok::Punct if t.text == ")" => {
+                    self.bump();
+                    return Ok(());
+                }
+                Tok::Ident | Tok::Keyword | Tok::Aggregator | Tok::Operator
+                    if t.text
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+                {
+                    self.bump();
+                    if self.is(Tok::Punct, ",") {
+                        self.bump();
+                    } else if !self.is(Tok::Punct, ")") {
+                        return self.unexpected(context, "\",\" or \")\"");
+                    }
+                }
+                _ => return self.unexpected(context, "label"),
+            }
+        }
+    }
+
+    fn matchers(&mut self) -> Res {
+        self.bump(); // {
+        loop {
+            if self.is(Tok::Punct, "}") {
+                self.bump();
+                return Ok(());
+            }
+            if self.peek().tok != Tok::Ident {
+                return self.unexpected("label matching", "identifier or \"}\"");
+            }
+            self.bump();
+            if !["=", "!=", "=~", "!~"]
+                .iter()
+                .any(|op| self.is(Tok::Punct, op))
+            {
+                return self.unexpected("label matching", "label matching operator");
+            }
+            self.bump();
+            if self.peek().tok != Tok::Str {
+                return self.unexpected("label matching", "string");
+            }
+            self.bump();
+            if self.is(Tok::Punct, ",") {
+                self.bump();
+            } else if !self.is(Tok::Punct, "}") {
+                return self.unexpected("label matching", "\",\" or \"}\"");
+            }
+        }
+    }
+
+    fn postfix(&mut self) -> Res {
+        loop {
+            if self.is(Tok::Punct, "[") {
+                self.bump();
+                if self.peek().tok != Tok::Duration {
+                    return self.unexpected("subquery or range", "");
+                }
+                self.bump();
+                if self.is(Tok::Punct, ":") {
+                    self.bump();
+                    if self.peek().tok == Tok::Duration {
+                        self.bump();
+                    }
+                }
+                if !self.is(Tok::Punct, "]") {
+                    return self.unexpected("subquery or range", "\":\" or \"]\"");
+                }
+                self.bump();
+            } else if self.is(Tok::Keyword, "offset") {
+                self.bump();
+                if self.is(Tok::Operator, "-") {
+                    self.bump();
+                }
+                if self.peek().tok != Tok::Duration {
+                    return self.unexpected("offset", "duration");
+                }
+                self.bump();
+            } else if self.is(Tok::Punct, "@") {
+                self.bump();
+                let t = self.peek().clone();
+                let pinned = t.tok == Tok::Ident
+                    && (t.text == "start" || t.text == "end")
+                    && self.toks.get(self.i + 1).is_some_and(|n| n.text == "(")
+                    && self.toks.get(self.i + 2).is_some_and(|n| n.text == ")");
+                if pinned {
+                    self.i += 3;
+                } else if t.tok == Tok::Number {
+                    self.bump();
+                } else if self.is(Tok::Operator, "-") || self.is(Tok::Operator, "+") {
+                    self.bump();
+                    if self.peek().tok != Tok::Number {
+                        return self.unexpected("@", "timestamp");
+                    }
+                    self.bump();
+                } else {
+                    return self.unexpected("@", "timestamp");
+                }
+            } else {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Errors found after parsing: the parser's text in Prometheus' words, at
+/// the node Prometheus reports.
+fn semantic(query: &str, msg: &str) -> (usize, String) {
+    let toks = lexer::lex(query);
+    let first = toks.first().map_or(0, |t| t.pos);
+    let msg = msg.trim_start_matches("parse error: ");
+    let name_in = |m: &str| -> Option<String> {
+        let a = m.find('\'')?;
+        let b = m[a + 1..].find('\'')?;
+        Some(m[a + 1..a + 1 + b].to_string())
+    };
+    let words = |m: &str| {
+        m.replace("type matrix", "type range vector")
+            .replace("type vector", "type instant vector")
+            .replace("got matrix", "got range vector")
+            .replace("got vector", "got instant vector")
+            .replace(", got: string", ", got \"string\"")
+            .replace("type scalar or vector", "type scalar or instant vector")
+            .replace(
+                "an vector selector or matrix selector",
+                "an instant vector selector or range vector selector",
+            )
+            .replace("in aggregation expression", "in aggregation parameter")
+            .replace('\'', "\"")
+    };
+    let call_at = |name: &str| {
+        toks.iter()
+            .position(|t| t.text == name && matches!(t.tok, Tok::Ident | Tok::Aggregator))
+    };
+    let pos = if msg.contains("in call to function") {
+        // The argument of the wrong type: the first one of the call.
+        name_in(msg)
+            .and_then(|f| call_at(&f))
+            .and_then(|i| toks.get(i + 2))
+            .map_or(first, |t| t.pos)
+    } else if msg.contains("in aggregation expression") {
+        toks.iter()
+            .position(|t| t.tok == Tok::Aggregator)
+            .and_then(|i| toks.get(i + 2))
+            .map_or(first, |t| t.pos)
+    } else if msg.contains("comparisons between scalars") {
+        toks.iter()
+            .find(|t| {
+                t.tok == Tok::Operator
+                    && ["==", "!=", "<", "<=", ">", ">="].contains(&t.text.as_str())
+            })
+            .map_or(first, |t| t.pos)
+    } else if msg.contains("ranges only allowed") {
+        toks.windows(2)
+            .find(|w| w[0].text == "]" && w[1].text == "[")
+            .map_or(first, |w| w[1].pos)
+    } else {
+        first
+    };
+    (pos, words(msg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_lines_and_bytes() {
+        assert_eq!(position("abc", 0), "1:1");
+        assert_eq!(position("abc", 3), "1:4");
+        assert_eq!(position("a\nbc", 3), "2:2");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_token() {
+        let e = |q: &str| explain(q, "invalid promql query");
+        assert_eq!(e("1 * * 2"), "1:5: parse error: unexpected <op:*>");
+        assert_eq!(e("sum("), "1:5: parse error: unclosed left parenthesis");
+        assert_eq!(
+            e("foo bar"),
+            "1:5: parse error: unexpected identifier \"bar\""
+        );
+        assert_eq!(
+            e("sum(foo) by"),
+            "1:12: parse error: unexpected end of input in grouping opts, expected \"(\""
+        );
+    }
+}
