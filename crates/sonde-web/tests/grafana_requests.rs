@@ -329,6 +329,39 @@ fn requests() -> Vec<Req> {
             ErrorType,
         ),
         post(
+            "panel: with the data source's query timeout",
+            "/api/v1/query_range",
+            {
+                let mut f = rng("avg by (instance) (up)", 60, NOW - 3600, NOW);
+                f.push(("timeout", q("60s")));
+                f
+            },
+            Equal,
+        ),
+        get(
+            "panel: range query by GET (HTTP method GET)",
+            format!(
+                "/api/v1/query_range?query={}&start={}&end={}&step=30",
+                enc(r#"rate(http_requests_total{code="200"}[2m])"#),
+                NOW - 1800,
+                NOW
+            ),
+            Equal,
+        ),
+        get(
+            "explore: instant query by GET, fractional time",
+            format!("/api/v1/query?query=up&time={NOW}.123"),
+            Equal,
+        ),
+        get(
+            "label values of two selections",
+            format!(
+                "/api/v1/label/job/values?match%5B%5D=up&match%5B%5D={}&{range}",
+                enc(r#"http_requests_total{code="500"}"#)
+            ),
+            Equal,
+        ),
+        post(
             "panel: too many points",
             "/api/v1/query_range",
             rng("up", 1, NOW - 86400, NOW),
@@ -410,5 +443,5 @@ async fn grafana_requests_answer_like_prometheus() {
         }
     }
     // A data source that answers all of these works in Grafana unchanged.
-    assert_eq!(reqs.len(), 24);
+    assert_eq!(reqs.len(), 28);
 }
