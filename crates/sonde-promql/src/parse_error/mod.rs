@@ -306,12 +306,14 @@ impl Checker {
             } else if self.is(Tok::Punct, "@") {
                 self.bump();
                 let t = self.peek().clone();
-                let pinned = t.tok == Tok::Ident
-                    && (t.text == "start" || t.text == "end")
-                    && self.toks.get(self.i + 1).is_some_and(|n| n.text == "(")
-                    && self.toks.get(self.i + 2).is_some_and(|n| n.text == ")");
-                if pinned {
-                    self.i += 3;
+                if t.tok == Tok::Ident && (t.text == "start" || t.text == "end") {
+                    self.bump();
+                    for want in ["(", ")"] {
+                        if !self.is(Tok::Punct, want) {
+                            return self.unexpected("@", "timestamp");
+                        }
+                        self.bump();
+                    }
                 } else if t.tok == Tok::Number {
                     self.bump();
                 } else if self.is(Tok::Operator, "-") || self.is(Tok::Operator, "+") {
@@ -355,21 +357,89 @@ fn semantic(query: &str, msg: &str) -> (usize, String) {
             .replace("in aggregation expression", "in aggregation parameter")
             .replace('\'', "\"")
     };
-    let call_at = |name: &str| {
-        toks.iter()
-            .position(|t| t.text == name && matches!(t.tok, Tok::Ident | Tok::Aggregator))
+    let calls = calls(&toks);
+    let got = msg
+        .rsplit("got ")
+        .next()
+        .unwrap_or("")
+        .trim_matches(['\'', '"', ':', ' ']);
+    let got = match got {
+        "matrix" => "range vector",
+        "vector" => "instant vector",
+        other => other,
     };
+    // The argument Prometheus blames: the first of the call whose type is
+    // the one the message says it got.
+    let blamed_arg = |c: &Call| {
+        c.args
+            .iter()
+            .find(|a| rough_type(&toks[a.0..a.1]) == got)
+            .or(c.args.first())
+            .map(|a| toks[a.0].pos)
+    };
+    let want = msg
+        .split("expected type ")
+        .nth(1)
+        .and_then(|r| r.split(" in ").next())
+        .map(|t| match t {
+            "matrix" => "range vector",
+            "vector" => "instant vector",
+            other => other,
+        })
+        .unwrap_or("");
     let pos = if msg.contains("in call to function") {
-        // The argument of the wrong type: the first one of the call.
-        name_in(msg)
-            .and_then(|f| call_at(&f))
-            .and_then(|i| toks.get(i + 2))
-            .map_or(first, |t| t.pos)
+        let f = name_in(msg).unwrap_or_default();
+        // The argument of the type the message got; when several are, a
+        // scalar or string is wanted of a later one (the first argument of
+        // a function taking more is its vector).
+        calls
+            .iter()
+            .filter(|c| toks[c.name].text == f)
+            .find_map(|c| {
+                let hits: Vec<&(usize, usize)> = c
+                    .args
+                    .iter()
+                    .filter(|a| rough_type(&toks[a.0..a.1]) == got)
+                    .collect();
+                let skip_first = hits.len() > 1 && (want == "scalar" || want == "string");
+                hits.into_iter()
+                    .find(|a| !(skip_first && a.0 == c.args[0].0))
+                    .map(|a| toks[a.0].pos)
+            })
+            .or_else(|| {
+                calls
+                    .iter()
+                    .find(|c| toks[c.name].text == f)
+                    .and_then(blamed_arg)
+            })
+            .unwrap_or(first)
+    } else if msg.contains("argument(s) in call to") {
+        let f = name_in(msg).unwrap_or_default();
+        calls
+            .iter()
+            .find(|c| toks[c.name].text == f)
+            .map_or(first, |c| toks[c.name].pos)
     } else if msg.contains("in aggregation expression") {
-        toks.iter()
-            .position(|t| t.tok == Tok::Aggregator)
-            .and_then(|i| toks.get(i + 2))
-            .map_or(first, |t| t.pos)
+        let aggs = || calls.iter().filter(|c| toks[c.name].tok == Tok::Aggregator);
+        aggs()
+            .find_map(|c| {
+                c.args
+                    .first()
+                    .filter(|a| rough_type(&toks[a.0..a.1]) == got)
+                    .map(|a| toks[a.0].pos)
+            })
+            .or_else(|| {
+                aggs()
+                    .next()
+                    .and_then(|c| c.args.first())
+                    .map(|a| toks[a.0].pos)
+            })
+            .unwrap_or(first)
+    } else if msg.contains("wrong number of arguments for aggregate") {
+        calls
+            .iter()
+            .find(|c| toks[c.name].tok == Tok::Aggregator)
+            .map_or(first, |c| toks[c.name].pos)
     } else if msg.contains("comparisons between scalars") {
         toks.iter()
             .find(|t| {
@@ -377,14 +447,144 @@ fn semantic(query: &str, msg: &str) -> (usize, String) {
                     && ["==", "!=", "<", "<=", ">", ">="].contains(&t.text.as_str())
             })
             .map_or(first, |t| t.pos)
-    } else if msg.contains("ranges only allowed") {
+    } else if msg.contains("set operator") {
+        // The innermost argument holding the operator.
+        let op = toks.iter().position(|t| {
+            t.tok == Tok::Operator
+                && ["and", "or", "unless"].contains(&t.text.to_ascii_lowercase().as_str())
+        });
+        op.and_then(|op| {
+            calls
+                .iter()
+                .flat_map(|c| c.args.iter())
+                .filter(|a| a.0 <= op && op < a.1)
+                .min_by_key(|a| a.1 - a.0)
+                .map(|a| toks[a.0].pos)
+        })
+        .unwrap_or(first)
+    } else if msg.contains("may not be set multiple times") {
+        let kw = if msg.starts_with("offset") {
+            "offset"
+        } else {
+            "@"
+        };
+        toks.iter()
+            .position(|t| t.text == kw)
+            .map_or(first, |i| toks[selector_start(&toks, i)].pos)
+    } else if msg.contains("unary expression") {
         toks.windows(2)
-            .find(|w| w[0].text == "]" && w[1].text == "[")
+            .find(|w| w[0].tok == Tok::Operator && w[1].tok == Tok::Str)
+            .map_or(first, |w| w[0].pos)
+    } else if msg.contains("ranges only allowed") || msg.contains("modifiers allowed before range")
+    {
+        toks.windows(2)
+            .find(|w| {
+                w[1].text == "["
+                    && !matches!(w[0].tok, Tok::Ident | Tok::MetricIdent)
+                    && w[0].text != "}"
+            })
             .map_or(first, |w| w[1].pos)
     } else {
         first
     };
     (pos, words(msg))
+}
+
+/// The first token of the selector a modifier at `i` belongs to.
+fn selector_start(toks: &[Token], i: usize) -> usize {
+    let mut j = i;
+    while j > 0 {
+        let t = &toks[j - 1];
+        match t.text.as_str() {
+            "]" | "}" => {
+                let open = if t.text == "]" { "[" } else { "{" };
+                match toks[..j - 1].iter().rposition(|x| x.text == open) {
+                    Some(o) => j = o,
+                    None => return 0,
+                }
+            }
+            _ if matches!(t.tok, Tok::Ident | Tok::MetricIdent) => return j - 1,
+            _ => return j,
+        }
+    }
+    j
+}
+
+/// A function call or aggregation: its name token and its arguments as
+/// token ranges.
+struct Call {
+    name: usize,
+    args: Vec<(usize, usize)>,
+}
+
+fn calls(toks: &[Token]) -> Vec<Call> {
+    let mut out = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        if !matches!(t.tok, Tok::Ident | Tok::Aggregator) {
+            continue;
+        }
+        let mut open = i + 1;
+        // `sum by (a) (x)`: the arguments follow the grouping.
+        if t.tok == Tok::Aggregator && toks.get(open).is_some_and(|n| n.tok == Tok::Keyword) {
+            open = close_of(toks, open + 1).map_or(open, |c| c + 1);
+        }
+        if toks.get(open).is_none_or(|n| n.text != "(") {
+            continue;
+        }
+        let Some(close) = close_of(toks, open) else {
+            continue;
+        };
+        let mut args = Vec::new();
+        let (mut depth, mut start) = (0, open + 1);
+        for (j, a) in toks.iter().enumerate().take(close).skip(open + 1) {
+            match a.text.as_str() {
+                "(" | "[" | "{" => depth += 1,
+                ")" | "]" | "}" => depth -= 1,
+                "," if depth == 0 && a.tok == Tok::Punct => {
+                    args.push((start, j));
+                    start = j + 1;
+                }
+                _ => {}
+            }
+        }
+        if start < close {
+            args.push((start, close));
+        }
+        out.push(Call { name: i, args });
+    }
+    out
+}
+
+/// The index of the `)` closing the `(` at `open`.
+fn close_of(toks: &[Token], open: usize) -> Option<usize> {
+    let mut depth = 0;
+    for (j, t) in toks.iter().enumerate().skip(open) {
+        match (t.tok.clone(), t.text.as_str()) {
+            (Tok::Punct, "(") => depth += 1,
+            (Tok::Punct, ")") => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(j);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The type of an argument as far as its tokens tell, in Prometheus' words.
+fn rough_type(arg: &[Token]) -> &'static str {
+    let lits: Vec<&Token> = arg
+        .iter()
+        .filter(|t| !(t.tok == Tok::Operator && (t.text == "-" || t.text == "+")))
+        .collect();
+    match lits.as_slice() {
+        [t] if t.tok == Tok::Str => "string",
+        [t] if t.tok == Tok::Number => "scalar",
+        _ if arg.last().is_some_and(|t| t.text == "]") => "range vector",
+        _ => "instant vector",
+    }
 }
 
 #[cfg(test)]
