@@ -599,6 +599,30 @@ mod tests {
     }
 
     #[test]
+    fn any_input_is_explained_without_panicking() {
+        let pieces = [
+            "sum", "(", ")", "{", "}", "[", "]", "5m", ":", ",", "\"", "'", "`", "\\", "é", "#",
+            "\n", " ", "offset", "@", "-", "by", "and", "==", "foo", "=~", "!", "1e", "0x", "ü\"",
+        ];
+        let mut state = 7u64;
+        for _ in 0..20_000 {
+            let mut q = String::new();
+            for _ in 0..(state % 9) {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                q.push_str(pieces[(state >> 33) as usize % pieces.len()]);
+            }
+            let e = explain(&q, "invalid promql query");
+            assert!(e.contains(": parse error: "), "{q:?}: {e}");
+            let _ = locate(
+                &q,
+                "parse error: expected type scalar in call to function 'x', got vector",
+            );
+        }
+    }
+
+    #[test]
     fn syntax_errors_name_the_token() {
         let e = |q: &str| explain(q, "invalid promql query");
         assert_eq!(e("1 * * 2"), "1:5: parse error: unexpected <op:*>");
