@@ -73,6 +73,14 @@ impl Setup {
         app.commit().unwrap();
     }
 
+    fn write_many(&self, batch: &[(u8, i64, f64)]) {
+        let mut app = self.writer.appender();
+        for (k, t, v) in batch {
+            app.append(0, &series(*k), *t, *v).unwrap();
+        }
+        app.commit().unwrap();
+    }
+
     fn delete(&self, k: u8, mint: i64, maxt: i64) {
         let m = [
             Matcher::equal("__name__", "m"),
@@ -249,4 +257,54 @@ async fn http_range_queries_go_through_the_cache() {
     let with_stats = get(format!("{url}&stats=1")).await;
     assert!(with_stats["data"]["stats"].is_object());
     assert_eq!(cache.stats().hits, 2, "stats requests bypass the cache");
+}
+
+/// Not a test: how much a dashboard refresh costs with and without the
+/// cache (`cargo test --release -p sonde-web --test query_cache --
+/// --ignored --nocapture`). 200 series, 6 h at 15 s; each refresh asks for
+/// the last 6 h at step 15 s, 30 s later than the one before.
+#[test]
+#[ignore]
+fn measure_dashboard_refresh() {
+    let s = setup(256 << 20);
+    let (series, step) = (200u8, 15_000);
+    let end = 6 * 3_600_000;
+    for t in (0..end).step_by(step as usize) {
+        let batch: Vec<_> = (0..series)
+            .map(|k| (k, t, (t / 1000) as f64 * (1 + k % 7) as f64))
+            .collect();
+        s.write_many(&batch);
+    }
+    let queries = [
+        "sum(rate(m[5m]))",
+        "sum by (k) (rate(m[5m]))",
+        "max_over_time(m[10m])",
+    ];
+    for q in queries {
+        let expr = sonde_promql::parse(q).unwrap();
+        let storage: &dyn Queryable = s.db.as_ref();
+        let (mut cached, mut plain) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+        for refresh in 0..20 {
+            let now = end - 600_000 + refresh * 30_000;
+            let start = (now - 6 * 3_600_000).max(0) / step * step;
+            let stop = now / step * step;
+            let t = std::time::Instant::now();
+            let a = s
+                .cache
+                .range_query(&s.engine, storage, q, &expr, start, stop, step, None)
+                .unwrap();
+            cached += t.elapsed();
+            let t = std::time::Instant::now();
+            let b = s
+                .engine
+                .range_query_expr(storage, &expr, start, stop, step)
+                .unwrap();
+            plain += t.elapsed();
+            assert_eq!(a, b);
+        }
+        println!(
+            "{q}: 20 refreshes, uncached {plain:?}, cached {cached:?} ({:.1}x)",
+            plain.as_secs_f64() / cached.as_secs_f64()
+        );
+    }
 }
