@@ -156,13 +156,19 @@ fn stats_request(params: &Params, svc: &QueryService) -> (bool, bool) {
     }
 }
 
-/// Parses the `query` parameter; errors read as Prometheus' do
-/// (`invalid parameter "query": 1:5: parse error: ...`).
-fn parse_query(params: &Params) -> Result<(String, promql_parser::parser::Expr, f64), ApiError> {
+/// Parses the `query` parameter; errors read as Prometheus 2.42's do:
+/// `invalid parameter "query": 1:5: parse error: ...` for instant queries
+/// and `format_query`, without the prefix for range queries (`named`).
+fn parse_query(
+    params: &Params,
+    named: bool,
+) -> Result<(String, promql_parser::parser::Expr, f64), ApiError> {
     let text = params.get("query").unwrap_or("").to_string();
     let started = Instant::now();
     let expr = sonde_promql::parse(&text).map_err(|e| match e {
-        QueryError::BadData(m) => ApiError::bad_data(format!("invalid parameter \"query\": {m}")),
+        QueryError::BadData(m) if named => {
+            ApiError::bad_data(format!("invalid parameter \"query\": {m}"))
+        }
         other => query_error(other),
     })?;
     Ok((text, expr, started.elapsed().as_secs_f64()))
@@ -175,7 +181,7 @@ pub(crate) async fn instant(
     let time = params.time_or("time", now_ms())?;
     let timeout = params.duration("timeout")?;
     let svc = service(&ctx)?;
-    let (_, expr, parsing) = parse_query(&params)?;
+    let (_, expr, parsing) = parse_query(&params, true)?;
     let (want_stats, per_step) = stats_request(&params, svc);
     let (value, mut stats) = svc
         .run(timeout, move |engine, storage, cancel| {
@@ -212,7 +218,7 @@ pub(crate) async fn range(
     }
     let timeout = params.duration("timeout")?;
     let svc = service(&ctx)?;
-    let (text, expr, parsing) = parse_query(&params)?;
+    let (text, expr, parsing) = parse_query(&params, false)?;
     let (want_stats, per_step) = stats_request(&params, svc);
     // Stats describe one evaluation: a query that asks for them is not
     // served from the cache.
@@ -258,6 +264,6 @@ fn required_time(params: &Params, key: &str) -> Result<i64, ApiError> {
 
 /// `/api/v1/format_query`: the query pretty-printed, or its parse error.
 pub(crate) async fn format_query(params: Params) -> Result<Response, ApiError> {
-    let (_, expr, _) = parse_query(&params)?;
+    let (_, expr, _) = parse_query(&params, true)?;
     Ok(crate::api::success(expr.prettify()))
 }
