@@ -73,8 +73,10 @@ pub(crate) struct DbInner {
     progress_cv: Condvar,
     stop: Mutex<bool>,
     stop_cv: Condvar,
-    /// Holds the `flock` on `<dir>/lock` for the life of the database.
-    _lock: Option<fs::File>,
+    /// Holds the `flock` on `<dir>/lock` until [`Db::close`] (or drop), so
+    /// that the directory can be opened again once this database is closed,
+    /// even while stray handles to it live on.
+    lock: Mutex<Option<fs::File>>,
 }
 
 /// The storage engine. Open with [`Db::open`]; it implements
@@ -135,7 +137,7 @@ impl Db {
             progress_cv: Condvar::new(),
             stop: Mutex::new(false),
             stop_cv: Condvar::new(),
-            _lock: lock,
+            lock: Mutex::new(lock),
         });
         inner.refresh_block_maxt();
         let db = Arc::new(Db {
@@ -178,7 +180,9 @@ impl Db {
             let _ = t.join();
         }
         let _m = self.inner.maintenance.lock();
-        self.inner.wal.close()
+        let closed = self.inner.wal.close();
+        self.inner.lock.lock().take();
+        closed
     }
 
     /// Runs one round of maintenance now: cuts due blocks from the head,

@@ -133,6 +133,32 @@ fn out_of_order_window_and_duplicates() {
 }
 
 #[test]
+fn close_releases_the_directory_while_stray_handles_live_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = series("m", &[]);
+    let locked = DbOptions {
+        no_lockfile: false,
+        ..opts()
+    };
+    let db = open(dir.path(), locked.clone());
+    append(&db, &[(&a, 1000, 1.0)]);
+    let err = Db::open(dir.path(), locked.clone())
+        .err()
+        .expect("the lock is held");
+    assert!(err.to_string().contains("in use"), "{err}");
+    // A server's connection tasks may still hold clones of the handle.
+    let stray = db.clone();
+    db.close().unwrap();
+    let again = open(dir.path(), locked);
+    assert_eq!(
+        dump(&again, &all())[&a.to_string()],
+        vec![(1000, 1f64.to_bits())]
+    );
+    drop(stray);
+    again.close().unwrap();
+}
+
+#[test]
 fn stale_nan_is_bit_exact_through_wal_and_blocks() {
     let dir = tempfile::tempdir().unwrap();
     let a = series("m", &[]);
