@@ -413,7 +413,7 @@ impl Engine {
     ) -> Result<Val> {
         let started = Instant::now();
         let held = Arc::new(AtomicUsize::new(0));
-        let parts = span.split(threads_for(&span, self.opts.max_threads_per_query));
+        let parts = span.split(threads_for(expr, &span, self.opts.max_threads_per_query));
         let mut done: Vec<Part> = if parts.len() == 1 {
             vec![self.run_part(storage, expr, span, cancel, held)]
         } else {
@@ -527,10 +527,11 @@ const MIN_STEPS_PER_THREAD: i64 = 50;
 /// send several queries at once, which share the cores too.
 const MAX_THREADS_PER_QUERY: usize = 4;
 
-/// How many threads evaluate `span`: 1 for instant queries and short
-/// ranges, else up to `max`.
-fn threads_for(span: &Span, max: usize) -> usize {
-    if !span.range {
+/// How many threads evaluate `expr` over `span`: 1 for instant queries,
+/// short ranges and step-invariant expressions (pinned with `@`, computed
+/// once whatever the steps), else up to `max`.
+fn threads_for(expr: &Expr, span: &Span, max: usize) -> usize {
+    if !span.range || crate::compat::is_step_invariant(expr) {
         return 1;
     }
     let steps = (span.end - span.start) / span.step + 1;
