@@ -54,6 +54,16 @@ impl Default for EngineOptions {
     }
 }
 
+/// How to run one query, beyond its expression and times.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    /// Stops the query when set to `true` (a client that went away).
+    pub cancel: Option<CancelToken>,
+    /// Count queryable samples per step (`stats=all` with
+    /// `--enable-feature=promql-per-step-stats`).
+    pub per_step_stats: bool,
+}
+
 /// A way for a caller to stop a running query: set the flag to `true`.
 pub type CancelToken = Arc<AtomicBool>;
 
@@ -98,52 +108,21 @@ impl Engine {
         query: &str,
         time_ms: Timestamp,
     ) -> Result<Value> {
-        self.instant_query_with_cancel(storage, query, time_ms, None)
-    }
-
-    /// [`Engine::instant_query`] that stops when `cancel` is set.
-    pub fn instant_query_with_cancel(
-        &self,
-        storage: &dyn Queryable,
-        query: &str,
-        time_ms: Timestamp,
-        cancel: Option<CancelToken>,
-    ) -> Result<Value> {
-        self.instant_query_with_stats(storage, query, time_ms, cancel, false)
+        let expr = parse(query)?;
+        self.instant_query_expr(storage, &expr, time_ms, &QueryOptions::default())
             .0
     }
 
-    /// [`Engine::instant_query_with_cancel`] that also says what the query
-    /// cost (Prometheus' `stats`); `per_step` adds the samples per step.
-    pub fn instant_query_with_stats(
-        &self,
-        storage: &dyn Queryable,
-        query: &str,
-        time_ms: Timestamp,
-        cancel: Option<CancelToken>,
-        per_step: bool,
-    ) -> (Result<Value>, QueryStats) {
-        let started = Instant::now();
-        let expr = match parse(query) {
-            Ok(e) => e,
-            Err(e) => return (Err(e), QueryStats::default()),
-        };
-        let parsing = started.elapsed().as_secs_f64();
-        let (res, mut stats) =
-            self.instant_query_expr_with_stats(storage, &expr, time_ms, cancel, per_step);
-        stats.add_preparation_time(parsing);
-        (res, stats)
-    }
-
-    /// [`Engine::instant_query_with_stats`] for an expression parsed with
-    /// [`parse`] (the caller adds its parse time, if it wants it counted).
-    pub fn instant_query_expr_with_stats(
+    /// Evaluates an expression parsed with [`parse`] at `time_ms` (rules
+    /// and the HTTP API parse once), and says what the query cost
+    /// (Prometheus' `stats`; the caller adds its parse time if it wants it
+    /// counted).
+    pub fn instant_query_expr(
         &self,
         storage: &dyn Queryable,
         expr: &Expr,
         time_ms: Timestamp,
-        cancel: Option<CancelToken>,
-        per_step: bool,
+        opts: &QueryOptions,
     ) -> (Result<Value>, QueryStats) {
         let mut stats = QueryStats::default();
         let span = Span {
@@ -152,30 +131,11 @@ impl Engine {
             step: 1,
             query: (time_ms, time_ms),
             range: false,
-            per_step,
+            per_step: opts.per_step_stats,
         };
-        let res = self.instant_span(storage, expr, span, cancel, &mut stats);
+        let res = self.instant_span(storage, expr, span, opts.cancel.clone(), &mut stats);
         stats.finish();
         (res, stats)
-    }
-
-    /// [`Engine::instant_query`] for an expression parsed with [`parse`]
-    /// (rule evaluation parses once and evaluates many times).
-    pub fn instant_query_expr(
-        &self,
-        storage: &dyn Queryable,
-        expr: &Expr,
-        time_ms: Timestamp,
-    ) -> Result<Value> {
-        let span = Span {
-            start: time_ms,
-            end: time_ms,
-            step: 1,
-            query: (time_ms, time_ms),
-            range: false,
-            per_step: false,
-        };
-        self.instant_span(storage, expr, span, None, &mut QueryStats::default())
     }
 
     fn instant_span(
@@ -232,70 +192,13 @@ impl Engine {
         end: Timestamp,
         step: i64,
     ) -> Result<Value> {
-        self.range_query_with_cancel(storage, query, start, end, step, None)
-    }
-
-    /// [`Engine::range_query`] that stops when `cancel` is set.
-    pub fn range_query_with_cancel(
-        &self,
-        storage: &dyn Queryable,
-        query: &str,
-        start: Timestamp,
-        end: Timestamp,
-        step: i64,
-        cancel: Option<CancelToken>,
-    ) -> Result<Value> {
-        self.range_query_with_stats(storage, query, start, end, step, cancel, false)
+        let expr = parse(query)?;
+        self.range_query_expr(storage, &expr, start, end, step, &QueryOptions::default())
             .0
     }
 
-    /// [`Engine::range_query_with_cancel`] that also says what the query
-    /// cost (Prometheus' `stats`); `per_step` adds the samples per step.
-    #[allow(clippy::too_many_arguments)] // the query's own parameters
-    pub fn range_query_with_stats(
-        &self,
-        storage: &dyn Queryable,
-        query: &str,
-        start: Timestamp,
-        end: Timestamp,
-        step: i64,
-        cancel: Option<CancelToken>,
-        per_step: bool,
-    ) -> (Result<Value>, QueryStats) {
-        let started = Instant::now();
-        let expr = match parse(query) {
-            Ok(e) => e,
-            Err(e) => return (Err(e), QueryStats::default()),
-        };
-        let parsing = started.elapsed().as_secs_f64();
-        let (res, mut stats) =
-            self.range_query_expr_with_stats(storage, &expr, start, end, step, cancel, per_step);
-        stats.add_preparation_time(parsing);
-        (res, stats)
-    }
-
-    /// [`Engine::range_query_with_stats`] for an expression parsed with
-    /// [`parse`] (the caller adds its parse time, if it wants it counted).
-    #[allow(clippy::too_many_arguments)] // the query's own parameters
-    pub fn range_query_expr_with_stats(
-        &self,
-        storage: &dyn Queryable,
-        expr: &Expr,
-        start: Timestamp,
-        end: Timestamp,
-        step: i64,
-        cancel: Option<CancelToken>,
-        per_step: bool,
-    ) -> (Result<Value>, QueryStats) {
-        let mut stats = QueryStats::default();
-        let res = self.range_span(
-            storage, expr, start, end, step, cancel, per_step, &mut stats,
-        );
-        stats.finish();
-        (res, stats)
-    }
-
-    /// [`Engine::range_query`] for an expression parsed with [`parse`].
+    /// [`Engine::range_query`] for an expression parsed with [`parse`], and
+    /// what the query cost (see [`Engine::instant_query_expr`]).
     pub fn range_query_expr(
         &self,
         storage: &dyn Queryable,
@@ -303,22 +206,21 @@ impl Engine {
         start: Timestamp,
         end: Timestamp,
         step: i64,
-    ) -> Result<Value> {
-        self.range_query_expr_with_cancel(storage, expr, start, end, step, None)
-    }
-
-    /// [`Engine::range_query_expr`] that stops when `cancel` is set.
-    pub fn range_query_expr_with_cancel(
-        &self,
-        storage: &dyn Queryable,
-        expr: &Expr,
-        start: Timestamp,
-        end: Timestamp,
-        step: i64,
-        cancel: Option<CancelToken>,
-    ) -> Result<Value> {
+        opts: &QueryOptions,
+    ) -> (Result<Value>, QueryStats) {
         let mut stats = QueryStats::default();
-        self.range_span(storage, expr, start, end, step, cancel, false, &mut stats)
+        let res = self.range_span(
+            storage,
+            expr,
+            start,
+            end,
+            step,
+            opts.cancel.clone(),
+            opts.per_step_stats,
+            &mut stats,
+        );
+        stats.finish();
+        (res, stats)
     }
 
     #[allow(clippy::too_many_arguments)] // the query's own parameters

@@ -43,7 +43,9 @@ pub mod stats;
 pub mod testing;
 pub mod value;
 
-pub use engine::{extract_selectors, parse, parse_selector, CancelToken, Engine, EngineOptions};
+pub use engine::{
+    extract_selectors, parse, parse_selector, CancelToken, Engine, EngineOptions, QueryOptions,
+};
 pub use error::QueryError;
 pub use stats::{EngineStats, EngineStatsSnapshot, QueryStats};
 pub use value::{format_float, RangeSeries, Value, VectorSample};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sonde_model::{Labels, STALE_NAN};
 use sonde_promql::testing::MemStorage;
-use sonde_promql::{Engine, EngineOptions, QueryError, Value};
+use sonde_promql::{Engine, EngineOptions, QueryError, QueryOptions, Value};
 
 fn storage() -> MemStorage {
     let mut s = MemStorage::new();
@@ -161,8 +161,14 @@ fn sample_limit() {
 fn cancel_and_timeout() {
     let s = storage();
     let cancel = Arc::new(AtomicBool::new(true));
+    let expr = sonde_promql::parse("rate(req_total[1m])").unwrap();
+    let opts = QueryOptions {
+        cancel: Some(cancel),
+        ..QueryOptions::default()
+    };
     let err = engine()
-        .range_query_with_cancel(&s, "rate(req_total[1m])", 0, 600_000, 1000, Some(cancel))
+        .range_query_expr(&s, &expr, 0, 600_000, 1000, &opts)
+        .0
         .unwrap_err();
     assert_eq!(err.error_type(), "canceled");
     assert_eq!(err.to_string(), "query was canceled in query execution");

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use sonde_model::Queryable;
-use sonde_promql::{CancelToken, Engine, QueryError, QueryStats, Value};
+use sonde_promql::{CancelToken, Engine, QueryError, QueryOptions, QueryStats, Value};
 use tokio::sync::Semaphore;
 
 use crate::api::{ApiError, ErrorType};
@@ -185,7 +185,11 @@ pub(crate) async fn instant(
     let (want_stats, per_step) = stats_request(&params, svc);
     let (value, mut stats) = svc
         .run(timeout, move |engine, storage, cancel| {
-            engine.instant_query_expr_with_stats(storage, &expr, time, Some(cancel), per_step)
+            let opts = QueryOptions {
+                cancel: Some(cancel),
+                per_step_stats: per_step,
+            };
+            engine.instant_query_expr(storage, &expr, time, &opts)
         })
         .await?;
     stats.add_preparation_time(parsing);
@@ -238,15 +242,13 @@ pub(crate) async fn range(
                 );
                 (res, QueryStats::default())
             }
-            None => engine.range_query_expr_with_stats(
-                storage,
-                &expr,
-                start,
-                end,
-                step,
-                Some(cancel),
-                per_step,
-            ),
+            None => {
+                let opts = QueryOptions {
+                    cancel: Some(cancel),
+                    per_step_stats: per_step,
+                };
+                engine.range_query_expr(storage, &expr, start, end, step, &opts)
+            }
         })
         .await?;
     stats.add_preparation_time(parsing);

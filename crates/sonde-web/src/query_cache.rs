@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use promql_parser::parser::{AtModifier, Expr, Offset};
 use sonde_model::{Queryable, Sample, Timestamp};
-use sonde_promql::{CancelToken, Engine, QueryError, RangeSeries, Value};
+use sonde_promql::{CancelToken, Engine, QueryError, QueryOptions, RangeSeries, Value};
 
 use crate::write_tracker::WriteTracker;
 
@@ -159,7 +159,7 @@ impl QueryCache {
         }
     }
 
-    /// Evaluates a range query like [`Engine::range_query_expr_with_cancel`],
+    /// Evaluates a range query like [`Engine::range_query_expr`],
     /// taking the steps it can from the cache. `query` is the text `expr`
     /// was parsed from.
     #[allow(clippy::too_many_arguments)] // the query's own parameters
@@ -174,8 +174,12 @@ impl QueryCache {
         step: i64,
         cancel: Option<CancelToken>,
     ) -> Result<Value, QueryError> {
+        let opts = QueryOptions {
+            cancel,
+            ..QueryOptions::default()
+        };
         let eval = |s: Timestamp, e: Timestamp| {
-            engine.range_query_expr_with_cancel(storage, expr, s, e, step, cancel.clone())
+            engine.range_query_expr(storage, expr, s, e, step, &opts).0
         };
         if self.max_bytes == 0 || step <= 0 || end < start || !cacheable(expr) {
             self.uncacheable.fetch_add(1, Ordering::Relaxed);

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use sonde_model::{Appendable, Labels, Matcher, Queryable};
-use sonde_promql::{Engine, EngineOptions, Value};
+use sonde_promql::{Engine, EngineOptions, QueryOptions, Value};
 use sonde_tsdb::{Db, DbOptions, FsyncPolicy};
 use sonde_web::{QueryCache, QueryService, TrackedAppendable, WriteTracker};
 
@@ -102,7 +102,8 @@ impl Setup {
             .unwrap_or_else(|e| format!("error: {e}"));
         let plain = self
             .engine
-            .range_query_expr(storage, &expr, start, end, step)
+            .range_query_expr(storage, &expr, start, end, step, &QueryOptions::default())
+            .0
             .map(|v: Value| v.to_json())
             .unwrap_or_else(|e| format!("error: {e}"));
         (cached, plain)
@@ -297,7 +298,8 @@ fn measure_dashboard_refresh() {
             let t = std::time::Instant::now();
             let b = s
                 .engine
-                .range_query_expr(storage, &expr, start, stop, step)
+                .range_query_expr(storage, &expr, start, stop, step, &QueryOptions::default())
+                .0
                 .unwrap();
             plain += t.elapsed();
             assert_eq!(a, b);

@@ -15,7 +15,7 @@ use sonde_model::{parse_duration, Labels, Queryable, Timestamp};
 
 use super::mem_storage::MemStorage;
 use super::series_notation::{parse_series_line, parse_values, SeriesValue};
-use crate::engine::{parse, Engine, EngineOptions};
+use crate::engine::{parse, Engine, EngineOptions, QueryOptions};
 use crate::value::{format_float, Value};
 
 /// The engine settings the 2.42 test files assume.
@@ -298,7 +298,8 @@ fn run_at(
     at: Timestamp,
     variant: &str,
 ) -> Result<(), String> {
-    let res = engine.instant_query_expr(storage, expr, at);
+    let opts = QueryOptions::default();
+    let (res, _) = engine.instant_query_expr(storage, expr, at, &opts);
     let value = match (res, cmd.fail) {
         (Err(_), true) => return Ok(()),
         (Ok(v), true) => return Err(format!("expected an error{variant}, got {}", show(&v))),
@@ -307,7 +308,8 @@ fn run_at(
     };
     compare(&cmd.expected, &value, cmd.ordered).map_err(|e| format!("{e}{variant}"))?;
     let range = engine
-        .range_query_expr(storage, expr, at - 60_000, at + 60_000, 60_000)
+        .range_query_expr(storage, expr, at - 60_000, at + 60_000, 60_000, &opts)
+        .0
         .map_err(|e| format!("error in range mode{variant}: {e}"))?;
     if cmd.ordered {
         return Ok(()); // ordering is not defined for range queries
