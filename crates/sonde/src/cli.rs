@@ -106,6 +106,14 @@ pub struct ServerArgs {
     )]
     pub wal_segment_size: String,
 
+    /// When an acknowledged write is fsynced: `always` (before the answer,
+    /// group-committed: survives power loss), a duration such as `1s` (the
+    /// answer follows the write to the OS, so a crash of Sonde loses
+    /// nothing; a power loss can lose up to that long), or `never` (only at
+    /// segment cut and shutdown).
+    #[arg(long = "storage.tsdb.wal-fsync", default_value = "always")]
+    pub wal_fsync: String,
+
     /// Maximum time a query may take before being aborted.
     #[arg(long = "query.timeout", default_value = "2m")]
     pub query_timeout: String,
@@ -173,6 +181,7 @@ impl ServerArgs {
                 "storage.tsdb.wal-segment-size",
                 self.wal_segment_size.clone(),
             ),
+            ("storage.tsdb.wal-fsync", self.wal_fsync.clone()),
             ("query.timeout", self.query_timeout.clone()),
             ("query.max-samples", self.query_max_samples.to_string()),
             (

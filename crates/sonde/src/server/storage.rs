@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use prometheus_client::metrics::MetricType;
 use sonde_config::units::ByteSize;
-use sonde_tsdb::{Db, DbOptions};
+use sonde_tsdb::{Db, DbOptions, FsyncPolicy};
 
 use crate::cli::ServerArgs;
 use crate::own_metrics::OwnMetric;
@@ -38,6 +38,8 @@ pub fn options(args: &ServerArgs, config: &sonde_config::Config) -> anyhow::Resu
             args.wal_segment_size
         )
     })?;
+    let wal_fsync = parse_fsync_policy(&args.wal_fsync)
+        .map_err(|e| anyhow::anyhow!("--storage.tsdb.wal-fsync {:?}: {e}", args.wal_fsync))?;
     let defaults = DbOptions::default();
     let block_range_ms = block.as_millis() as i64;
     let ooo = config.storage.tsdb.out_of_order_time_window.as_millis() as i64;
@@ -58,8 +60,21 @@ pub fn options(args: &ServerArgs, config: &sonde_config::Config) -> anyhow::Resu
             DEFAULT_OUT_OF_ORDER_WINDOW_MS.min(block_range_ms)
         },
         max_exemplars: config.storage.exemplars.max_exemplars,
+        wal_fsync,
         ..defaults
     })
+}
+
+/// `always`, `never`, or a positive duration between background fsyncs.
+fn parse_fsync_policy(text: &str) -> Result<FsyncPolicy, String> {
+    match text {
+        "always" => Ok(FsyncPolicy::Always),
+        "never" => Ok(FsyncPolicy::Never),
+        _ => match sonde_model::parse_duration(text) {
+            Ok(d) if !d.is_zero() => Ok(FsyncPolicy::Interval(d)),
+            _ => Err("expected always, never, or a duration above zero such as 1s".into()),
+        },
+    }
 }
 
 pub fn open(path: &str, opts: DbOptions) -> anyhow::Result<Arc<Db>> {
@@ -255,5 +270,24 @@ impl sonde_web::StorageAdmin for Admin {
             .snapshot(&dir, !skip_head)
             .map_err(|e| format!("cannot write snapshot {}: {e}", dir.display()))?;
         Ok(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fsync_policy_flag_values() {
+        assert_eq!(parse_fsync_policy("always"), Ok(FsyncPolicy::Always));
+        assert_eq!(parse_fsync_policy("never"), Ok(FsyncPolicy::Never));
+        assert_eq!(
+            parse_fsync_policy("250ms"),
+            Ok(FsyncPolicy::Interval(std::time::Duration::from_millis(250)))
+        );
+        for bad in ["0s", "", "sometimes", "-1s"] {
+            let err = parse_fsync_policy(bad).unwrap_err();
+            assert!(err.contains("always, never"), "{bad}: {err}");
+        }
     }
 }
