@@ -589,7 +589,11 @@ pub fn parse(query: &str) -> Result<Expr> {
 /// Parses a series selector such as `up{job="node"}`, the `match[]`
 /// parameter of the series, label and federation APIs, into storage matchers.
 pub fn parse_selector(selector: &str) -> Result<Vec<sonde_model::Matcher>> {
-    match parse(selector)? {
+    if let Some(e) = crate::parse_error::selector_refused(selector) {
+        return Err(QueryError::BadData(e));
+    }
+    let renamed = crate::parse_error::keyword_name_in_braces(selector);
+    match parse(renamed.as_deref().unwrap_or(selector))? {
         // Prometheus' selector grammar has no offset or @ here.
         Expr::VectorSelector(vs) if vs.offset.is_none() && vs.at.is_none() => {
             crate::eval::to_matchers(&vs)
@@ -751,9 +755,14 @@ mod selector_tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m[0].to_string(), r#"__name__="up""#);
         assert!(m[1].matches("node") && !m[1].matches("xnode"));
+        // Prometheus' selector grammar: the first token it refuses.
         let e = parse_selector("sum(up)").unwrap_err().to_string();
-        assert!(e.contains("expected a series selector"), "{e}");
+        assert_eq!(e, r#"1:4: parse error: unexpected "(""#);
         assert!(parse_selector("up{").is_err());
+        // A keyword is a metric name there.
+        let m = parse_selector(r#"sum{a="b"}"#).unwrap();
+        assert_eq!(m[0].to_string(), r#"__name__="sum""#);
+        assert_eq!(m.len(), 2);
     }
 
     #[test]

@@ -17,16 +17,26 @@ use crate::WebContext;
 
 /// The `match[]` selectors of a request, each a list of matchers.
 pub(crate) fn matcher_sets(params: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    const ALL_EMPTY: &str = "match[] must contain at least one non-empty matcher";
+    let invalid = |e: &dyn std::fmt::Display| {
+        ApiError::bad_data(format!("invalid parameter \"match[]\": {e}"))
+    };
     params
         .all("match[]")
         .into_iter()
         .map(|s| {
-            let matchers = sonde_promql::parse_selector(s)
-                .map_err(|e| ApiError::bad_data(format!("invalid parameter \"match[]\": {e}")))?;
+            let matchers = sonde_promql::parse_selector(s).map_err(|e| {
+                // The PromQL parser refuses a selector whose matchers all
+                // match the empty string; Prometheus' selector grammar takes
+                // it and the API refuses it, in these words.
+                if e.to_string().contains("at least one non-empty matcher") {
+                    invalid(&ALL_EMPTY)
+                } else {
+                    invalid(&e)
+                }
+            })?;
             if matchers.iter().all(Matcher::matches_empty) {
-                return Err(ApiError::bad_data(
-                    "match[] must contain at least one non-empty matcher",
-                ));
+                return Err(invalid(&ALL_EMPTY));
             }
             Ok(matchers)
         })

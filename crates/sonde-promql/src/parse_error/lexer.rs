@@ -214,7 +214,7 @@ impl Lexer<'_> {
                             self.error(
                                 "unexpected character after '!' inside braces: ".to_string()
                                     + &self.rune_at(self.i),
-                                self.i,
+                                start,
                             );
                             false
                         }
@@ -342,7 +342,7 @@ impl Lexer<'_> {
                 } else if c == b'!' {
                     self.error(
                         "unexpected character after '!': ".to_string() + &self.rune_at(self.i),
-                        self.i,
+                        start,
                     );
                     return false;
                 } else if c == b'=' && self.peek() == Some(b'~') {

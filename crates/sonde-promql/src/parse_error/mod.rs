@@ -31,6 +31,39 @@ pub(crate) fn refused_by_242(query: &str) -> Option<String> {
     Some(format!("{}: parse error: {msg}", position(query, pos)))
 }
 
+/// Prometheus 2.42's error for a series selector (`match[]`), if its
+/// metric-selector grammar (a metric name, label matchers in braces, or
+/// both, and nothing else) refuses `selector`.
+pub(crate) fn selector_refused(selector: &str) -> Option<String> {
+    let mut p = Checker {
+        toks: lexer::lex(selector),
+        i: 0,
+    };
+    let (pos, msg) = p.metric_selector().err()?;
+    Some(format!("{}: parse error: {msg}", position(selector, pos)))
+}
+
+/// `selector` with its metric name moved into the braces, where the name
+/// is a PromQL keyword (`sum{job="a"}`): Prometheus' selector grammar
+/// takes keywords as metric names, a PromQL expression parser does not.
+pub(crate) fn keyword_name_in_braces(selector: &str) -> Option<String> {
+    let toks = lexer::lex(selector);
+    let (name, next) = (toks.first()?, toks.get(1)?);
+    let is_word = name
+        .text
+        .bytes()
+        .all(|b| b.is_ascii_alphabetic() || b == b'_');
+    if !matches!(name.tok, Tok::Keyword | Tok::Aggregator | Tok::Operator) || !is_word {
+        return None;
+    }
+    let inside = match next.tok {
+        Tok::Eof => "}",
+        Tok::Punct if next.text == "{" => &selector[next.pos + 1..],
+        _ => return None,
+    };
+    Some(format!("{{__name__=\"{}\",{inside}", name.text))
+}
+
 /// A message of a check made after parsing (`parse error: ...`), placed
 /// like the parser's own.
 pub(crate) fn locate(query: &str, msg: &str) -> String {
@@ -109,6 +142,24 @@ impl Checker {
         } else {
             self.unexpected("", "")
         }
+    }
+
+    /// A metric name (keywords and word operators included, as in
+    /// Prometheus' `metric_identifier`), then optional matchers; or matchers
+    /// alone.
+    fn metric_selector(&mut self) -> Res {
+        let t = self.peek().clone();
+        let is_word = t.text.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_');
+        match t.tok {
+            Tok::Ident | Tok::MetricIdent | Tok::Keyword | Tok::Aggregator => self.bump(),
+            Tok::Operator if is_word => self.bump(),
+            Tok::Punct if t.text == "{" => return self.matchers().and_then(|_| self.end()),
+            _ => return self.unexpected("", ""),
+        };
+        if self.is(Tok::Punct, "{") {
+            self.matchers()?;
+        }
+        self.end()
     }
 
     fn expr(&mut self) -> Res {
