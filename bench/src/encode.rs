@@ -13,6 +13,8 @@
 //! preparation time allocating strings. A test checks the bytes decode with
 //! `sonde_remote`'s prost messages to exactly the samples generated.
 
+use bytes::Bytes;
+
 use crate::workload::{Generator, Workload};
 
 /// Prometheus 2.42 `queue_config.max_samples_per_send` default.
@@ -20,7 +22,7 @@ pub const PROMETHEUS_MAX_SAMPLES_PER_SEND: usize = 500;
 
 /// The request bodies of one sender connection, in send order.
 pub struct ShardBodies {
-    pub bodies: Vec<Vec<u8>>,
+    pub bodies: Vec<Bytes>,
     pub samples: u64,
 }
 
@@ -76,7 +78,7 @@ pub fn encode(w: &Workload, shards: usize, batch: usize, probe_series: &[usize])
         out.compressed_bytes += b.bodies.iter().map(|x| x.len() as u64).sum::<u64>();
         out.raw_bytes += b.raw_bytes;
         out.shards.push(ShardBodies {
-            bodies: b.bodies,
+            bodies: b.bodies.into_iter().map(Bytes::from).collect(),
             samples: b.samples,
         });
     }

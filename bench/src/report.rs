@@ -25,17 +25,18 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 pub fn ingest_table(results: &[ServerResult], sent: u64) -> String {
     let mut s = String::new();
-    s.push_str("| server | samples/s | CPU s / M samples | peak RSS MiB | steady RSS MiB | data dir B/sample | compacted B/sample | restart to ready s (CPU s) | samples counted | probe points exact / checked (max rel. error) |\n");
-    s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    s.push_str("| server | samples/s | CPU s / M samples | sender CPU s / M | peak RSS MiB | steady RSS MiB | data dir B/sample | compacted B/sample | restart to ready s (CPU s) | samples counted | probe points exact / checked (max rel. error) |\n");
+    s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for r in results.iter().filter(|r| r.ingest.samples > 0) {
         let i = &r.ingest;
         let n = i.samples.max(1) as f64;
         let _ = writeln!(
             s,
-            "| {} | {:.0} | {:.2} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} ({:.2}) | {}{} | {} / {} ({:.1e}) |",
+            "| {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} ({:.2}) | {}{} | {} / {} ({:.1e}) |",
             r.name,
             i.samples_per_sec(),
             i.cpu_per_million(),
+            i.sender_cpu_per_million(),
             i.peak_rss as f64 / MIB,
             i.steady_rss as f64 / MIB,
             r.disk.data_dir as f64 / n,
