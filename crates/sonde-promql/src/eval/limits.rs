@@ -78,6 +78,20 @@ impl Limits {
         Ok(())
     }
 
+    /// Accounts for `n` samples held only while one step is computed: the
+    /// same total, peak and limit as `add(n)` followed by `release(n)`,
+    /// without writing the count shared with the query's other threads
+    /// (range functions do this for every series and step).
+    pub fn hold_briefly(&self, n: usize) -> Result<()> {
+        self.total.set(self.total.get() + n as u64);
+        let now = self.held.load(Ordering::Relaxed) + n;
+        self.peak.set(self.peak.get().max(now));
+        if now > self.max_samples {
+            return Err(QueryError::too_many_samples());
+        }
+        Ok(())
+    }
+
     /// All samples ever accounted, for statistics.
     pub fn total(&self) -> u64 {
         self.total.get()

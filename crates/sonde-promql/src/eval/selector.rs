@@ -3,12 +3,12 @@
 //!
 //! Each selector selects once over the whole time range the query needs and
 //! walks every series forward with its sample iterator; evaluation times
-//! never go backwards, so a one-sample look-ahead (instant selectors) or a
-//! window buffer (range selectors) is all the state needed. Windows are
+//! never go backwards, so a one-sample look-ahead (instant selectors) or
+//! two indices into the series' samples (range selectors: each series is
+//! read once into a buffer reused from series to series, and every window
+//! is a slice of it) is all the state needed. Windows are
 //! closed at both ends, `[t-range, t]`, as in Prometheus 2.42; staleness
 //! markers end a series for instant selectors and are dropped from windows.
-
-use std::collections::VecDeque;
 
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
@@ -59,16 +59,6 @@ impl SourceSeries {
         match self {
             SourceSeries::Stored(s) => s.labels(),
             SourceSeries::Memory(s) => &s.labels,
-        }
-    }
-
-    fn iter(&self) -> Box<dyn SampleIter + '_> {
-        match self {
-            SourceSeries::Stored(s) => s.samples(),
-            SourceSeries::Memory(s) => Box::new(SliceIter {
-                samples: &s.samples,
-                pos: 0,
-            }),
         }
     }
 }
@@ -131,6 +121,101 @@ impl RangeSource {
             .sum()
     }
 
+    /// The window `[mint, maxt]` of `step`. Both ends never go back as
+    /// steps go forward (an `@` pins them; sliding moves them forward).
+    fn bounds(&self, ev: &Evaluator<'_, '_>, step: usize) -> (Timestamp, Timestamp) {
+        let ts = ev.step_ts(step);
+        let mut maxt = ev.ref_time(ts, &self.at, &self.offset);
+        if let Some(from) = self.slide_from {
+            maxt = maxt.saturating_add(ts - from);
+        }
+        (maxt.saturating_sub(self.range), maxt)
+    }
+
+    /// The samples of `series` that some window of `ev` can see, in time
+    /// order, without staleness markers and samples after `data_max`:
+    /// borrowed from a subquery's result, or read from storage into `buf`
+    /// (the caller's, reused from series to series).
+    pub fn load<'a>(
+        &self,
+        ev: &Evaluator<'_, '_>,
+        series: &'a SourceSeries,
+        buf: &'a mut Vec<Sample>,
+    ) -> &'a [Sample] {
+        buf.clear();
+        let steps = ev.steps();
+        if steps == 0 {
+            return buf;
+        }
+        let first_mint = self.bounds(ev, 0).0;
+        let mut last_maxt = self.bounds(ev, steps - 1).1;
+        if let Some(m) = self.data_max {
+            last_maxt = last_maxt.min(m);
+        }
+        match series {
+            SourceSeries::Memory(s) => {
+                let from = s.samples.partition_point(|p| p.t < first_mint);
+                let to = s.samples.partition_point(|p| p.t <= last_maxt);
+                let cut = &s.samples[from..to.max(from)];
+                if !cut.iter().any(|p| is_stale_nan(p.v)) {
+                    return cut;
+                }
+                buf.extend(cut.iter().filter(|p| !is_stale_nan(p.v)));
+            }
+            SourceSeries::Stored(s) => {
+                let mut it = s.samples();
+                let mut next = it.seek(first_mint);
+                while let Some(p) = next {
+                    if p.t > last_maxt {
+                        break;
+                    }
+                    if !is_stale_nan(p.v) {
+                        buf.push(p);
+                    }
+                    next = it.next();
+                }
+            }
+        }
+        buf
+    }
+
+    /// Calls `f(step, window, from)` for every step of `ev` over the
+    /// samples [`RangeSource::load`] gave; the window is
+    /// `samples[from..from + window.samples.len()]`. Windows may be empty.
+    pub fn walk_loaded(
+        &self,
+        ev: &Evaluator<'_, '_>,
+        samples: &[Sample],
+        mut f: impl FnMut(usize, Window<'_>, usize) -> Result<()>,
+    ) -> Result<()> {
+        let (mut lo, mut hi) = (0, 0);
+        for step in 0..ev.steps() {
+            if step % CHECK_EVERY == CHECK_EVERY - 1 {
+                ev.ctx.limits.check()?;
+            }
+            let (mint, maxt) = self.bounds(ev, step);
+            while hi < samples.len() && samples[hi].t <= maxt {
+                hi += 1;
+            }
+            while lo < hi && samples[lo].t < mint {
+                lo += 1;
+            }
+            let n = hi - lo;
+            ev.ctx.limits.hold_briefly(n)?;
+            ev.count_queryable(ev.step_ts(step), n);
+            f(
+                step,
+                Window {
+                    samples: &samples[lo..hi],
+                    mint,
+                    maxt,
+                },
+                lo,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Calls `f(step, window)` for every step of `ev`, walking the series
     /// once. Windows may be empty.
     pub fn walk(
@@ -139,57 +224,9 @@ impl RangeSource {
         series: &SourceSeries,
         mut f: impl FnMut(usize, Window<'_>) -> Result<()>,
     ) -> Result<()> {
-        let mut it = series.iter();
-        let mut buf: VecDeque<Sample> = VecDeque::new();
-        let mut pending: Option<Sample> = None;
-        let mut first = true;
-        for step in 0..ev.steps() {
-            if step % CHECK_EVERY == CHECK_EVERY - 1 {
-                ev.ctx.limits.check()?;
-            }
-            let ts = ev.step_ts(step);
-            let mut maxt = ev.ref_time(ts, &self.at, &self.offset);
-            if let Some(from) = self.slide_from {
-                maxt = maxt.saturating_add(ts - from);
-            }
-            let mint = maxt.saturating_sub(self.range);
-            while buf.front().is_some_and(|s| s.t < mint) {
-                buf.pop_front();
-            }
-            if first {
-                first = false;
-                pending = it.seek(mint);
-            }
-            loop {
-                let s = match pending.take() {
-                    Some(s) => s,
-                    None => match it.next() {
-                        Some(s) => s,
-                        None => break,
-                    },
-                };
-                if s.t > maxt || self.data_max.is_some_and(|m| s.t > m) {
-                    pending = Some(s);
-                    break;
-                }
-                if s.t >= mint && !is_stale_nan(s.v) {
-                    buf.push_back(s);
-                }
-            }
-            ev.ctx.limits.add(buf.len())?;
-            ev.count_queryable(ts, buf.len());
-            let r = f(
-                step,
-                Window {
-                    samples: buf.make_contiguous(),
-                    mint,
-                    maxt,
-                },
-            );
-            ev.ctx.limits.release(buf.len());
-            r?;
-        }
-        Ok(())
+        let mut buf = Vec::new();
+        let samples = self.load(ev, series, &mut buf);
+        self.walk_loaded(ev, samples, |step, w, _| f(step, w))
     }
 
     /// The raw samples of every series at the evaluator's first step: the
@@ -285,6 +322,11 @@ impl Evaluator<'_, '_> {
                         } else {
                             l.v
                         };
+                        if points.capacity() == 0 {
+                            // Most series have a point at every step from
+                            // their first on: one allocation.
+                            points.reserve_exact(steps - step);
+                        }
                         points.push(Sample::new(ts, v));
                         self.count_queryable(ts, 1);
                     }

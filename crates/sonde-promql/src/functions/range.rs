@@ -20,6 +20,9 @@ pub(crate) struct RangeCall<'a> {
     pub ts: Timestamp,
     /// The scalar arguments at this step, in call order.
     pub params: &'a [f64],
+    /// No sample of the window is below the one before it (only worked
+    /// out for `rate` and `increase`; `false` elsewhere).
+    pub no_drops: bool,
 }
 
 /// Computes one value from a non-empty window, or nothing.
@@ -102,10 +105,23 @@ pub(crate) fn eval(ev: &Evaluator<'_, '_>, call: &Call, f: RangeFn) -> Result<Va
     let walk_ev = if pinned { &once } else { ev };
     let mut out = Vec::new();
     let mut step_params = vec![0.0; params.len()];
+    // `rate` and `increase` skip their counter-reset scan over windows
+    // without a drop, which `drops` (running count per sample) tells.
+    let counts_resets = matches!(name, "rate" | "increase");
+    let mut drops: Vec<u32> = Vec::new();
+    let mut buf = Vec::new();
     for s in &src.series {
         ev.ctx.limits.check()?;
-        let mut points = Vec::new();
-        src.walk(walk_ev, s, |step, w| {
+        let samples = src.load(walk_ev, s, &mut buf);
+        if counts_resets {
+            running_drops(samples, &mut drops);
+        }
+        let mut points = Vec::with_capacity(if samples.is_empty() {
+            0
+        } else {
+            walk_ev.steps()
+        });
+        src.walk_loaded(walk_ev, samples, |step, w, from| {
             if w.samples.is_empty() {
                 return Ok(());
             }
@@ -113,12 +129,14 @@ pub(crate) fn eval(ev: &Evaluator<'_, '_>, call: &Call, f: RangeFn) -> Result<Va
                 *dst = p[step];
             }
             let ts = ev.step_ts(step);
+            let last = from + w.samples.len() - 1;
             let c = RangeCall {
                 mint: w.mint,
                 maxt: w.maxt,
                 range_ms: src.range,
                 ts,
                 params: &step_params,
+                no_drops: counts_resets && drops[last] == drops[from],
             };
             if let Some(v) = f(w.samples, &c)? {
                 points.push(Sample::new(ts, v));
@@ -160,6 +178,22 @@ fn is_range_arg(e: &Expr) -> bool {
     )
 }
 
+/// `drops[i]`: how many samples of `samples[..=i]` are below the one
+/// before them (`p.v < prev.v`, as the counter-reset scan compares), so a
+/// window `from..=last` has `drops[last] - drops[from]` of them.
+fn running_drops(samples: &[Sample], drops: &mut Vec<u32>) {
+    drops.clear();
+    let mut n = 0u32;
+    let mut prev = f64::NAN;
+    for p in samples {
+        if p.v < prev {
+            n += 1;
+        }
+        prev = p.v;
+        drops.push(n);
+    }
+}
+
 /// `absent_over_time`: 1 at the steps where no series had a sample.
 fn absent_steps(ev: &Evaluator<'_, '_>, present: &[Series], labels: Labels) -> Vec<Series> {
     let mut seen = vec![false; ev.steps()];
@@ -193,7 +227,13 @@ fn extrapolated_rate(
     }
     let (first, last) = (s[0], s[s.len() - 1]);
     let mut result = last.v - first.v;
-    if is_counter {
+    if is_counter && c.no_drops {
+        // What the scan below does when no sample drops: only the first
+        // sample is compared, with 0.
+        if first.v < 0.0 {
+            result += 0.0;
+        }
+    } else if is_counter {
         let mut last_value = 0.0;
         for p in s {
             if p.v < last_value {
