@@ -3,6 +3,8 @@
 //! out in the order they are first seen, as in Prometheus 2.42; `topk` and
 //! `bottomk` keep the input series' labels and sort each group.
 
+mod columns;
+
 use std::collections::HashMap;
 
 use promql_parser::parser::{AggregateExpr, LabelModifier};
@@ -77,10 +79,87 @@ impl Grouping {
 
 struct Group<'a> {
     id: usize,
+    acc: Acc,
+    heap: Vec<InSample<'a>>,
+}
+
+/// The running state of one group at one step, for the operators that
+/// fold values one by one (all but `topk`, `bottomk`, `quantile`,
+/// `count_values`, which keep the samples).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Acc {
     value: f64,
     mean: f64,
     count: f64,
-    heap: Vec<InSample<'a>>,
+}
+
+impl Acc {
+    /// The state after the group's first sample `v`.
+    fn first(op: AggOp, v: f64) -> Acc {
+        let value = match op {
+            AggOp::Stddev | AggOp::Stdvar => 0.0,
+            AggOp::Group => 1.0,
+            _ => v,
+        };
+        Acc {
+            value,
+            mean: v,
+            count: 1.0,
+        }
+    }
+
+    /// Folds in the group's next sample `v` (Prometheus 2.42's arithmetic
+    /// and order of operations).
+    fn fold(&mut self, op: AggOp, v: f64) {
+        match op {
+            AggOp::Sum => self.value += v,
+            AggOp::Avg => {
+                self.count += 1.0;
+                if self.mean.is_infinite() {
+                    if v.is_infinite() && (self.mean > 0.0) == (v > 0.0) {
+                        return;
+                    }
+                    if !v.is_infinite() && !v.is_nan() {
+                        return;
+                    }
+                }
+                // Divide both sides of `-` by the count to avoid overflow.
+                self.mean += v / self.count - self.mean / self.count;
+            }
+            AggOp::Group => {}
+            AggOp::Max => {
+                if self.value < v || self.value.is_nan() {
+                    self.value = v;
+                }
+            }
+            AggOp::Min => {
+                if self.value > v || self.value.is_nan() {
+                    self.value = v;
+                }
+            }
+            AggOp::Count | AggOp::CountValues => self.count += 1.0,
+            AggOp::Stddev | AggOp::Stdvar => {
+                self.count += 1.0;
+                let delta = v - self.mean;
+                self.mean += delta / self.count;
+                self.value += delta * (v - self.mean);
+            }
+            AggOp::Topk | AggOp::Bottomk | AggOp::Quantile => {
+                panic!("BUG: {op:?} keeps its samples, it does not fold them")
+            }
+        }
+    }
+
+    /// The group's value.
+    fn finish(&self, op: AggOp) -> f64 {
+        match op {
+            AggOp::Avg => self.mean,
+            AggOp::Count | AggOp::CountValues => self.count,
+            AggOp::Stdvar => self.value / self.count,
+            AggOp::Stddev => (self.value / self.count).sqrt(),
+            _ => self.value,
+        }
+    }
 }
 
 /// Output label sets of the groups seen so far, with dense ids, and each
@@ -137,7 +216,13 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_, '_>, a: &AggregateExpr) -> Resul
             without: true,
         },
     };
-    let mut args = vec![ev.eval_vector(&a.expr).map(Val::Vector)?];
+    let input = ev.eval_vector(&a.expr)?;
+    if a.param.is_none() && !matches!(op, AggOp::Topk | AggOp::Bottomk | AggOp::Quantile) {
+        if let Some(out) = columns::aggregate(ev, op, &input, &grouping)? {
+            return Ok(Val::Vector(out));
+        }
+    }
+    let mut args = vec![Val::Vector(input)];
     let mut value_label = String::new();
     if let Some(p) = &a.param {
         let p = ev.eval(p)?;
@@ -227,54 +312,17 @@ fn aggregate_step<'a>(
             slots[id] = groups.len();
             let mut g = Group {
                 id,
-                value: s.v,
-                mean: s.v,
-                count: 1.0,
+                acc: Acc::first(op, s.v),
                 heap: Vec::new(),
             };
-            match op {
-                AggOp::Stddev | AggOp::Stdvar => g.value = 0.0,
-                AggOp::Topk | AggOp::Bottomk | AggOp::Quantile => g.heap.push(*s),
-                AggOp::Group => g.value = 1.0,
-                _ => {}
+            if matches!(op, AggOp::Topk | AggOp::Bottomk | AggOp::Quantile) {
+                g.heap.push(*s);
             }
             groups.push(g);
             continue;
         }
         let g = &mut groups[slots[id]];
         match op {
-            AggOp::Sum => g.value += s.v,
-            AggOp::Avg => {
-                g.count += 1.0;
-                if g.mean.is_infinite() {
-                    if s.v.is_infinite() && (g.mean > 0.0) == (s.v > 0.0) {
-                        continue;
-                    }
-                    if !s.v.is_infinite() && !s.v.is_nan() {
-                        continue;
-                    }
-                }
-                // Divide both sides of `-` by the count to avoid overflow.
-                g.mean += s.v / g.count - g.mean / g.count;
-            }
-            AggOp::Group => {}
-            AggOp::Max => {
-                if g.value < s.v || g.value.is_nan() {
-                    g.value = s.v;
-                }
-            }
-            AggOp::Min => {
-                if g.value > s.v || g.value.is_nan() {
-                    g.value = s.v;
-                }
-            }
-            AggOp::Count | AggOp::CountValues => g.count += 1.0,
-            AggOp::Stddev | AggOp::Stdvar => {
-                g.count += 1.0;
-                let delta = s.v - g.mean;
-                g.mean += delta / g.count;
-                g.value += delta * (s.v - g.mean);
-            }
             AggOp::Topk => offer(&mut g.heap, *s, k, |h| h.v < s.v || h.v.is_nan(), &top_less),
             AggOp::Bottomk => offer(
                 &mut g.heap,
@@ -284,6 +332,7 @@ fn aggregate_step<'a>(
                 &bottom_less,
             ),
             AggOp::Quantile => g.heap.push(*s),
+            _ => g.acc.fold(op, s.v),
         }
     }
 
@@ -291,10 +340,6 @@ fn aggregate_step<'a>(
     for mut g in groups {
         slots[g.id] = NONE;
         let v = match op {
-            AggOp::Avg => g.mean,
-            AggOp::Count | AggOp::CountValues => g.count,
-            AggOp::Stdvar => g.value / g.count,
-            AggOp::Stddev => (g.value / g.count).sqrt(),
             AggOp::Topk | AggOp::Bottomk => {
                 // The heap has the least wanted element on top: reverse it.
                 if op == AggOp::Topk {
@@ -312,7 +357,7 @@ fn aggregate_step<'a>(
                 let mut values: Vec<f64> = g.heap.iter().map(|s| s.v).collect();
                 quantile(q, &mut values)
             }
-            _ => g.value,
+            _ => g.acc.finish(op),
         };
         out.push(OutSample {
             labels: table.labels[g.id].clone(),

@@ -3,11 +3,13 @@
 //! and instant vectors, with `on`/`ignoring` and `group_left`/`group_right`
 //! vector matching and Prometheus 2.42's errors for ambiguous matches.
 
+mod columns;
+
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 use sonde_model::{Labels, LabelsBuilder, METRIC_NAME};
 
 use crate::error::{QueryError, Result};
-use crate::eval::{drop_metric_name, Evaluator, InSample, OutSample, Val};
+use crate::eval::{drop_metric_name, Evaluator, InSample, OutSample, Series, Val};
 use crate::hash::{IdMap, IdSet};
 use crate::math::go_pow;
 
@@ -226,26 +228,14 @@ pub(crate) fn eval_binary(ev: &Evaluator<'_, '_>, b: &BinaryExpr) -> Result<Val>
                 .map(|(l, r)| scalar_binop(op, *l, *r))
                 .collect(),
         )),
-        (l @ Val::Vector(_), r @ Val::Scalar(_)) => ev.range_eval(&[l, r], |a, _| {
-            Ok(vector_scalar(
-                op,
-                a[0].vector(),
-                a[1].scalar(),
-                false,
-                return_bool,
-            ))
-        }),
-        (l @ Val::Scalar(_), r @ Val::Vector(_)) => ev.range_eval(&[r, l], |a, _| {
-            Ok(vector_scalar(
-                op,
-                a[0].vector(),
-                a[1].scalar(),
-                true,
-                return_bool,
-            ))
-        }),
-        (l @ Val::Vector(_), r @ Val::Vector(_)) => {
+        (Val::Vector(v), Val::Scalar(s)) => vector_scalar(ev, op, v, &s, false, return_bool),
+        (Val::Scalar(s), Val::Vector(v)) => vector_scalar(ev, op, v, &s, true, return_bool),
+        (Val::Vector(l), Val::Vector(r)) => {
             let matching = Matching::of(b);
+            if let Some(v) = columns::vector_vector(ev, op, &matching, &l, &r, return_bool)? {
+                return Ok(v);
+            }
+            let (l, r) = (Val::Vector(l), Val::Vector(r));
             let lens = [&l, &r].map(|v| match v {
                 Val::Vector(s) => s.len(),
                 _ => 0,
@@ -263,16 +253,20 @@ pub(crate) fn eval_binary(ev: &Evaluator<'_, '_>, b: &BinaryExpr) -> Result<Val>
     }
 }
 
+/// A vector against a scalar (`swap`: the scalar on the left), series by
+/// series: labels are worked out once per series, not once per step.
 fn vector_scalar(
+    ev: &Evaluator<'_, '_>,
     op: BinOp,
-    v: &[InSample<'_>],
-    s: f64,
+    v: Vec<Series>,
+    s: &[f64],
     swap: bool,
     return_bool: bool,
-) -> Vec<OutSample> {
-    let mut out = Vec::with_capacity(v.len());
-    for e in v {
-        let (l, r) = if swap { (s, e.v) } else { (e.v, s) };
+) -> Result<Val> {
+    let drop_name = op.drops_metric_name() || return_bool;
+    let relabel = |l: Labels| if drop_name { drop_metric_name(&l) } else { l };
+    ev.map_series(v, relabel, |step, x| {
+        let (l, r) = if swap { (s[step], x) } else { (x, s[step]) };
         let (mut value, mut keep) = elem_binop(op, l, r);
         // A comparison keeps the vector element's value, whichever side.
         if op.is_comparison() && swap {
@@ -282,16 +276,8 @@ fn vector_scalar(
             value = f64::from(u8::from(keep));
             keep = true;
         }
-        if keep {
-            let labels = if op.drops_metric_name() || return_bool {
-                drop_metric_name(e.labels)
-            } else {
-                e.labels.clone()
-            };
-            out.push(OutSample { labels, v: value });
-        }
-    }
-    out
+        keep.then_some(value)
+    })
 }
 
 fn vector_vector(

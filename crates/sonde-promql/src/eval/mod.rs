@@ -18,7 +18,7 @@ use sonde_model::{Labels, Querier, Sample, Timestamp};
 use crate::error::{QueryError, Result};
 
 pub(crate) use limits::Limits;
-pub(crate) use range_eval::{InSample, OutSample, StepArg};
+pub(crate) use range_eval::{gather_columns, InSample, OutSample, StepArg};
 pub(crate) use selector::{to_matchers, RangeSource, SliceIter};
 
 /// A series of an intermediate result: step values or raw samples.

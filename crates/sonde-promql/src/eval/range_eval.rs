@@ -139,6 +139,114 @@ impl Evaluator<'_, '_> {
     }
 }
 
+impl Evaluator<'_, '_> {
+    /// An element-wise operation column by column: each series of `input`
+    /// gets its output labels from `relabel` once, and `f(step, value)`
+    /// maps each of its points (`None` drops the point); the result is the
+    /// one [`Evaluator::range_eval`] gives for the same operation.
+    pub fn map_series(
+        &self,
+        input: Vec<Series>,
+        relabel: impl Fn(Labels) -> Labels,
+        mut f: impl FnMut(usize, f64) -> Option<f64>,
+    ) -> Result<Val> {
+        let steps = self.steps();
+        let input_points: usize = input.iter().map(|s| s.samples.len()).sum();
+        let mut held = 0;
+        let mut parts = Vec::with_capacity(input.len());
+        for (i, mut s) in input.into_iter().enumerate() {
+            if i % 256 == 255 {
+                self.ctx.limits.check()?;
+            }
+            let dense = s.samples.len() == steps;
+            let mut first = usize::MAX;
+            let mut k = 0;
+            s.samples.retain_mut(|p| {
+                // A point per step needs no division to find its step.
+                let step = if dense {
+                    k
+                } else {
+                    ((p.t - self.start) / self.interval) as usize
+                };
+                k += 1;
+                match f(step, p.v) {
+                    Some(v) => {
+                        p.v = v;
+                        first = first.min(step);
+                        true
+                    }
+                    None => false,
+                }
+            });
+            held += s.samples.len();
+            let labels = relabel(s.labels);
+            parts.push((
+                (first, i),
+                Series {
+                    labels,
+                    samples: s.samples,
+                },
+            ));
+        }
+        let out = gather_columns(parts)?;
+        self.ctx.limits.add(held)?;
+        self.ctx.limits.release(input_points);
+        Ok(Val::Vector(out))
+    }
+}
+
+/// Series computed column by column, each with the step-wise evaluation's
+/// sort key (its first step with a point, then the input series that gave
+/// that point), as [`Evaluator::range_eval`] would have gathered them: in
+/// first-seen order, series with equal labels merged, and an error where
+/// two of them have a point at the same step.
+pub(crate) fn gather_columns(
+    parts: impl IntoIterator<Item = ((usize, usize), Series)>,
+) -> Result<Vec<Series>> {
+    let mut parts: Vec<((usize, usize), Series)> = parts
+        .into_iter()
+        .filter(|(_, s)| !s.samples.is_empty())
+        .collect();
+    parts.sort_unstable_by_key(|(key, _)| *key);
+    let mut out: Vec<Series> = Vec::with_capacity(parts.len());
+    let mut index: IdMap<Vec<usize>> = IdMap::default();
+    for (_, s) in parts {
+        let chain = index.entry(s.labels.stable_hash()).or_default();
+        match chain.iter().find(|&&i| out[i].labels == s.labels) {
+            None => {
+                chain.push(out.len());
+                out.push(s);
+            }
+            Some(&i) => {
+                let merged = merge_points(&out[i].samples, &s.samples)?;
+                out[i].samples = merged;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Two series' points in step order; a step in both is an error.
+fn merge_points(a: &[Sample], b: &[Sample]) -> Result<Vec<Sample>> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].t == b[j].t {
+            return Err(QueryError::exec(SAME_LABELSET));
+        }
+        if a[i].t < b[j].t {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    Ok(out)
+}
+
 /// The elements of `series` that have a point at `ts`, advancing cursors.
 fn vector_at<'a>(series: &'a [Series], cursors: &mut [usize], ts: Timestamp) -> Vec<InSample<'a>> {
     let mut out = Vec::with_capacity(series.len());

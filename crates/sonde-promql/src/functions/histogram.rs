@@ -4,12 +4,15 @@
 use std::collections::HashMap;
 
 use promql_parser::parser::Call;
-use sonde_model::{Labels, LabelsBuilder, METRIC_NAME};
+use sonde_model::{Labels, LabelsBuilder, Sample, METRIC_NAME};
 
 use super::instant::{arg, eval_args};
 use crate::error::Result;
-use crate::eval::{Evaluator, OutSample, Val};
+use crate::eval::{gather_columns, Evaluator, Series, Val};
 use crate::math::go_sort;
+
+/// Steps between deadline checks.
+const CHECK_EVERY: usize = 256;
 
 /// One classic bucket: upper bound and cumulative count.
 #[derive(Clone, Copy)]
@@ -29,48 +32,88 @@ pub(crate) fn native_only(ev: &Evaluator<'_, '_>, call: &Call) -> Result<Val> {
 /// `histogram_quantile(φ, buckets)`: groups bucket series by their labels
 /// without `le` (the metric name included, then dropped from the output)
 /// and interpolates linearly inside the bucket holding the rank.
+///
+/// Groups, bounds and output labels are worked out once per query; each
+/// step then gathers every group's buckets from its member series in input
+/// order (the order a step's instant vector has), and groups come out in
+/// the order the step-wise evaluation first sees them.
 pub(crate) fn histogram_quantile(ev: &Evaluator<'_, '_>, call: &Call) -> Result<Val> {
-    let args = [ev.eval(arg(call, 0)?)?, ev.eval(arg(call, 1)?)?];
-    // Per input series: its group key (labels without `le`) and bound.
-    let mut keys: HashMap<usize, Option<(Labels, f64)>> = HashMap::new();
-    ev.range_eval(&args, |a, _| {
-        let q = a[0].scalar();
-        let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        for s in a[1].vector() {
-            let key = keys.entry(s.idx).or_insert_with(|| {
-                let upper = parse_go_float(s.labels.get("le")?)?;
-                Some((
-                    Labels::from_sorted(s.labels.iter().filter(|(n, _)| *n != "le")),
-                    upper,
-                ))
-            });
-            // No or malformed `le`: skipped, as upstream does.
-            let Some((key, upper)) = key else { continue };
-            let b = Bucket {
-                upper: *upper,
-                count: s.v,
-            };
-            match index.get(key) {
-                Some(&i) => groups[i].1.push(b),
-                None => {
-                    index.insert(key.clone(), groups.len());
-                    groups.push((key.clone(), vec![b]));
-                }
-            }
+    let q = ev.eval_scalar(arg(call, 0)?)?;
+    let input = match ev.eval(arg(call, 1)?)? {
+        Val::Vector(v) => v,
+        other => {
+            // Let the step-wise evaluation word the type error.
+            let args = [Val::Scalar(q), other];
+            return ev.range_eval(&args, |_, _| Ok(Vec::new()));
         }
-        Ok(groups
-            .into_iter()
-            .map(|(key, mut buckets)| {
+    };
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    // Per group: output labels and member series (input order) with bounds.
+    let mut groups: Vec<(Labels, Vec<(usize, f64)>)> = Vec::new();
+    for (i, s) in input.iter().enumerate() {
+        // No or malformed `le`: skipped, as upstream does.
+        let Some(upper) = s.labels.get("le").and_then(parse_go_float) else {
+            continue;
+        };
+        let key = Labels::from_sorted(s.labels.iter().filter(|(n, _)| *n != "le"));
+        let g = match index.get(&key) {
+            Some(&g) => g,
+            None => {
                 let mut b = LabelsBuilder::from_labels(&key);
                 b.del(METRIC_NAME);
-                OutSample {
-                    labels: b.build(),
-                    v: bucket_quantile(q, &mut buckets),
+                index.insert(key, groups.len());
+                groups.push((b.build(), Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[g].1.push((i, upper));
+    }
+    let steps = ev.steps();
+    let mut cursors = vec![0usize; input.len()];
+    let mut out: Vec<Vec<Sample>> = vec![Vec::new(); groups.len()];
+    // Per group: (first step with a value, first member series there).
+    let mut first = vec![(usize::MAX, usize::MAX); groups.len()];
+    let mut buckets: Vec<Bucket> = Vec::new();
+    let mut held = 0;
+    for (step, &q) in q.iter().enumerate().take(steps) {
+        if step % CHECK_EVERY == CHECK_EVERY - 1 {
+            ev.ctx.limits.check()?;
+        }
+        let ts = ev.step_ts(step);
+        for (g, (_, members)) in groups.iter().enumerate() {
+            buckets.clear();
+            let mut first_member = usize::MAX;
+            for &(i, upper) in members {
+                let samples = &input[i].samples;
+                let c = &mut cursors[i];
+                while *c < samples.len() && samples[*c].t < ts {
+                    *c += 1;
                 }
-            })
-            .collect())
-    })
+                if let Some(p) = samples.get(*c).filter(|p| p.t == ts) {
+                    first_member = first_member.min(i);
+                    buckets.push(Bucket { upper, count: p.v });
+                }
+            }
+            if buckets.is_empty() {
+                continue;
+            }
+            if first[g].0 == usize::MAX {
+                first[g] = (step, first_member);
+            }
+            out[g].push(Sample::new(ts, bucket_quantile(q, &mut buckets)));
+            held += 1;
+        }
+    }
+    ev.ctx.limits.add(held)?;
+    ev.ctx
+        .limits
+        .release(input.iter().map(|s| s.samples.len()).sum());
+    let gathered = groups
+        .into_iter()
+        .zip(out)
+        .zip(first)
+        .map(|(((labels, _), samples), first)| (first, Series { labels, samples }));
+    Ok(Val::Vector(gather_columns(gathered)?))
 }
 
 /// Go's `strconv.ParseFloat` for bucket bounds (`+Inf`, `1e3`, `0.5`).
@@ -132,16 +175,20 @@ fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> f64 {
     start + (end - start) * (rank / count)
 }
 
-/// Merges buckets with the same bound (e.g. `le="1"` and `le="1.0"`).
+/// Merges buckets with the same bound (e.g. `le="1"` and `le="1.0"`), in
+/// place.
 fn coalesce(buckets: &mut Vec<Bucket>) {
-    let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
-    for b in buckets.iter() {
-        match out.last_mut() {
-            Some(last) if last.upper == b.upper => last.count += b.count,
-            _ => out.push(*b),
+    let mut kept = 0;
+    for i in 0..buckets.len() {
+        let b = buckets[i];
+        if kept > 0 && buckets[kept - 1].upper == b.upper {
+            buckets[kept - 1].count += b.count;
+        } else {
+            buckets[kept] = b;
+            kept += 1;
         }
     }
-    *buckets = out;
+    buckets.truncate(kept);
 }
 
 /// Cumulative counts must not decrease; raise dips to the running maximum.

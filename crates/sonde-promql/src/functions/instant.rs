@@ -7,7 +7,7 @@ use sonde_model::Labels;
 
 use super::{date, histogram, label};
 use crate::error::{QueryError, Result};
-use crate::eval::{drop_metric_name, unwrap_parens, Evaluator, OutSample, Series, StepArg, Val};
+use crate::eval::{drop_metric_name, unwrap_parens, Evaluator, OutSample, Series, Val};
 use crate::math::{go_sort, nan_first_greater, nan_first_less};
 
 /// How an instant function is computed.
@@ -114,22 +114,37 @@ pub(crate) fn map_values(
     call: &Call,
     f: impl Fn(f64, &[f64]) -> Option<f64>,
 ) -> Result<Val> {
-    let args = eval_args(ev, call)?;
-    let mut scalars = Vec::with_capacity(args.len());
-    ev.range_eval(&args, |a, _| {
-        scalars.clear();
-        scalars.extend(a[1..].iter().map(StepArg::scalar));
-        Ok(a[0]
-            .vector()
-            .iter()
-            .filter_map(|s| {
-                f(s.v, &scalars).map(|v| OutSample {
-                    labels: drop_metric_name(s.labels),
-                    v,
-                })
-            })
-            .collect())
-    })
+    let mut args = eval_args(ev, call)?.into_iter();
+    let input = match args.next() {
+        Some(Val::Vector(v)) => v,
+        _ => {
+            return Err(QueryError::BadData(format!(
+                "expected an instant vector as the first argument of {}",
+                call.func.name
+            )))
+        }
+    };
+    let params: Vec<Vec<f64>> = args
+        .map(|a| match a {
+            Val::Scalar(v) => Ok(v),
+            other => Err(QueryError::BadData(format!(
+                "expected a scalar argument in call to {}, got {}",
+                call.func.name,
+                crate::eval::val_type_name(&other)
+            ))),
+        })
+        .collect::<Result<_>>()?;
+    let mut scalars = vec![0.0; params.len()];
+    ev.map_series(
+        input,
+        |l| drop_metric_name(&l),
+        |step, v| {
+            for (dst, p) in scalars.iter_mut().zip(&params) {
+                *dst = p[step];
+            }
+            f(v, &scalars)
+        },
+    )
 }
 
 fn sgn(v: f64) -> f64 {
