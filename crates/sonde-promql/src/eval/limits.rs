@@ -109,6 +109,11 @@ impl Limits {
         *self.per_step.borrow_mut() = Some((start, step.max(1), vec![0; steps]));
     }
 
+    /// Whether samples are counted per step (else only their total is).
+    pub fn tracks_per_step(&self) -> bool {
+        self.per_step.borrow().is_some()
+    }
+
     /// Accounts for `n` samples read by a selector at the query step `ts`.
     pub fn count_queryable(&self, ts: i64, n: usize) {
         self.queryable.set(self.queryable.get() + n as u64);

@@ -288,6 +288,11 @@ impl Evaluator<'_, '_> {
         let last_ref = cap.map_or(last_ref, |c| last_ref.min(c));
         let selected = self.select(vs, first_ref.saturating_sub(lookback), last_ref, 0)?;
         let steps = self.steps();
+        // The reference time of a step is the pinned `@` time or the step's
+        // own, less the offset; samples after the cap are never seen.
+        let pinned = vs.at.as_ref().map(|at| self.at_time(at));
+        let offset = super::offset_ms(&vs.offset);
+        let per_step = self.ctx.limits.tracks_per_step();
         let mut out = Vec::with_capacity(selected.len());
         for s in &selected {
             self.ctx.limits.check()?;
@@ -300,20 +305,14 @@ impl Evaluator<'_, '_> {
                     self.ctx.limits.check()?;
                 }
                 let ts = self.step_ts(step);
-                let r = self.ref_time(ts, &vs.at, &vs.offset);
-                loop {
-                    let smp = match pending.take() {
-                        Some(smp) => smp,
-                        None => match it.next() {
-                            Some(smp) => smp,
-                            None => break,
-                        },
-                    };
-                    if smp.t > r || cap.is_some_and(|c| smp.t > c) {
-                        pending = Some(smp);
+                let r = pinned.unwrap_or(ts).saturating_sub(offset);
+                let visible = cap.map_or(r, |c| r.min(c));
+                while let Some(smp) = pending {
+                    if smp.t > visible {
                         break;
                     }
                     last = Some(smp);
+                    pending = it.next();
                 }
                 if let Some(l) = last {
                     if l.t >= r - lookback && !is_stale_nan(l.v) {
@@ -328,9 +327,14 @@ impl Evaluator<'_, '_> {
                             points.reserve_exact(steps - step);
                         }
                         points.push(Sample::new(ts, v));
-                        self.count_queryable(ts, 1);
+                        if per_step {
+                            self.count_queryable(ts, 1);
+                        }
                     }
                 }
+            }
+            if !per_step {
+                self.count_queryable(self.start, points.len());
             }
             if !points.is_empty() {
                 self.ctx.limits.add(points.len())?;
