@@ -9,6 +9,9 @@ use sonde_tsdb::chunk::{Chunk, XorAppender};
 use workload::{samples, PATTERNS};
 
 const N: usize = 120;
+/// Samples of a block chunk of a 2h block at 15s (`BLOCK_CHUNK_SAMPLES`
+/// allows up to 1024).
+const N_BLOCK: usize = 480;
 
 fn report_sizes() {
     let mut total_bytes = 0usize;
@@ -40,6 +43,25 @@ fn report_sizes() {
         total_bytes as f64 / total as f64,
         total_xor as f64 / total as f64
     );
+    let (mut packed, mut total) = (0usize, 0usize);
+    for (i, p) in PATTERNS.iter().enumerate() {
+        let mut bytes = 0usize;
+        for seed in 0..50u64 {
+            let s = samples(*p, N_BLOCK, seed * 31 + i as u64 + 1);
+            bytes += Chunk::packed_from_samples(&s).data.len();
+        }
+        let n = 50 * N_BLOCK;
+        println!(
+            "block chunk {p:?} ({N_BLOCK} samples, time column inline): {:.3} bytes/sample",
+            bytes as f64 / n as f64
+        );
+        packed += bytes;
+        total += n;
+    }
+    println!(
+        "block chunk mix: {:.3} bytes/sample",
+        packed as f64 / total as f64
+    );
 }
 
 fn bench(c: &mut Criterion) {
@@ -52,6 +74,21 @@ fn bench(c: &mut Criterion) {
             b.iter(|| Chunk::from_samples(black_box(s)))
         });
         let chunk = Chunk::from_samples(&s);
+        g.bench_with_input(
+            BenchmarkId::new("decode", format!("{p:?}")),
+            &chunk,
+            |b, c| b.iter(|| c.iter().fold(0.0, |acc, (_, v)| acc + v)),
+        );
+    }
+    g.finish();
+    let mut g = c.benchmark_group("block_chunk");
+    g.throughput(Throughput::Elements(N_BLOCK as u64));
+    for (i, p) in PATTERNS.iter().enumerate() {
+        let s = samples(*p, N_BLOCK, i as u64 + 7);
+        g.bench_with_input(BenchmarkId::new("encode", format!("{p:?}")), &s, |b, s| {
+            b.iter(|| Chunk::packed_from_samples(black_box(s)))
+        });
+        let chunk = Chunk::packed_from_samples(&s);
         g.bench_with_input(
             BenchmarkId::new("decode", format!("{p:?}")),
             &chunk,

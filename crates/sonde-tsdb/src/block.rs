@@ -226,26 +226,55 @@ impl Block {
     }
 
     fn chunk(&self, mint: i64, maxt: i64, off: usize) -> Result<Chunk, TsdbError> {
-        let b = self.chunks.bytes();
         let bad =
             |r: &str| TsdbError::block(&self.dir, format!("chunks file at offset {off}: {r}"));
-        let enc_byte = *b.get(off).ok_or_else(|| bad("offset past the end"))?;
+        let (enc_byte, start, end) = self.entry(off).map_err(bad)?;
         let enc = Encoding::from_u8(enc_byte).ok_or_else(|| bad("unknown encoding"))?;
-        let mut d = Decoder::new(b);
-        d.pos = off + 1;
-        let len = d.uvarint().ok_or_else(|| bad("bad length"))? as usize;
-        let start = d.pos;
-        let data = d.bytes(len).ok_or_else(|| bad("data past the end"))?;
-        let crc = d.u32_le().ok_or_else(|| bad("checksum past the end"))?;
-        if crc32c::crc32c_append(crc32c::crc32c(&[enc_byte]), data) != crc {
-            return Err(bad("checksum mismatch"));
-        }
+        let file = self.chunks.clone();
+        let data = match crate::chunk_packed::shared_times_back(enc, &file.bytes()[start..end]) {
+            None => ChunkBytes::Mapped(file, start, end),
+            Some(back) => {
+                let at = off
+                    .checked_sub(back as usize)
+                    .ok_or_else(|| bad("time column before the start"))?;
+                let (kind, times_start, times_end) = self
+                    .entry(at)
+                    .map_err(|r| bad(&format!("time column at offset {at}: {r}")))?;
+                if kind != crate::chunk_packed::TIMES_ENTRY {
+                    return Err(bad(&format!("offset {at} is not a time column")));
+                }
+                ChunkBytes::MappedShared {
+                    file,
+                    start,
+                    end,
+                    times_start,
+                    times_end,
+                }
+            }
+        };
         Ok(Chunk {
             enc,
             mint,
             maxt,
-            data: ChunkBytes::Mapped(self.chunks.clone(), start, start + len),
+            data,
         })
+    }
+
+    /// The entry of the chunks file at `off` (a chunk or a time column):
+    /// its encoding byte and the range of its bytes, checksum verified.
+    fn entry(&self, off: usize) -> Result<(u8, usize, usize), &'static str> {
+        let b = self.chunks.bytes();
+        let enc_byte = *b.get(off).ok_or("offset past the end")?;
+        let mut d = Decoder::new(b);
+        d.pos = off + 1;
+        let len = d.uvarint().ok_or("bad length")? as usize;
+        let start = d.pos;
+        let data = d.bytes(len).ok_or("data past the end")?;
+        let crc = d.u32_le().ok_or("checksum past the end")?;
+        if crc32c::crc32c_append(crc32c::crc32c(&[enc_byte]), data) != crc {
+            return Err("checksum mismatch");
+        }
+        Ok((enc_byte, start, start + len))
     }
 
     /// Series with their chunks in `[mint, maxt]`, tombstones applied.

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::bitstream::{sign_extend, BitReader, BitWriter, OutOfBits};
 use crate::chunk_int::{encode_int, IntMode, POW10, V_BUCKETS};
+use crate::chunk_packed::PackedState;
 
 /// Samples per chunk before the head cuts a new one. 120 is Prometheus'
 /// choice: at a 15s scrape interval a chunk spans 30 minutes, and decoding a
@@ -32,6 +33,9 @@ pub(crate) const T_BUCKETS: &[u32] = &[5, 14, 17, 20, 64];
 pub enum Encoding {
     Xor = 1,
     Int = 2,
+    /// Blocks only (`chunk_packed.rs`): bit-packed, timestamps possibly in
+    /// a time column shared with other series.
+    Packed = 3,
 }
 
 impl Encoding {
@@ -39,6 +43,7 @@ impl Encoding {
         match b {
             1 => Some(Encoding::Xor),
             2 => Some(Encoding::Int),
+            3 => Some(Encoding::Packed),
             _ => None,
         }
     }
@@ -60,15 +65,64 @@ pub struct Chunk {
 pub enum ChunkBytes {
     Owned(Arc<[u8]>),
     Mapped(Arc<crate::mmap::MappedFile>, usize, usize),
+    /// A packed block chunk (`start..end`) whose timestamps are the time
+    /// column at `times_start..times_end` of the same file.
+    MappedShared {
+        file: Arc<crate::mmap::MappedFile>,
+        start: usize,
+        end: usize,
+        times_start: usize,
+        times_end: usize,
+    },
 }
 
 impl AsRef<[u8]> for ChunkBytes {
+    /// The chunk's own bytes (without a shared time column).
     #[inline]
     fn as_ref(&self) -> &[u8] {
         match self {
             ChunkBytes::Owned(b) => b,
             ChunkBytes::Mapped(m, start, end) => &m.bytes()[*start..*end],
+            ChunkBytes::MappedShared {
+                file, start, end, ..
+            } => &file.bytes()[*start..*end],
         }
+    }
+}
+
+/// What a chunk decoder reads: the chunk's bytes and, for a packed block
+/// chunk sharing its timestamps, the time column (empty otherwise).
+pub trait ChunkData {
+    fn bytes(&self) -> &[u8];
+    fn times(&self) -> &[u8] {
+        &[]
+    }
+}
+
+impl ChunkData for ChunkBytes {
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        self.as_ref()
+    }
+
+    #[inline]
+    fn times(&self) -> &[u8] {
+        match self {
+            ChunkBytes::MappedShared {
+                file,
+                times_start,
+                times_end,
+                ..
+            } => &file.bytes()[*times_start..*times_end],
+            _ => &[],
+        }
+    }
+}
+
+impl ChunkData for &[u8] {
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        self
     }
 }
 
@@ -104,6 +158,19 @@ impl Chunk {
             app.append(t, v);
         }
         app.seal()
+    }
+
+    /// Encodes sorted samples (at most `u16::MAX`) in the block encoding,
+    /// [`Encoding::Packed`], with the time column inline. Blocks share
+    /// time columns between series instead (`block_write.rs`); this form
+    /// is for measuring the encoding alone.
+    pub fn packed_from_samples(samples: &[(i64, f64)]) -> Chunk {
+        Chunk {
+            enc: Encoding::Packed,
+            mint: samples.first().map_or(0, |s| s.0),
+            maxt: samples.last().map_or(0, |s| s.0),
+            data: ChunkBytes::Owned(Arc::from(crate::chunk_packed::encode_packed(samples, None))),
+        }
     }
 }
 
@@ -165,6 +232,94 @@ pub(crate) fn mask(bits: u32) -> u64 {
     }
 }
 
+/// The Gorilla XOR value field state shared by the XOR chunks and the
+/// packed chunks' XOR form (`docs/storage.md` section "Encoding 1").
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct XorValue {
+    v_bits: u64,
+    /// 0xff until the first window is written.
+    leading: u8,
+    trailing: u8,
+}
+
+impl Default for XorValue {
+    fn default() -> Self {
+        XorValue {
+            v_bits: 0,
+            leading: 0xff,
+            trailing: 0,
+        }
+    }
+}
+
+impl XorValue {
+    #[inline]
+    pub(crate) fn bits(&self) -> u64 {
+        self.v_bits
+    }
+
+    /// Sets the previous value (the first sample's, written raw).
+    #[inline]
+    pub(crate) fn set(&mut self, bits: u64) {
+        self.v_bits = bits;
+    }
+
+    /// Writes the field of `bits` against the previous value and makes it
+    /// the previous value.
+    #[inline]
+    pub(crate) fn write(&mut self, w: &mut BitWriter, bits: u64) {
+        let x = bits ^ self.v_bits;
+        self.v_bits = bits;
+        if x == 0 {
+            w.write_bit(false);
+            return;
+        }
+        w.write_bit(true);
+        let leading = (x.leading_zeros() as u8).min(31);
+        let trailing = x.trailing_zeros() as u8;
+        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
+            w.write_bit(false);
+            let sig = 64 - self.leading as u32 - self.trailing as u32;
+            w.write_bits(x >> self.trailing, sig);
+        } else {
+            self.leading = leading;
+            self.trailing = trailing;
+            w.write_bit(true);
+            w.write_bits(leading as u64, 5);
+            let sig = 64 - leading as u32 - trailing as u32;
+            // 64 significant bits are written as 0: 6 bits cannot hold 64.
+            w.write_bits((sig & 63) as u64, 6);
+            w.write_bits(x >> trailing, sig);
+        }
+    }
+
+    /// Reads one field, updating the previous value.
+    #[inline]
+    pub(crate) fn read(&mut self, r: &mut BitReader<'_>) -> Result<(), OutOfBits> {
+        if !r.read_bit()? {
+            return Ok(());
+        }
+        if r.read_bit()? {
+            self.leading = r.read_bits(5)? as u8;
+            let mut sig = r.read_bits(6)? as u8;
+            if sig == 0 {
+                sig = 64;
+            }
+            self.trailing = 64u8.checked_sub(self.leading + sig).ok_or(OutOfBits)?;
+            if sig as u32 + self.leading as u32 > 64 {
+                return Err(OutOfBits);
+            }
+        } else if self.leading == 0xff {
+            // A window reused before one was set: malformed.
+            return Err(OutOfBits);
+        }
+        let sig = 64 - self.leading as u32 - self.trailing as u32;
+        let x = r.read_bits(sig)?;
+        self.v_bits ^= x << self.trailing;
+        Ok(())
+    }
+}
+
 /// Appends samples to a growing XOR chunk (the head's open chunk).
 #[derive(Debug, Clone)]
 pub struct XorAppender {
@@ -172,9 +327,7 @@ pub struct XorAppender {
     count: u16,
     t: i64,
     tdelta: i64,
-    v_bits: u64,
-    leading: u8,
-    trailing: u8,
+    xor: XorValue,
     mint: i64,
     all_finite: bool,
 }
@@ -194,9 +347,7 @@ impl XorAppender {
             count: 0,
             t: 0,
             tdelta: 0,
-            v_bits: 0,
-            leading: 0xff,
-            trailing: 0,
+            xor: XorValue::default(),
             mint: 0,
             all_finite: true,
         }
@@ -230,46 +381,21 @@ impl XorAppender {
             1 => {
                 self.tdelta = t - self.t;
                 self.w.write_varint(self.tdelta);
-                self.write_value(bits);
+                self.xor.write(&mut self.w, bits);
             }
             _ => {
                 let delta = t - self.t;
                 write_bucketed(&mut self.w, delta - self.tdelta, T_BUCKETS);
                 self.tdelta = delta;
-                self.write_value(bits);
+                self.xor.write(&mut self.w, bits);
             }
         }
         self.t = t;
-        self.v_bits = bits;
+        self.xor.set(bits);
         self.all_finite &= v.is_finite();
         self.count += 1;
         let c = self.count.to_be_bytes();
         self.w.bytes_mut()[..2].copy_from_slice(&c);
-    }
-
-    fn write_value(&mut self, bits: u64) {
-        let x = bits ^ self.v_bits;
-        if x == 0 {
-            self.w.write_bit(false);
-            return;
-        }
-        self.w.write_bit(true);
-        let leading = (x.leading_zeros() as u8).min(31);
-        let trailing = x.trailing_zeros() as u8;
-        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
-            self.w.write_bit(false);
-            let sig = 64 - self.leading as u32 - self.trailing as u32;
-            self.w.write_bits(x >> self.trailing, sig);
-        } else {
-            self.leading = leading;
-            self.trailing = trailing;
-            self.w.write_bit(true);
-            self.w.write_bits(leading as u64, 5);
-            let sig = 64 - leading as u32 - trailing as u32;
-            // 64 significant bits are written as 0: 6 bits cannot hold 64.
-            self.w.write_bits((sig & 63) as u64, 6);
-            self.w.write_bits(x >> trailing, sig);
-        }
     }
 
     /// A snapshot of the open chunk as an immutable XOR chunk.
@@ -318,18 +444,29 @@ pub struct DecodeState {
     n: u16,
     t: i64,
     tdelta: i64,
-    v_bits: u64,
+    xor: XorValue,
     iv: i64,
     vdelta: i64,
-    leading: u8,
-    trailing: u8,
     scale: f64,
     mode: IntMode,
     divisor: i64,
+    /// Boxed: a packed chunk's state is large, and iterators over the
+    /// other encodings should not carry it.
+    packed: Option<Box<PackedState>>,
 }
 
 impl DecodeState {
-    pub fn new(enc: Encoding, data: &[u8]) -> Self {
+    /// `times` is the shared time column of a packed block chunk (empty
+    /// for every other chunk).
+    pub fn new(enc: Encoding, data: &[u8], times: &[u8]) -> Self {
+        if enc == Encoding::Packed {
+            let (p, n) = PackedState::new(data, times);
+            return DecodeState {
+                n,
+                packed: Some(Box::new(p)),
+                ..Default::default()
+            };
+        }
         let mut st = DecodeState {
             pos: 16,
             n: header_count(data),
@@ -366,14 +503,16 @@ impl DecodeState {
 
     /// The next sample, or `None` at the end (or at a malformed stream).
     #[inline]
-    pub fn next(&mut self, enc: Encoding, data: &[u8]) -> Option<(i64, f64)> {
+    pub fn next(&mut self, enc: Encoding, data: &[u8], times: &[u8]) -> Option<(i64, f64)> {
         if self.i >= self.n {
             return None;
         }
         let mut r = BitReader::new(data, self.pos);
-        let res = match enc {
-            Encoding::Xor => self.next_xor(&mut r),
-            Encoding::Int => self.next_int(&mut r),
+        let res = match (enc, &mut self.packed) {
+            (Encoding::Packed, Some(p)) => p.next(self.i, data, times),
+            (Encoding::Packed, None) => Err(OutOfBits),
+            (Encoding::Xor, _) => self.next_xor(&mut r),
+            (Encoding::Int, _) => self.next_int(&mut r),
         };
         match res {
             Ok(s) => {
@@ -392,41 +531,20 @@ impl DecodeState {
         match self.i {
             0 => {
                 self.t = r.read_varint()?;
-                self.v_bits = r.read_bits(64)?;
+                self.xor.set(r.read_bits(64)?);
             }
             1 => {
                 self.tdelta = r.read_varint()?;
                 self.t = self.t.wrapping_add(self.tdelta);
-                self.read_xor_value(r)?;
+                self.xor.read(r)?;
             }
             _ => {
                 self.tdelta = self.tdelta.wrapping_add(read_bucketed(r, T_BUCKETS)?);
                 self.t = self.t.wrapping_add(self.tdelta);
-                self.read_xor_value(r)?;
+                self.xor.read(r)?;
             }
         }
-        Ok((self.t, f64::from_bits(self.v_bits)))
-    }
-
-    fn read_xor_value(&mut self, r: &mut BitReader<'_>) -> Result<(), OutOfBits> {
-        if !r.read_bit()? {
-            return Ok(());
-        }
-        if r.read_bit()? {
-            self.leading = r.read_bits(5)? as u8;
-            let mut sig = r.read_bits(6)? as u8;
-            if sig == 0 {
-                sig = 64;
-            }
-            self.trailing = 64u8.checked_sub(self.leading + sig).ok_or(OutOfBits)?;
-            if sig as u32 + self.leading as u32 > 64 {
-                return Err(OutOfBits);
-            }
-        }
-        let sig = 64 - self.leading as u32 - self.trailing as u32;
-        let x = r.read_bits(sig)?;
-        self.v_bits ^= x << self.trailing;
-        Ok(())
+        Ok((self.t, f64::from_bits(self.xor.bits())))
     }
 
     fn next_int(&mut self, r: &mut BitReader<'_>) -> Result<(i64, f64), OutOfBits> {
@@ -457,25 +575,25 @@ impl DecodeState {
 }
 
 /// An iterator over a chunk's samples, owning (a handle to) its bytes.
-pub struct ChunkIter<B: AsRef<[u8]>> {
+pub struct ChunkIter<B: ChunkData> {
     enc: Encoding,
     data: B,
     st: DecodeState,
 }
 
-impl<B: AsRef<[u8]>> ChunkIter<B> {
+impl<B: ChunkData> ChunkIter<B> {
     pub fn new(enc: Encoding, data: B) -> Self {
-        let st = DecodeState::new(enc, data.as_ref());
+        let st = DecodeState::new(enc, data.bytes(), data.times());
         ChunkIter { enc, data, st }
     }
 }
 
-impl<B: AsRef<[u8]>> Iterator for ChunkIter<B> {
+impl<B: ChunkData> Iterator for ChunkIter<B> {
     type Item = (i64, f64);
 
     #[inline]
     fn next(&mut self) -> Option<(i64, f64)> {
-        self.st.next(self.enc, self.data.as_ref())
+        self.st.next(self.enc, self.data.bytes(), self.data.times())
     }
 }
 

@@ -40,40 +40,6 @@ pub fn normalize(mut chunks: Vec<Chunk>) -> Vec<Chunk> {
         .collect()
 }
 
-/// Samples per chunk in compacted blocks. Four head chunks: the ~20 bytes
-/// of per-chunk overhead (header, first sample, frame, checksum) drop from
-/// ~0.18 to ~0.05 bytes per sample (`benches/append.rs`), while a seek
-/// still decodes at most 480 samples.
-pub const COMPACTED_CHUNK_SAMPLES: usize = 480;
-
-/// Joins runs of adjacent (sorted, non-overlapping) chunks into chunks of
-/// up to `max` samples.
-pub fn rechunk(chunks: Vec<Chunk>, max: usize) -> Vec<Chunk> {
-    let mut out = Vec::with_capacity(chunks.len());
-    let mut run: Vec<Chunk> = Vec::new();
-    let mut run_len = 0usize;
-    let flush = |run: &mut Vec<Chunk>, out: &mut Vec<Chunk>| {
-        if run.len() == 1 {
-            out.append(run);
-        } else if !run.is_empty() {
-            let samples: Vec<(i64, f64)> = run.iter().flat_map(|c| c.iter()).collect();
-            out.push(Chunk::from_samples(&samples));
-            run.clear();
-        }
-    };
-    for c in chunks {
-        let n = c.num_samples() as usize;
-        if run_len + n > max {
-            flush(&mut run, &mut out);
-            run_len = 0;
-        }
-        run_len += n;
-        run.push(c);
-    }
-    flush(&mut run, &mut out);
-    out
-}
-
 /// Writes the union of `blocks` as one block under `parent`; `None` when
 /// nothing is left (everything deleted).
 pub fn merge_blocks(
@@ -89,7 +55,7 @@ pub fn merge_blocks(
     }
     let series: Vec<_> = merge_sorted(lists)
         .into_iter()
-        .map(|(l, c)| (l, rechunk(normalize(c), COMPACTED_CHUNK_SAMPLES)))
+        .map(|(l, c)| (l, normalize(c)))
         .filter(|(_, c)| !c.is_empty())
         .collect();
     if series.is_empty() {
@@ -254,25 +220,4 @@ pub(crate) fn snapshot(db: &DbInner, dir: &Path, with_head: bool) -> Result<(), 
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rechunk_joins_small_chunks_up_to_the_limit() {
-        let mk = |a: i64, n: i64| {
-            let s: Vec<(i64, f64)> = (a..a + n).map(|t| (t, t as f64)).collect();
-            Chunk::from_samples(&s)
-        };
-        let out = rechunk(
-            vec![mk(0, 100), mk(100, 100), mk(200, 300), mk(500, 10)],
-            480,
-        );
-        let sizes: Vec<u16> = out.iter().map(|c| c.num_samples()).collect();
-        assert_eq!(sizes, vec![200, 310]);
-        let all: Vec<i64> = out.iter().flat_map(|c| c.iter()).map(|s| s.0).collect();
-        assert_eq!(all, (0..510).collect::<Vec<_>>());
-    }
 }

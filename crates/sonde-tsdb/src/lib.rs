@@ -31,6 +31,7 @@ pub mod block;
 pub mod block_write;
 pub mod chunk;
 mod chunk_int;
+mod chunk_packed;
 pub mod compact;
 pub mod db;
 mod db_maintain;

@@ -1,0 +1,645 @@
+//! The block chunk encoding (`Encoding::Packed`, 3) and the time columns of
+//! a block's chunks file, specified in `docs/storage.md` sections
+//! "Encoding 3: packed" and "Block chunks".
+//!
+//! A block is written once, so its chunks are re-encoded for size rather
+//! than append speed: timestamps are residuals from a constant step,
+//! bit-packed at one width per chunk, in a time column that every chunk of
+//! the block with the same timestamps shares (all the series of one scrape
+//! target); values are decimal-scaled integers whose deltas (or
+//! delta-of-deltas) are bit-packed at one width per chunk after taking off
+//! their minimum and dividing by their common divisor, or Gorilla XOR
+//! floats when they are not decimals (or when that is smaller).
+//!
+//! Invariants: values and timestamps round-trip bit-exactly (checked
+//! through the decoder's own arithmetic, see
+//! [`crate::chunk_int::decimal_scale`]); every field is fixed-width after
+//! a small header, so the decoder has no per-sample branches but the XOR
+//! ones, and timestamp `i` is found without decoding the ones before it.
+//! Malformed bytes end iteration (`OutOfBits`), never panic.
+
+use crate::bitstream::{BitReader, BitWriter, OutOfBits};
+use crate::chunk::XorValue;
+use crate::chunk_int::decimal_scale;
+
+/// Encoding byte of a time column entry in a block's chunks file. It is
+/// never a chunk's encoding: only packed chunks point at it.
+pub(crate) const TIMES_ENTRY: u8 = 4;
+/// Second header byte of a packed chunk: its time column follows inline.
+const TIMES_INLINE: u8 = 0;
+/// ... or it is a shared column, `back uvarint` bytes before the chunk.
+const TIMES_SHARED: u8 = 1;
+
+/// How a packed chunk's values are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum ValueKind {
+    #[default]
+    Xor = 0,
+    Delta = 1,
+    DeltaOfDelta = 2,
+}
+
+fn width_of(max: u64) -> u32 {
+    64 - max.leading_zeros()
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Encodes the time column of `ts` (sorted, 1 to 65535 timestamps):
+/// `count u16 BE | t0 varint | step varint | base varint | width u8 |
+/// count fields of width bits`, field `i` being
+/// `t_i - (t0 + i * step) - base` (wrapping) and `base` the smallest such
+/// residual. `step` is the median or the mean gap, whichever needs fewer
+/// bits (the mean follows jitter that does not average out in the median,
+/// the median ignores a gap in the scrapes).
+pub(crate) fn encode_times(ts: &[i64], dst: &mut Vec<u8>) {
+    let t0 = ts.first().copied().unwrap_or(0);
+    let mean = match ts {
+        [a, .., b] => {
+            let n = ts.len() as i128 - 1;
+            let span = *b as i128 - *a as i128;
+            ((2 * span + n).div_euclid(2 * n)) as i64
+        }
+        _ => 0,
+    };
+    let a = residuals(ts, median_gap(ts));
+    let b = residuals(ts, mean);
+    let (base, step, width) = if b.2 < a.2 { b } else { a };
+    let bit_len = dst.len() * 8;
+    let mut w = BitWriter::from_parts(std::mem::take(dst), bit_len);
+    w.write_bits(ts.len() as u64, 16);
+    w.write_varint(t0);
+    w.write_varint(step);
+    w.write_varint(base);
+    w.write_bits(width as u64, 8);
+    for (i, t) in ts.iter().enumerate() {
+        w.write_bits(residual(t0, step, i, *t).wrapping_sub(base) as u64, width);
+    }
+    *dst = w.into_bytes();
+}
+
+#[inline]
+fn residual(t0: i64, step: i64, i: usize, t: i64) -> i64 {
+    t.wrapping_sub(t0.wrapping_add((i as i64).wrapping_mul(step)))
+}
+
+/// `(base, step, width)` of the residuals of `ts` against `step`.
+fn residuals(ts: &[i64], step: i64) -> (i64, i64, u32) {
+    let t0 = ts.first().copied().unwrap_or(0);
+    let r = |(i, t): (usize, &i64)| residual(t0, step, i, *t);
+    let base = ts.iter().enumerate().map(r).min().unwrap_or(0);
+    let max = ts
+        .iter()
+        .enumerate()
+        .map(|x| r(x).wrapping_sub(base) as u64)
+        .max()
+        .unwrap_or(0);
+    (base, step, width_of(max))
+}
+
+fn median_gap(ts: &[i64]) -> i64 {
+    if ts.len() < 2 {
+        return 0;
+    }
+    let mut gaps: Vec<i64> = ts.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    let mid = gaps.len() / 2;
+    *gaps.select_nth_unstable(mid).1
+}
+
+/// For a packed chunk whose time column is shared: how many bytes before
+/// the chunk's entry the column's entry starts.
+pub(crate) fn shared_times_back(enc: crate::chunk::Encoding, data: &[u8]) -> Option<u64> {
+    if enc != crate::chunk::Encoding::Packed || data.get(2) != Some(&TIMES_SHARED) {
+        return None;
+    }
+    BitReader::new(data, 24).read_uvarint().ok()
+}
+
+/// A parsed time column: timestamp `i` is computed from field `i` alone.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Times {
+    n: u16,
+    t0: i64,
+    step: i64,
+    base: i64,
+    width: u32,
+    /// Bit position of field 0 in the column's slice.
+    pos: usize,
+}
+
+impl Times {
+    /// Parses the column starting at byte `at` of `data`; returns it and
+    /// the byte just after it.
+    pub(crate) fn parse(data: &[u8], at: usize) -> Result<(Times, usize), OutOfBits> {
+        let mut r = BitReader::new(data, at * 8);
+        let n = r.read_bits(16)? as u16;
+        let t0 = r.read_varint()?;
+        let step = r.read_varint()?;
+        let base = r.read_varint()?;
+        let width = r.read_bits(8)? as u32;
+        if width > 64 {
+            return Err(OutOfBits);
+        }
+        let pos = r.pos();
+        let end_bit = pos + n as usize * width as usize;
+        if end_bit > data.len() * 8 {
+            return Err(OutOfBits);
+        }
+        let t = Times {
+            n,
+            t0,
+            step,
+            base,
+            width,
+            pos,
+        };
+        Ok((t, end_bit.div_ceil(8)))
+    }
+
+    #[inline]
+    fn get(&self, data: &[u8], i: u16) -> Result<i64, OutOfBits> {
+        let mut r = BitReader::new(data, self.pos + i as usize * self.width as usize);
+        let u = r.read_bits(self.width)?;
+        Ok(self
+            .t0
+            .wrapping_add((i as i64).wrapping_mul(self.step))
+            .wrapping_add(self.base)
+            .wrapping_add(u as i64))
+    }
+}
+
+/// Encodes a packed chunk of `samples` (sorted, 1 to 65535), its time
+/// column inline (`shared_back` = None) or shared, `back` bytes before the
+/// chunk's entry in the chunks file.
+pub(crate) fn encode_packed(samples: &[(i64, f64)], shared_back: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + samples.len());
+    out.extend_from_slice(&(samples.len() as u16).to_be_bytes());
+    match shared_back {
+        Some(back) => {
+            out.push(TIMES_SHARED);
+            crate::wal_record::put_uvarint(&mut out, back);
+        }
+        None => {
+            out.push(TIMES_INLINE);
+            let ts: Vec<i64> = samples.iter().map(|s| s.0).collect();
+            encode_times(&ts, &mut out);
+        }
+    }
+    encode_values(samples, &mut out);
+    out
+}
+
+/// Appends the smallest value form: XOR, or decimal delta or
+/// delta-of-delta packing with corrections.
+fn encode_values(samples: &[(i64, f64)], dst: &mut Vec<u8>) {
+    let xor = encode_xor(samples);
+    let best = plan_decimal(samples).filter(|p| p.bytes() < xor.len() as u64);
+    match best {
+        Some(p) => p.write(dst),
+        None => dst.extend_from_slice(&xor),
+    }
+}
+
+/// `kind u8 = 0 | first value 64 bits | Gorilla XOR value fields`.
+fn encode_xor(samples: &[(i64, f64)]) -> Vec<u8> {
+    let mut w = BitWriter::from_parts(vec![ValueKind::Xor as u8], 8);
+    let mut x = XorValue::default();
+    for (i, &(_, v)) in samples.iter().enumerate() {
+        if i == 0 {
+            w.write_bits(v.to_bits(), 64);
+            x.set(v.to_bits());
+        } else {
+            x.write(&mut w, v.to_bits());
+        }
+    }
+    w.into_bytes()
+}
+
+/// Decimal exponents tried: 10^e is exact in f64 up to 10^22; 15 digits
+/// after the point cover every value a person or an exporter writes.
+const MAX_EXP: usize = 15;
+/// Powers of ten for [`MAX_EXP`], exact in f64.
+const POW10_PACKED: [f64; MAX_EXP + 1] = [
+    1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+/// Scaled integers stay below 2^60, so their deltas and delta-of-deltas
+/// cannot overflow an i64.
+const MAX_SCALED: f64 = (1u64 << 60) as f64;
+
+/// The decimal form of a chunk's values: `m_i = round(v_i * 10^e)`, and
+/// the correction `c_i` = the bits of `v_i` minus the bits of
+/// `m_i / 10^e` (as i64, wrapping), zero when `v_i` is that decimal and a
+/// few units in the last place when it is a sum of decimals rounded on the
+/// way (`0.001 + 0.001 + ...`).
+struct DecimalPlan {
+    e: u8,
+    kind: ValueKind,
+    ms: Vec<i64>,
+    corr: Vec<i64>,
+    /// Deltas (or delta-of-deltas) and their packing.
+    xs: Vec<i64>,
+    base: i64,
+    g: u64,
+    width: u32,
+    cbase: i64,
+    cwidth: u32,
+}
+
+impl DecimalPlan {
+    /// The encoded size (exact: headers are counted as written).
+    fn bytes(&self) -> u64 {
+        let n = self.ms.len() as u64;
+        let head = 2
+            + varint_len(self.ms[0])
+            + self.lead().map_or(0, varint_len)
+            + varint_len(self.base)
+            + varint_len(self.g as i64 * 2)
+            + 1
+            + varint_len(self.cbase)
+            + 1;
+        let bits = self.xs.len() as u64 * self.width as u64 + n * self.cwidth as u64;
+        head + bits.div_ceil(8)
+    }
+
+    fn lead(&self) -> Option<i64> {
+        (self.kind == ValueKind::DeltaOfDelta && self.ms.len() > 1).then(|| self.ms[1] - self.ms[0])
+    }
+
+    /// `kind u8 | e u8 | m0 varint | (m1 - m0 varint: delta-of-delta) |
+    /// base varint | g uvarint | width u8 | cbase varint | cwidth u8 |`
+    /// then per sample its value field (`(x - base) / g` in width bits;
+    /// none for sample 0, nor for sample 1 in delta-of-delta) and its
+    /// correction field (`c - cbase` in cwidth bits).
+    fn write(&self, dst: &mut Vec<u8>) {
+        let bit_len = dst.len() * 8;
+        let mut w = BitWriter::from_parts(std::mem::take(dst), bit_len);
+        w.write_bits(self.kind as u64, 8);
+        w.write_bits(self.e as u64, 8);
+        w.write_varint(self.ms[0]);
+        if let Some(d) = self.lead() {
+            w.write_varint(d);
+        }
+        w.write_varint(self.base);
+        w.write_uvarint(self.g);
+        w.write_bits(self.width as u64, 8);
+        w.write_varint(self.cbase);
+        w.write_bits(self.cwidth as u64, 8);
+        let skip = self.ms.len() - self.xs.len();
+        for (i, c) in self.corr.iter().enumerate() {
+            if i >= skip {
+                let x = self.xs[i - skip];
+                w.write_bits(x.wrapping_sub(self.base) as u64 / self.g, self.width);
+            }
+            w.write_bits(c.wrapping_sub(self.cbase) as u64, self.cwidth);
+        }
+        *dst = w.into_bytes();
+    }
+}
+
+fn varint_len(v: i64) -> u64 {
+    (width_of(crate::bitstream::zigzag(v)).max(1) as u64).div_ceil(7)
+}
+
+/// The smallest decimal form: the exponent that makes every value exact
+/// when there is one, else the best of every exponent with corrections.
+fn plan_decimal(samples: &[(i64, f64)]) -> Option<DecimalPlan> {
+    let exps: Vec<u8> = match decimal_scale(samples) {
+        Some((e, _)) => vec![e],
+        None => (0..=MAX_EXP as u8).collect(),
+    };
+    let mut best: Option<DecimalPlan> = None;
+    for e in exps {
+        for kind in [ValueKind::Delta, ValueKind::DeltaOfDelta] {
+            let Some(p) = plan_with(samples, e, kind) else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|b| p.bytes() < b.bytes()) {
+                best = Some(p);
+            }
+        }
+    }
+    best
+}
+
+fn plan_with(samples: &[(i64, f64)], e: u8, kind: ValueKind) -> Option<DecimalPlan> {
+    let p = POW10_PACKED[e as usize];
+    let mut ms = Vec::with_capacity(samples.len());
+    let mut corr = Vec::with_capacity(samples.len());
+    for &(_, v) in samples {
+        let m = (v * p).round();
+        // NaN compares false: not a decimal.
+        if m.is_nan() || m.abs() >= MAX_SCALED {
+            return None;
+        }
+        let m = m as i64;
+        ms.push(m);
+        corr.push((v.to_bits() as i64).wrapping_sub(decimal(m, p).to_bits() as i64));
+    }
+    let mut xs: Vec<i64> = ms.windows(2).map(|w| w[1] - w[0]).collect();
+    if kind == ValueKind::DeltaOfDelta {
+        xs = xs.windows(2).map(|w| w[1] - w[0]).collect();
+    }
+    let base = xs.iter().copied().min().unwrap_or(0);
+    let g = xs.iter().fold(0, |g, &x| gcd(g, (x - base) as u64)).max(1);
+    let width = width_of(xs.iter().map(|&x| (x - base) as u64 / g).max().unwrap_or(0));
+    let cbase = corr.iter().copied().min().unwrap_or(0);
+    let cmax = corr
+        .iter()
+        .map(|&c| c.wrapping_sub(cbase) as u64)
+        .max()
+        .unwrap_or(0);
+    Some(DecimalPlan {
+        e,
+        kind,
+        ms,
+        corr,
+        xs,
+        base,
+        g,
+        width,
+        cbase,
+        cwidth: width_of(cmax),
+    })
+}
+
+/// `m / 10^e`, computed exactly as the decoder does.
+#[inline]
+fn decimal(m: i64, p: f64) -> f64 {
+    m as f64 / p
+}
+
+/// Decoder state of a packed chunk.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PackedState {
+    times: Times,
+    /// The time column is in the chunk's own bytes (else in `times` slice).
+    inline: bool,
+    kind: ValueKind,
+    pos: usize,
+    xor: XorValue,
+    m: i64,
+    d: i64,
+    base: i64,
+    g: i64,
+    width: u32,
+    cbase: i64,
+    cwidth: u32,
+    scale: f64,
+}
+
+impl PackedState {
+    /// Parses the header; returns the sample count (0 for malformed bytes,
+    /// which then read as an empty chunk).
+    pub(crate) fn new(data: &[u8], times: &[u8]) -> (PackedState, u16) {
+        Self::parse(data, times).unwrap_or_default()
+    }
+
+    fn parse(data: &[u8], times: &[u8]) -> Result<(PackedState, u16), OutOfBits> {
+        let mut st = PackedState::default();
+        let mut r = BitReader::new(data, 0);
+        let n = r.read_bits(16)? as u16;
+        let at = match r.read_bits(8)? as u8 {
+            TIMES_INLINE => {
+                let (t, end) = Times::parse(data, 3)?;
+                st.times = t;
+                st.inline = true;
+                end
+            }
+            TIMES_SHARED => {
+                r.read_uvarint()?;
+                st.times = Times::parse(times, 0)?.0;
+                r.pos() / 8
+            }
+            _ => return Err(OutOfBits),
+        };
+        if st.times.n != n {
+            return Err(OutOfBits);
+        }
+        let mut r = BitReader::new(data, at * 8);
+        st.kind = match r.read_bits(8)? {
+            0 => ValueKind::Xor,
+            1 => ValueKind::Delta,
+            2 => ValueKind::DeltaOfDelta,
+            _ => return Err(OutOfBits),
+        };
+        if st.kind != ValueKind::Xor {
+            st.scale = *POW10_PACKED
+                .get(r.read_bits(8)? as usize)
+                .ok_or(OutOfBits)?;
+            st.m = r.read_varint()?;
+            if st.kind == ValueKind::DeltaOfDelta && n > 1 {
+                st.d = r.read_varint()?;
+            }
+            st.base = r.read_varint()?;
+            st.g = r.read_uvarint()? as i64;
+            st.width = r.read_bits(8)? as u32;
+            st.cbase = r.read_varint()?;
+            st.cwidth = r.read_bits(8)? as u32;
+            if st.width > 64 || st.cwidth > 64 {
+                return Err(OutOfBits);
+            }
+        }
+        st.pos = r.pos();
+        Ok((st, n))
+    }
+
+    /// Sample `i`; samples are read in order from 0.
+    #[inline]
+    pub(crate) fn next(
+        &mut self,
+        i: u16,
+        data: &[u8],
+        times: &[u8],
+    ) -> Result<(i64, f64), OutOfBits> {
+        let t = if self.inline {
+            self.times.get(data, i)?
+        } else {
+            self.times.get(times, i)?
+        };
+        let mut r = BitReader::new(data, self.pos);
+        let v = match self.kind {
+            ValueKind::Xor => {
+                if i == 0 {
+                    self.xor.set(r.read_bits(64)?);
+                } else {
+                    self.xor.read(&mut r)?;
+                }
+                f64::from_bits(self.xor.bits())
+            }
+            ValueKind::Delta => {
+                if i > 0 {
+                    let x = self.field(&mut r)?;
+                    self.m = self.m.wrapping_add(x);
+                }
+                self.corrected(&mut r)?
+            }
+            ValueKind::DeltaOfDelta => {
+                if i > 1 {
+                    let x = self.field(&mut r)?;
+                    self.d = self.d.wrapping_add(x);
+                }
+                if i > 0 {
+                    self.m = self.m.wrapping_add(self.d);
+                }
+                self.corrected(&mut r)?
+            }
+        };
+        self.pos = r.pos();
+        Ok((t, v))
+    }
+
+    /// The current decimal with its correction field applied.
+    #[inline]
+    fn corrected(&self, r: &mut BitReader<'_>) -> Result<f64, OutOfBits> {
+        let c = self.cbase.wrapping_add(r.read_bits(self.cwidth)? as i64);
+        let bits = decimal(self.m, self.scale).to_bits();
+        Ok(f64::from_bits(bits.wrapping_add(c as u64)))
+    }
+
+    #[inline]
+    fn field(&self, r: &mut BitReader<'_>) -> Result<i64, OutOfBits> {
+        let u = r.read_bits(self.width)?;
+        Ok(self.base.wrapping_add((u as i64).wrapping_mul(self.g)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(data: &[u8], times: &[u8]) -> Vec<(i64, f64)> {
+        let (mut st, n) = PackedState::new(data, times);
+        (0..n).map_while(|i| st.next(i, data, times).ok()).collect()
+    }
+
+    fn check(samples: &[(i64, f64)]) -> Vec<u8> {
+        let inline = encode_packed(samples, None);
+        let got = decode(&inline, &[]);
+        assert_eq!(got.len(), samples.len());
+        for (a, b) in got.iter().zip(samples) {
+            assert_eq!(a.0, b.0);
+            assert_eq!(a.1.to_bits(), b.1.to_bits(), "value at t={}", a.0);
+        }
+        let mut col = Vec::new();
+        let ts: Vec<i64> = samples.iter().map(|s| s.0).collect();
+        encode_times(&ts, &mut col);
+        let shared = encode_packed(samples, Some(12345));
+        assert_eq!(decode(&shared, &col).len(), samples.len());
+        inline
+    }
+
+    #[test]
+    fn jittered_scrapes_cost_three_bits_of_time() {
+        let ts: Vec<i64> = (0..480)
+            .map(|i| 1_700_000_000_000 + i * 15_000 + (i * 7919 % 6))
+            .collect();
+        let mut col = Vec::new();
+        encode_times(&ts, &mut col);
+        assert!(
+            col.len() <= 3 + 6 + 3 + 2 + 1 + 480 * 3 / 8 + 1,
+            "{}",
+            col.len()
+        );
+        let samples: Vec<(i64, f64)> = ts.iter().map(|&t| (t, 1.0)).collect();
+        // A constant value costs a few header bytes.
+        let c = check(&samples);
+        assert!(c.len() < col.len() + 16, "{}", c.len());
+    }
+
+    #[test]
+    fn decimals_pages_and_floats_round_trip() {
+        let t = |i: i64| i * 15_000 + i % 3;
+        let cpu: Vec<(i64, f64)> = (0..480)
+            .map(|i| (t(i), (1_000_000 + i * 1497 + (i * 31 % 17)) as f64 / 100.0))
+            .collect();
+        check(&cpu);
+        let pages: Vec<(i64, f64)> = (0..300)
+            .map(|i| (t(i), ((1 << 20) + (i * 7919) % 64) as f64 * 4096.0))
+            .collect();
+        let c = check(&pages);
+        assert!(c.len() < 300, "{} bytes", c.len());
+        let floats: Vec<(i64, f64)> = (0..100).map(|i| (t(i), (i as f64).sin())).collect();
+        check(&floats);
+        let odd = [
+            (1, 0.0),
+            (2, -0.0),
+            (3, f64::NAN),
+            (4, sonde_model::STALE_NAN),
+            (5, f64::INFINITY),
+            (6, 1e300),
+        ];
+        check(&odd);
+        check(&[(-5, 3.0)]);
+        check(&[(i64::MIN, 1.0), (i64::MAX, 2.0)]);
+        check(&[(0, 9e15), (1, -9e15), (2, 9e15)]);
+    }
+
+    #[test]
+    fn sums_of_decimals_rounded_on_the_way_cost_a_few_bits() {
+        let mut v = 86_400.0f64;
+        let samples: Vec<(i64, f64)> = (0..480)
+            .map(|i| {
+                v += ((i * 7919 % 400) + 200) as f64 * 0.001;
+                (i * 15_000, v)
+            })
+            .collect();
+        assert!(decimal_scale(&samples).is_none(), "not exact decimals");
+        let c = check(&samples);
+        // 9 bits of delta and a few of correction, against ~45 for XOR.
+        assert!(c.len() < 480 * 14 / 8, "{} bytes", c.len());
+    }
+
+    #[test]
+    fn full_precision_noise_round_trips() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut v = 0.004f64;
+        for n in [1usize, 2, 3, 100, 480] {
+            let samples: Vec<(i64, f64)> = (0..n as i64)
+                .map(|i| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+                    v = (0.8 * v + 0.2 * 0.004 + (u - 0.5) * 0.002).max(0.0);
+                    (i * 15_000, v)
+                })
+                .collect();
+            check(&samples);
+        }
+    }
+
+    #[test]
+    fn truncated_bytes_end_iteration() {
+        let s: Vec<(i64, f64)> = (0..50).map(|i| (i * 1000, i as f64 * 0.1)).collect();
+        let c = encode_packed(&s, None);
+        for cut in 0..c.len() {
+            assert!(decode(&c[..cut], &[]).len() <= 50);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_sorted_samples_round_trip(
+            deltas in proptest::collection::vec(1i64..1_000_000_000, 1..300),
+            vals in proptest::collection::vec(proptest::num::f64::ANY, 300),
+            ints in proptest::collection::vec(-1_000_000i64..1_000_000, 300),
+            kind in 0u8..3,
+        ) {
+            let mut t = -1_000_000_000i64;
+            let samples: Vec<(i64, f64)> = deltas.iter().enumerate().map(|(i, d)| {
+                t += d;
+                (t, match kind {
+                    0 => vals[i],
+                    1 => ints[i] as f64,
+                    _ => ints[i] as f64 / 1000.0,
+                })
+            }).collect();
+            check(&samples);
+        }
+    }
+}
