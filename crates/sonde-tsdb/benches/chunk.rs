@@ -66,29 +66,20 @@ fn report_sizes() {
 
 fn bench(c: &mut Criterion) {
     report_sizes();
-    let mut g = c.benchmark_group("chunk");
-    g.throughput(Throughput::Elements(N as u64));
+    group(c, "chunk", N, Chunk::from_samples);
+    group(c, "block_chunk", N_BLOCK, Chunk::packed_from_samples);
+}
+
+/// Encode and decode throughput of each pattern in chunks of `n` samples.
+fn group(c: &mut Criterion, name: &str, n: usize, encode: fn(&[(i64, f64)]) -> Chunk) {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(n as u64));
     for (i, p) in PATTERNS.iter().enumerate() {
-        let s = samples(*p, N, i as u64 + 7);
+        let s = samples(*p, n, i as u64 + 7);
         g.bench_with_input(BenchmarkId::new("encode", format!("{p:?}")), &s, |b, s| {
-            b.iter(|| Chunk::from_samples(black_box(s)))
+            b.iter(|| encode(black_box(s)))
         });
-        let chunk = Chunk::from_samples(&s);
-        g.bench_with_input(
-            BenchmarkId::new("decode", format!("{p:?}")),
-            &chunk,
-            |b, c| b.iter(|| c.iter().fold(0.0, |acc, (_, v)| acc + v)),
-        );
-    }
-    g.finish();
-    let mut g = c.benchmark_group("block_chunk");
-    g.throughput(Throughput::Elements(N_BLOCK as u64));
-    for (i, p) in PATTERNS.iter().enumerate() {
-        let s = samples(*p, N_BLOCK, i as u64 + 7);
-        g.bench_with_input(BenchmarkId::new("encode", format!("{p:?}")), &s, |b, s| {
-            b.iter(|| Chunk::packed_from_samples(black_box(s)))
-        });
-        let chunk = Chunk::packed_from_samples(&s);
+        let chunk = encode(&s);
         g.bench_with_input(
             BenchmarkId::new("decode", format!("{p:?}")),
             &chunk,

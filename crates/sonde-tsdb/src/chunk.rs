@@ -729,6 +729,7 @@ mod tests {
                 })
             }).collect();
             round_trip(&samples);
+            crate::chunk_packed::tests::check(&samples);
         }
     }
 }

@@ -509,7 +509,7 @@ impl PackedState {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn decode(data: &[u8], times: &[u8]) -> Vec<(i64, f64)> {
@@ -517,7 +517,8 @@ mod tests {
         (0..n).map_while(|i| st.next(i, data, times).ok()).collect()
     }
 
-    fn check(samples: &[(i64, f64)]) -> Vec<u8> {
+    /// Round-trips `samples` with the time column inline and shared.
+    pub(crate) fn check(samples: &[(i64, f64)]) -> Vec<u8> {
         let inline = encode_packed(samples, None);
         let got = decode(&inline, &[]);
         assert_eq!(got.len(), samples.len());
@@ -619,27 +620,6 @@ mod tests {
         let c = encode_packed(&s, None);
         for cut in 0..c.len() {
             assert!(decode(&c[..cut], &[]).len() <= 50);
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn any_sorted_samples_round_trip(
-            deltas in proptest::collection::vec(1i64..1_000_000_000, 1..300),
-            vals in proptest::collection::vec(proptest::num::f64::ANY, 300),
-            ints in proptest::collection::vec(-1_000_000i64..1_000_000, 300),
-            kind in 0u8..3,
-        ) {
-            let mut t = -1_000_000_000i64;
-            let samples: Vec<(i64, f64)> = deltas.iter().enumerate().map(|(i, d)| {
-                t += d;
-                (t, match kind {
-                    0 => vals[i],
-                    1 => ints[i] as f64,
-                    _ => ints[i] as f64 / 1000.0,
-                })
-            }).collect();
-            check(&samples);
         }
     }
 }
