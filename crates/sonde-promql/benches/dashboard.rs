@@ -9,7 +9,8 @@
 //! Prints, per query, the mean CPU time of the evaluating thread over the
 //! repetitions (`/proc/thread-self/schedstat`, robust to other processes on
 //! the box; it may advance in scheduler ticks, hence a mean over many
-//! repetitions rather than a median), the median wall time
+//! repetitions rather than a median), the median wall time, the mean CPU
+//! time of writing the result's JSON
 //! and a digest of the result JSON, so two builds can be checked to give
 //! bit-identical answers. Arguments: a substring to pick queries;
 //! `DASH_ITERS` (default 15) repetitions; `DASH_THREADS` (default 1)
@@ -292,23 +293,29 @@ fn main() {
         }
         let mut cpu = Vec::new();
         let mut wall = Vec::new();
+        let mut json_cpu = Vec::new();
         let mut digest = 0;
         for _ in 0..iters {
             let (c0, w0) = (thread_cpu_ns(), std::time::Instant::now());
             let v = engine.range_query(&storage, q, start, end, 30_000).unwrap();
             cpu.push(thread_cpu_ns() - c0);
             wall.push(w0.elapsed().as_nanos() as u64);
+            let c1 = thread_cpu_ns();
+            let json = v.to_json();
+            json_cpu.push(thread_cpu_ns() - c1);
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            h.write(v.to_json().as_bytes());
+            h.write(json.as_bytes());
             digest = h.finish();
         }
         wall.sort_unstable();
+        let mean = |x: &[u64]| x.iter().sum::<u64>() as f64 / x.len() as f64 / 1e6;
         println!(
-            "{:<26} {:>12.2} {:>12.2} {:>18x}",
+            "{:<26} {:>12.2} {:>12.2} {:>18x} {:>12.2}",
             name,
-            cpu.iter().sum::<u64>() as f64 / cpu.len() as f64 / 1e6,
+            mean(&cpu),
             wall[wall.len() / 2] as f64 / 1e6,
-            digest
+            digest,
+            mean(&json_cpu),
         );
     }
 }

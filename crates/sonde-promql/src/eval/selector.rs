@@ -189,11 +189,21 @@ impl RangeSource {
         mut f: impl FnMut(usize, Window<'_>, usize) -> Result<()>,
     ) -> Result<()> {
         let (mut lo, mut hi) = (0, 0);
+        // `bounds` with what stays the same over the steps worked out once.
+        let pinned = self.at.as_ref().map(|at| ev.at_time(at));
+        let offset = super::offset_ms(&self.offset);
+        let per_step = ev.ctx.limits.tracks_per_step();
+        let mut seen = 0;
         for step in 0..ev.steps() {
             if step % CHECK_EVERY == CHECK_EVERY - 1 {
                 ev.ctx.limits.check()?;
             }
-            let (mint, maxt) = self.bounds(ev, step);
+            let ts = ev.step_ts(step);
+            let mut maxt = pinned.unwrap_or(ts).saturating_sub(offset);
+            if let Some(from) = self.slide_from {
+                maxt = maxt.saturating_add(ts - from);
+            }
+            let mint = maxt.saturating_sub(self.range);
             while hi < samples.len() && samples[hi].t <= maxt {
                 hi += 1;
             }
@@ -202,7 +212,11 @@ impl RangeSource {
             }
             let n = hi - lo;
             ev.ctx.limits.hold_briefly(n)?;
-            ev.count_queryable(ev.step_ts(step), n);
+            if per_step {
+                ev.count_queryable(ts, n);
+            } else {
+                seen += n;
+            }
             f(
                 step,
                 Window {
@@ -213,6 +227,7 @@ impl RangeSource {
                 lo,
             )?;
         }
+        ev.count_queryable(ev.start, seen);
         Ok(())
     }
 

@@ -16,7 +16,8 @@ use crate::math::{kahan_inc, quantile};
 pub(crate) struct RangeCall<'a> {
     pub mint: Timestamp,
     pub maxt: Timestamp,
-    pub range_ms: i64,
+    /// The range in seconds (`range_ms as f64 / 1000.0`, divided once).
+    pub range_secs: f64,
     pub ts: Timestamp,
     /// The scalar arguments at this step, in call order.
     pub params: &'a [f64],
@@ -110,6 +111,7 @@ pub(crate) fn eval(ev: &Evaluator<'_, '_>, call: &Call, f: RangeFn) -> Result<Va
     let counts_resets = matches!(name, "rate" | "increase");
     let mut drops: Vec<u32> = Vec::new();
     let mut buf = Vec::new();
+    let range_secs = src.range as f64 / 1000.0;
     for s in &src.series {
         ev.ctx.limits.check()?;
         let samples = src.load(walk_ev, s, &mut buf);
@@ -133,7 +135,7 @@ pub(crate) fn eval(ev: &Evaluator<'_, '_>, call: &Call, f: RangeFn) -> Result<Va
             let c = RangeCall {
                 mint: w.mint,
                 maxt: w.maxt,
-                range_ms: src.range,
+                range_secs,
                 ts,
                 params: &step_params,
                 no_drops: counts_resets && drops[last] == drops[from],
@@ -270,7 +272,7 @@ fn extrapolated_rate(
     };
     let mut factor = extrapolate_to / sampled_interval;
     if is_rate {
-        factor /= c.range_ms as f64 / 1000.0;
+        factor /= c.range_secs;
     }
     Some(result * factor)
 }
