@@ -14,7 +14,8 @@
 //! and a digest of the result JSON, so two builds can be checked to give
 //! bit-identical answers. Arguments: a substring to pick queries;
 //! `DASH_ITERS` (default 15) repetitions; `DASH_THREADS` (default 1)
-//! evaluation threads per query. `DASH_ITERS=0` only builds the data, for
+//! evaluation threads per query; `DASH_INSTANT=1` evaluates instant
+//! queries at the end of the data instead. `DASH_ITERS=0` only builds the data, for
 //! subtracting setup from `perf stat` counts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
@@ -273,6 +274,7 @@ fn main() {
     let instances = env("DASH_INSTANCES", 100);
     let iters = env("DASH_ITERS", 15);
     let threads = env("DASH_THREADS", 1);
+    let instant = env("DASH_INSTANT", 0) == 1;
     let storage = storage(instances);
     if iters == 0 {
         return;
@@ -297,7 +299,11 @@ fn main() {
         let mut digest = 0;
         for _ in 0..iters {
             let (c0, w0) = (thread_cpu_ns(), std::time::Instant::now());
-            let v = engine.range_query(&storage, q, start, end, 30_000).unwrap();
+            let v = if instant {
+                engine.instant_query(&storage, q, end).unwrap()
+            } else {
+                engine.range_query(&storage, q, start, end, 30_000).unwrap()
+            };
             cpu.push(thread_cpu_ns() - c0);
             wall.push(w0.elapsed().as_nanos() as u64);
             let c1 = thread_cpu_ns();
