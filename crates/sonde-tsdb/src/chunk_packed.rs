@@ -20,7 +20,6 @@
 
 use crate::bitstream::{BitReader, BitWriter, OutOfBits};
 use crate::chunk::XorValue;
-use crate::chunk_int::decimal_scale;
 
 /// Encoding byte of a time column entry in a block's chunks file. It is
 /// never a chunk's encoding: only packed chunks point at it.
@@ -195,12 +194,18 @@ pub(crate) fn encode_packed(samples: &[(i64, f64)], shared_back: Option<u64>) ->
 }
 
 /// Appends the smallest value form: XOR, or decimal delta or
-/// delta-of-delta packing with corrections.
+/// delta-of-delta packing with corrections. XOR is not tried when the
+/// decimal form takes 4 bits per sample or less: XOR spends at least 1 bit
+/// on a repeated value and ~13 on a changed one.
 fn encode_values(samples: &[(i64, f64)], dst: &mut Vec<u8>) {
+    let plan = plan_decimal(samples);
+    if let Some(p) = plan.filter(|p| p.bytes() * 2 <= samples.len() as u64) {
+        p.write(samples, dst);
+        return;
+    }
     let xor = encode_xor(samples);
-    let best = plan_decimal(samples).filter(|p| p.bytes() < xor.len() as u64);
-    match best {
-        Some(p) => p.write(dst),
+    match plan.filter(|p| p.bytes() < xor.len() as u64) {
+        Some(p) => p.write(samples, dst),
         None => dst.extend_from_slice(&xor),
     }
 }
@@ -230,19 +235,71 @@ const POW10_PACKED: [f64; MAX_EXP + 1] = [
 /// Scaled integers stay below 2^60, so their deltas and delta-of-deltas
 /// cannot overflow an i64.
 const MAX_SCALED: f64 = (1u64 << 60) as f64;
+/// Exponents tried past the best one before the search stops: each more
+/// digit adds ~3.3 bits to every delta, and takes as much off the
+/// corrections only until they reach the rounding noise of the sums.
+const PATIENCE: usize = 3;
 
-/// The decimal form of a chunk's values: `m_i = round(v_i * 10^e)`, and
-/// the correction `c_i` = the bits of `v_i` minus the bits of
-/// `m_i / 10^e` (as i64, wrapping), zero when `v_i` is that decimal and a
-/// few units in the last place when it is a sum of decimals rounded on the
-/// way (`0.001 + 0.001 + ...`).
+/// `v` at exponent `p = 10^e`: the integer `m = round(v * p)` and the
+/// correction `c` = the bits of `v` minus the bits of `m / p` (as i64,
+/// wrapping), zero when `v` is that decimal and a few units in the last
+/// place when it is a sum of decimals rounded on the way
+/// (`0.001 + 0.001 + ...`). None when `m` is out of range (or `v` NaN).
+#[inline]
+fn scaled(v: f64, p: f64) -> Option<(i64, i64)> {
+    let m = (v * p).round();
+    if m.is_nan() || m.abs() >= MAX_SCALED {
+        return None;
+    }
+    let m = m as i64;
+    Some((
+        m,
+        (v.to_bits() as i64).wrapping_sub(decimal(m, p).to_bits() as i64),
+    ))
+}
+
+/// Running bounds of a stream of fields, and the greatest common divisor
+/// of their differences from the first (that of their differences from
+/// the smallest, which is one of them).
+#[derive(Debug, Clone, Copy, Default)]
+struct Bounds {
+    first: Option<i64>,
+    min: i64,
+    max: i64,
+    g: u64,
+}
+
+impl Bounds {
+    #[inline]
+    fn add(&mut self, x: i64) {
+        match self.first {
+            None => (self.first, self.min, self.max) = (Some(x), x, x),
+            Some(f) => {
+                self.min = self.min.min(x);
+                self.max = self.max.max(x);
+                self.g = gcd(self.g, x.wrapping_sub(f).unsigned_abs());
+            }
+        }
+    }
+
+    /// `(base, divisor, width)` of fields `(x - base) / divisor`.
+    fn packing(&self, divide: bool) -> (i64, u64, u32) {
+        let g = if divide { self.g.max(1) } else { 1 };
+        let range = self.max.wrapping_sub(self.min) as u64;
+        (self.min, g, width_of(range / g))
+    }
+}
+
+/// How a chunk's values are packed in decimal form (the fields themselves
+/// are computed again when written).
+#[derive(Debug, Clone, Copy)]
 struct DecimalPlan {
     e: u8,
     kind: ValueKind,
-    ms: Vec<i64>,
-    corr: Vec<i64>,
-    /// Deltas (or delta-of-deltas) and their packing.
-    xs: Vec<i64>,
+    n: usize,
+    m0: i64,
+    /// `m1 - m0`, written in the header in delta-of-delta form.
+    lead: Option<i64>,
     base: i64,
     g: u64,
     width: u32,
@@ -253,21 +310,25 @@ struct DecimalPlan {
 impl DecimalPlan {
     /// The encoded size (exact: headers are counted as written).
     fn bytes(&self) -> u64 {
-        let n = self.ms.len() as u64;
         let head = 2
-            + varint_len(self.ms[0])
-            + self.lead().map_or(0, varint_len)
+            + varint_len(self.m0)
+            + self.lead.map_or(0, varint_len)
             + varint_len(self.base)
             + varint_len(self.g as i64 * 2)
             + 1
             + varint_len(self.cbase)
             + 1;
-        let bits = self.xs.len() as u64 * self.width as u64 + n * self.cwidth as u64;
+        let fields = self.n.saturating_sub(self.skip()) as u64;
+        let bits = fields * self.width as u64 + self.n as u64 * self.cwidth as u64;
         head + bits.div_ceil(8)
     }
 
-    fn lead(&self) -> Option<i64> {
-        (self.kind == ValueKind::DeltaOfDelta && self.ms.len() > 1).then(|| self.ms[1] - self.ms[0])
+    /// Samples without a value field.
+    fn skip(&self) -> usize {
+        match self.kind {
+            ValueKind::DeltaOfDelta => 2,
+            _ => 1,
+        }
     }
 
     /// `kind u8 | e u8 | m0 varint | (m1 - m0 varint: delta-of-delta) |
@@ -275,13 +336,13 @@ impl DecimalPlan {
     /// then per sample its value field (`(x - base) / g` in width bits;
     /// none for sample 0, nor for sample 1 in delta-of-delta) and its
     /// correction field (`c - cbase` in cwidth bits).
-    fn write(&self, dst: &mut Vec<u8>) {
+    fn write(&self, samples: &[(i64, f64)], dst: &mut Vec<u8>) {
         let bit_len = dst.len() * 8;
         let mut w = BitWriter::from_parts(std::mem::take(dst), bit_len);
         w.write_bits(self.kind as u64, 8);
         w.write_bits(self.e as u64, 8);
-        w.write_varint(self.ms[0]);
-        if let Some(d) = self.lead() {
+        w.write_varint(self.m0);
+        if let Some(d) = self.lead {
             w.write_varint(d);
         }
         w.write_varint(self.base);
@@ -289,13 +350,21 @@ impl DecimalPlan {
         w.write_bits(self.width as u64, 8);
         w.write_varint(self.cbase);
         w.write_bits(self.cwidth as u64, 8);
-        let skip = self.ms.len() - self.xs.len();
-        for (i, c) in self.corr.iter().enumerate() {
-            if i >= skip {
-                let x = self.xs[i - skip];
+        let p = POW10_PACKED[self.e as usize];
+        let (mut prev_m, mut prev_d) = (0i64, 0i64);
+        for (i, &(_, v)) in samples.iter().enumerate() {
+            // The plan was made from the same values: always in range.
+            let (m, c) = scaled(v, p).unwrap_or((0, 0));
+            let d = m.wrapping_sub(prev_m);
+            if i >= self.skip() {
+                let x = match self.kind {
+                    ValueKind::DeltaOfDelta => d.wrapping_sub(prev_d),
+                    _ => d,
+                };
                 w.write_bits(x.wrapping_sub(self.base) as u64 / self.g, self.width);
             }
             w.write_bits(c.wrapping_sub(self.cbase) as u64, self.cwidth);
+            (prev_m, prev_d) = (m, d);
         }
         *dst = w.into_bytes();
     }
@@ -305,66 +374,74 @@ fn varint_len(v: i64) -> u64 {
     (width_of(crate::bitstream::zigzag(v)).max(1) as u64).div_ceil(7)
 }
 
-/// The smallest decimal form: the exponent that makes every value exact
-/// when there is one, else the best of every exponent with corrections.
+/// The smallest decimal form, exponents tried from 0 up: the first that
+/// makes every correction the same ends the search (more digits only
+/// widen the deltas), as do [`PATIENCE`] exponents without a better form.
 fn plan_decimal(samples: &[(i64, f64)]) -> Option<DecimalPlan> {
-    let exps: Vec<u8> = match decimal_scale(samples) {
-        Some((e, _)) => vec![e],
-        None => (0..=MAX_EXP as u8).collect(),
-    };
     let mut best: Option<DecimalPlan> = None;
-    for e in exps {
-        for kind in [ValueKind::Delta, ValueKind::DeltaOfDelta] {
-            let Some(p) = plan_with(samples, e, kind) else {
-                continue;
-            };
-            if best.as_ref().is_none_or(|b| p.bytes() < b.bytes()) {
+    let mut since_best = 0;
+    for e in 0..=MAX_EXP as u8 {
+        // Out of range here is out of range for every larger exponent.
+        let Some(plans) = plan_at(samples, e) else {
+            break;
+        };
+        since_best += 1;
+        for p in plans {
+            if best.is_none_or(|b| p.bytes() < b.bytes()) {
                 best = Some(p);
+                since_best = 0;
             }
+        }
+        if plans[0].cwidth == 0 || since_best >= PATIENCE {
+            break;
         }
     }
     best
 }
 
-fn plan_with(samples: &[(i64, f64)], e: u8, kind: ValueKind) -> Option<DecimalPlan> {
+/// The delta and the delta-of-delta plans at exponent `e`, in one pass.
+fn plan_at(samples: &[(i64, f64)], e: u8) -> Option<[DecimalPlan; 2]> {
     let p = POW10_PACKED[e as usize];
-    let mut ms = Vec::with_capacity(samples.len());
-    let mut corr = Vec::with_capacity(samples.len());
-    for &(_, v) in samples {
-        let m = (v * p).round();
-        // NaN compares false: not a decimal.
-        if m.is_nan() || m.abs() >= MAX_SCALED {
-            return None;
+    let (mut corr, mut delta, mut dod) = (Bounds::default(), Bounds::default(), Bounds::default());
+    let (mut m0, mut lead) = (0i64, None);
+    let (mut prev_m, mut prev_d) = (0i64, 0i64);
+    for (i, &(_, v)) in samples.iter().enumerate() {
+        let (m, c) = scaled(v, p)?;
+        corr.add(c);
+        let d = m - prev_m;
+        match i {
+            0 => m0 = m,
+            1 => {
+                lead = Some(d);
+                delta.add(d);
+            }
+            _ => {
+                delta.add(d);
+                dod.add(d - prev_d);
+            }
         }
-        let m = m as i64;
-        ms.push(m);
-        corr.push((v.to_bits() as i64).wrapping_sub(decimal(m, p).to_bits() as i64));
+        (prev_m, prev_d) = (m, d);
     }
-    let mut xs: Vec<i64> = ms.windows(2).map(|w| w[1] - w[0]).collect();
-    if kind == ValueKind::DeltaOfDelta {
-        xs = xs.windows(2).map(|w| w[1] - w[0]).collect();
-    }
-    let base = xs.iter().copied().min().unwrap_or(0);
-    let g = xs.iter().fold(0, |g, &x| gcd(g, (x - base) as u64)).max(1);
-    let width = width_of(xs.iter().map(|&x| (x - base) as u64 / g).max().unwrap_or(0));
-    let cbase = corr.iter().copied().min().unwrap_or(0);
-    let cmax = corr
-        .iter()
-        .map(|&c| c.wrapping_sub(cbase) as u64)
-        .max()
-        .unwrap_or(0);
-    Some(DecimalPlan {
-        e,
-        kind,
-        ms,
-        corr,
-        xs,
-        base,
-        g,
-        width,
-        cbase,
-        cwidth: width_of(cmax),
-    })
+    let (cbase, _, cwidth) = corr.packing(false);
+    let plan = |kind: ValueKind, b: &Bounds, lead: Option<i64>| {
+        let (base, g, width) = b.packing(true);
+        DecimalPlan {
+            e,
+            kind,
+            n: samples.len(),
+            m0,
+            lead,
+            base,
+            g,
+            width,
+            cbase,
+            cwidth,
+        }
+    };
+    Some([
+        plan(ValueKind::Delta, &delta, None),
+        plan(ValueKind::DeltaOfDelta, &dod, lead),
+    ])
 }
 
 /// `m / 10^e`, computed exactly as the decoder does.
@@ -589,7 +666,10 @@ pub(crate) mod tests {
                 (i * 15_000, v)
             })
             .collect();
-        assert!(decimal_scale(&samples).is_none(), "not exact decimals");
+        assert!(
+            crate::chunk_int::decimal_scale(&samples).is_none(),
+            "not exact decimals"
+        );
         let c = check(&samples);
         // 9 bits of delta and a few of correction, against ~45 for XOR.
         assert!(c.len() < 480 * 14 / 8, "{} bytes", c.len());

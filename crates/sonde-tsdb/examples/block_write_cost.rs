@@ -1,0 +1,66 @@
+//! CPU cost of writing a block (what a head cut or a compaction spends in
+//! the block writer): 10,000 series x 480 samples (2h at 15s) of the
+//! benchmarks' workload, one in ten a full-precision float, held as head
+//! chunks of 120 samples, written 3 times; against the cost of only
+//! decoding the same chunks. CPU seconds of this process (utime + stime),
+//! which contention moves less than wall time.
+//!
+//! `cargo run --release -p sonde-tsdb --example block_write_cost`
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a measuring tool
+
+#[path = "../benches/support/workload.rs"]
+mod workload;
+
+use sonde_tsdb::block_write::write_block;
+use sonde_tsdb::chunk::Chunk;
+
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn main() {
+    const SERIES: usize = 10_000;
+    const N: usize = 480;
+    let mut series = Vec::with_capacity(SERIES);
+    for (i, (labels, p)) in workload::labels(SERIES).into_iter().enumerate() {
+        let mut s = workload::samples(p, N, i as u64 + 1);
+        if i % 10 == 9 {
+            let mut v = 0.004f64;
+            for (k, x) in s.iter_mut().enumerate() {
+                v = 0.8 * v + 0.0008 + ((k * 7919 + i) % 1000) as f64 * 1.7e-6;
+                x.1 = v;
+            }
+        }
+        let chunks: Vec<Chunk> = s.chunks(120).map(Chunk::from_samples).collect();
+        series.push((labels, chunks));
+    }
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    let samples = (SERIES * N) as f64;
+    for _ in 0..3 {
+        let c0 = cpu_secs();
+        let mut sum = 0.0;
+        for (_, cs) in &series {
+            for c in cs {
+                sum += c.iter().map(|s| s.1).sum::<f64>();
+            }
+        }
+        let c1 = cpu_secs();
+        let dir = tempfile::tempdir().unwrap();
+        let out = write_block(dir.path(), &series, 1, Vec::new()).unwrap();
+        let c2 = cpu_secs();
+        let bytes = std::fs::metadata(out.join("chunks")).unwrap().len();
+        println!(
+            "decode only {:.0} ns/sample; write_block {:.0} ns/sample ({:.2} s for {samples} samples), chunks {:.3} B/sample (check {})",
+            (c1 - c0) * 1e9 / samples,
+            (c2 - c1) * 1e9 / samples,
+            c2 - c1,
+            bytes as f64 / samples,
+            sum.is_finite()
+        );
+    }
+}
