@@ -5,7 +5,10 @@
 //! decoding the same chunks. CPU seconds of this process (utime + stime),
 //! which contention moves less than wall time.
 //!
-//! `cargo run --release -p sonde-tsdb --example block_write_cost`
+//! `cargo run --release -p sonde-tsdb --example block_write_cost [DIR]`:
+//! with a directory of blocks (a snapshot), writes each of its blocks
+//! again instead and reports their sizes: what a change of the encoder
+//! does to real data.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a measuring tool
 
@@ -23,7 +26,42 @@ fn cpu_secs() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+fn rewrite(dir: &str) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    let (mut samples, mut bytes, mut cpu) = (0u64, 0u64, 0.0);
+    for e in entries {
+        if !e.path().join("meta.json").exists() {
+            continue;
+        }
+        let b = sonde_tsdb::block::Block::open(&e.path()).unwrap();
+        let series = b.read_series(i64::MIN, i64::MAX, &[]).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let c0 = cpu_secs();
+        let d = write_block(out.path(), &series, 1, Vec::new()).unwrap();
+        cpu += cpu_secs() - c0;
+        let len = std::fs::metadata(d.join("chunks")).unwrap().len();
+        println!(
+            "{}: {} samples, chunks {} B (was {} B)",
+            b.meta.ulid,
+            b.meta.stats.num_samples,
+            len,
+            std::fs::metadata(e.path().join("chunks")).unwrap().len()
+        );
+        samples += b.meta.stats.num_samples;
+        bytes += len;
+    }
+    println!(
+        "chunks {:.4} B/sample, write_block {:.0} ns/sample",
+        bytes as f64 / samples as f64,
+        cpu * 1e9 / samples as f64
+    );
+}
+
 fn main() {
+    if let Some(dir) = std::env::args().nth(1) {
+        return rewrite(&dir);
+    }
     const SERIES: usize = 10_000;
     const N: usize = 480;
     let mut series = Vec::with_capacity(SERIES);

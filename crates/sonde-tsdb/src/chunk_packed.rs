@@ -235,10 +235,15 @@ const POW10_PACKED: [f64; MAX_EXP + 1] = [
 /// Scaled integers stay below 2^60, so their deltas and delta-of-deltas
 /// cannot overflow an i64.
 const MAX_SCALED: f64 = (1u64 << 60) as f64;
-/// Exponents tried past the best one before the search stops: each more
-/// digit adds ~3.3 bits to every delta, and takes as much off the
+/// Exponents tried past the best one before the search stops, once the
+/// best one's corrections are down to [`SETTLED_CORRECTION_BITS`]: each
+/// more digit adds ~3.3 bits to every delta and takes as much off the
 /// corrections only until they reach the rounding noise of the sums.
+/// While corrections are wide the cost is flat from one exponent to the
+/// next (`0.00035`-multiples rounded on the way cost the same at 10^1 and
+/// 10^3, and 10 bits less at 10^5), so the search goes on.
 const PATIENCE: usize = 3;
+const SETTLED_CORRECTION_BITS: u32 = 8;
 
 /// `v` at exponent `p = 10^e`: the integer `m = round(v * p)` and the
 /// correction `c` = the bits of `v` minus the bits of `m / p` (as i64,
@@ -376,7 +381,8 @@ fn varint_len(v: i64) -> u64 {
 
 /// The smallest decimal form, exponents tried from 0 up: the first that
 /// makes every correction the same ends the search (more digits only
-/// widen the deltas), as do [`PATIENCE`] exponents without a better form.
+/// widen the deltas), as do [`PATIENCE`] exponents without a better form
+/// after one with narrow corrections.
 fn plan_decimal(samples: &[(i64, f64)]) -> Option<DecimalPlan> {
     let mut best: Option<DecimalPlan> = None;
     let mut since_best = 0;
@@ -392,7 +398,8 @@ fn plan_decimal(samples: &[(i64, f64)]) -> Option<DecimalPlan> {
                 since_best = 0;
             }
         }
-        if plans[0].cwidth == 0 || since_best >= PATIENCE {
+        let settled = best.is_some_and(|b| b.cwidth <= SETTLED_CORRECTION_BITS);
+        if plans[0].cwidth == 0 || (settled && since_best >= PATIENCE) {
             break;
         }
     }
@@ -672,6 +679,29 @@ pub(crate) mod tests {
         );
         let c = check(&samples);
         // 9 bits of delta and a few of correction, against ~45 for XOR.
+        assert!(c.len() < 480 * 14 / 8, "{} bytes", c.len());
+    }
+
+    /// Values with five decimals off by rounding: the search must go on
+    /// past the exponents where corrections are wide, to 10^5.
+    #[test]
+    fn sums_needing_many_digits_find_their_exponent() {
+        // Five-decimal values (increments of 0.01000..0.02999) off by up
+        // to one unit in the last place, as float sums are.
+        let mut m = 3_000_000_000i64;
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let samples: Vec<(i64, f64)> = (0..480i64)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                m += 1000 + (x % 2000) as i64;
+                let v = f64::from_bits(((m as f64 / 1e5).to_bits() as i64 + i % 3 - 1) as u64);
+                (i * 15_000, v)
+            })
+            .collect();
+        let c = check(&samples);
+        // 11 bits of delta and 2 of correction (XOR: ~40).
         assert!(c.len() < 480 * 14 / 8, "{} bytes", c.len());
     }
 
