@@ -308,3 +308,52 @@ fn timestamp_merges_series_that_differ_only_by_name_at_different_steps() {
         "vector cannot contain metrics with the same labelset"
     );
 }
+
+/// The series-by-series paths (element-wise functions, vector/scalar
+/// operators, `histogram_quantile`) gather like the step-wise evaluation:
+/// outputs that differ only by the dropped name merge when they never
+/// meet at a step, and are an error at a step where they do.
+#[test]
+fn column_wise_operators_merge_or_refuse_equal_label_sets() {
+    let mut s = MemStorage::new();
+    let pairs = |name: &'static str, le: &'static str| {
+        Labels::from_pairs(&[("__name__", name), ("le", le), ("x", "1")])
+    };
+    for le in ["1", "+Inf"] {
+        s.add(pairs("a_bucket", le), 0, 4.0);
+        s.add(pairs("a_bucket", le), 60_000, STALE_NAN);
+        s.add(pairs("b_bucket", le), 120_000, 8.0);
+    }
+    let e = engine();
+    for (q, want) in [
+        ("abs({x=\"1\",le=\"1\"})", [4.0, 8.0, 8.0]),
+        ("{x=\"1\",le=\"1\"} * 2", [8.0, 16.0, 16.0]),
+        ("2 * {x=\"1\",le=\"1\"}", [8.0, 16.0, 16.0]),
+        ("histogram_quantile(0.5, {x=\"1\"})", [0.5, 0.5, 0.5]),
+    ] {
+        let v = e.range_query(&s, q, 0, 180_000, 60_000).unwrap();
+        let Value::Matrix(m) = v else { panic!("{q}") };
+        assert_eq!(m.len(), 1, "{q}");
+        let points: Vec<(i64, f64)> = m[0].samples.iter().map(|p| (p.t, p.v)).collect();
+        assert_eq!(
+            points,
+            vec![(0, want[0]), (120_000, want[1]), (180_000, want[2])],
+            "{q}"
+        );
+    }
+    for le in ["1", "+Inf"] {
+        s.add(pairs("a_bucket", le), 180_000, 4.0);
+    }
+    for q in [
+        "abs({x=\"1\",le=\"1\"})",
+        "{x=\"1\",le=\"1\"} * 2",
+        "histogram_quantile(0.5, {x=\"1\"})",
+    ] {
+        let err = e.range_query(&s, q, 0, 180_000, 60_000).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "vector cannot contain metrics with the same labelset",
+            "{q}"
+        );
+    }
+}
