@@ -140,8 +140,28 @@ impl Labels {
 impl Ord for Labels {
     /// Prometheus' order: pairwise by name, then value; a prefix sorts first.
     fn cmp(&self, other: &Self) -> Ordering {
-        let mut a = self.iter();
-        let mut b = other.iter();
+        // Equal pairs are equal bytes, and the series a query sorts share
+        // most of their pairs: skip the common byte prefix at once and
+        // compare pairwise only from the pair where the bytes differ
+        // (sorting selected series was 15-20% of instant queries, mostly
+        // decoding equal pairs; docs/benchmarks.md).
+        let (a, b) = (&*self.buf, &*other.buf);
+        let common = common_prefix_len(a, b);
+        if common == a.len() && common == b.len() {
+            return Ordering::Equal;
+        }
+        // The pairs that end inside the common prefix are equal in both, and
+        // a pair boundary of `a` there is one of `b`.
+        let mut start = 0;
+        while start < a.len() {
+            let end = start + pair_len(&a[start..]);
+            if end > common {
+                break;
+            }
+            start = end;
+        }
+        let mut a = LabelsIter { rest: &a[start..] };
+        let mut b = LabelsIter { rest: &b[start..] };
         loop {
             match (a.next(), b.next()) {
                 (None, None) => return Ordering::Equal,
@@ -192,6 +212,7 @@ pub struct LabelsIter<'a> {
 impl<'a> Iterator for LabelsIter<'a> {
     type Item = (&'a str, &'a str);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.rest.is_empty() {
             return None;
@@ -200,6 +221,33 @@ impl<'a> Iterator for LabelsIter<'a> {
         let value = decode_str(&mut self.rest);
         Some((name, value))
     }
+}
+
+/// How many leading bytes `a` and `b` have in common.
+fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut i = 0;
+    for (ca, cb) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let (mut wa, mut wb) = ([0u8; 8], [0u8; 8]);
+        wa.copy_from_slice(ca);
+        wb.copy_from_slice(cb);
+        let diff = u64::from_le_bytes(wa) ^ u64::from_le_bytes(wb);
+        if diff != 0 {
+            return i + (diff.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + a[i..].iter().zip(&b[i..]).take_while(|(x, y)| x == y).count()
+}
+
+/// Bytes of the encoded pair at the start of `buf` (a whole label buffer's
+/// tail, so it holds complete pairs).
+fn pair_len(buf: &[u8]) -> usize {
+    let mut rest = buf;
+    decode_str(&mut rest);
+    decode_str(&mut rest);
+    buf.len() - rest.len()
 }
 
 /// Bytes [`encode_str`] writes for `s`.
@@ -223,22 +271,34 @@ fn encode_str(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(s.as_bytes());
 }
 
+#[inline]
 fn decode_str<'a>(rest: &mut &'a [u8]) -> &'a str {
+    let buf: &'a [u8] = rest;
+    // Names and values shorter than 128 bytes (nearly all) have a one-byte
+    // length.
+    let (len, start) = match buf.first() {
+        Some(&b) if b < 0x80 => (b as usize, 1),
+        _ => decode_len(buf),
+    };
+    let (bytes, tail) = buf[start..].split_at(len);
+    *rest = tail;
+    utf8::from_encoded(bytes)
+}
+
+/// A multi-byte LEB128 length: (length, bytes it took).
+fn decode_len(buf: &[u8]) -> (usize, usize) {
     let mut len = 0usize;
     let mut shift = 0;
     let mut i = 0;
     loop {
-        let b = rest[i];
+        let b = buf[i];
         i += 1;
         len |= ((b & 0x7f) as usize) << shift;
         if b < 0x80 {
-            break;
+            return (len, i);
         }
         shift += 7;
     }
-    let bytes = &rest[i..i + len];
-    *rest = &rest[i + len..];
-    utf8::from_encoded(bytes)
 }
 
 #[allow(unsafe_code)]
@@ -431,6 +491,46 @@ mod tests {
         assert_eq!(ab.stable_hash(), ab2.stable_hash());
         assert!(a < ab);
         assert!(Labels::from_pairs(&[("a", "2")]) > ab);
+    }
+
+    /// Prometheus' order, pair by pair, as the fast comparison must give.
+    fn pairwise(a: &Labels, b: &Labels) -> Ordering {
+        let (mut a, mut b) = (a.iter(), b.iter());
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return Ordering::Equal,
+                (None, Some(_)) => return Ordering::Less,
+                (Some(_), None) => return Ordering::Greater,
+                (Some(x), Some(y)) => match x.cmp(&y) {
+                    Ordering::Equal => continue,
+                    o => return o,
+                },
+            }
+        }
+    }
+
+    #[test]
+    fn order_skipping_the_common_prefix_agrees_with_pairwise_order() {
+        let long = "x".repeat(200);
+        let longer = "x".repeat(300);
+        let values = ["", "a", "ab", "b", "a\u{0}", "é", long.as_str(), longer.as_str()];
+        let names = ["__name__", "a", "ab", "b", "instance", "le"];
+        let mut sets = vec![Labels::empty()];
+        for n1 in &names {
+            for v1 in &values {
+                sets.push(Labels::from_pairs(&[(*n1, *v1)]));
+                for v2 in &values[1..4] {
+                    sets.push(Labels::from_pairs(&[(*n1, *v1), ("zz", *v2)]));
+                    sets.push(Labels::from_pairs(&[("__name__", "m"), (*n1, *v1), ("zz", *v2)]));
+                }
+            }
+        }
+        for a in &sets {
+            for b in &sets {
+                assert_eq!(a.cmp(b), pairwise(a, b), "{a} vs {b}");
+                assert_eq!(a.cmp(b) == Ordering::Equal, a == b, "{a} vs {b}");
+            }
+        }
     }
 
     #[test]
