@@ -25,7 +25,7 @@ use sonde_model::{Labels, Matcher};
 
 use crate::chunk::{Chunk, ChunkBytes, Encoding};
 use crate::error::TsdbError;
-use crate::iter::apply_tombstones;
+use crate::iter::{apply_tombstones, SeriesLabels};
 use crate::mmap::MappedFile;
 use crate::postings::{select_postings, PostingsSource};
 use crate::querier::Source;
@@ -193,24 +193,23 @@ impl Block {
 
     /// Labels and chunk references of the series with this ordinal.
     fn series(&self, ord: u32) -> Option<(Labels, Vec<ChunkRef>)> {
+        let (at, refs) = self.series_refs(ord)?;
+        Some((self.series_labels(at)?, refs))
+    }
+
+    /// Where the series with this ordinal starts in the index, and its
+    /// chunk references; the label pairs are skipped undecoded, so series
+    /// without chunks in a query's range cost no label set.
+    fn series_refs(&self, ord: u32) -> Option<(usize, Vec<ChunkRef>)> {
         let b = self.index.bytes();
         let at = self.toc.series + ord as usize * 8;
         let off = u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?) as usize;
         let mut d = Decoder::new(b);
         d.pos = off;
         let n = d.uvarint()? as usize;
-        let mut pairs = Vec::with_capacity(n.min(64));
-        for _ in 0..n {
-            let (ns, vs) = (d.uvarint()? as u32, d.uvarint()? as u32);
-            pairs.push((self.symbol(ns)?, self.symbol(vs)?));
+        for _ in 0..2 * n {
+            d.uvarint()?;
         }
-        // The writer stores labels sorted; a damaged or foreign file gets
-        // the slower path instead of a set that compares wrongly.
-        let labels = if pairs.windows(2).all(|w| w[0].0 < w[1].0) {
-            Labels::from_sorted(pairs)
-        } else {
-            Labels::from_pairs(&pairs)
-        };
         let nc = d.uvarint()? as usize;
         let mut refs = Vec::with_capacity(nc.min(1024));
         let (mut prev_t, mut prev_off) = (0i64, 0u64);
@@ -222,7 +221,26 @@ impl Block {
             prev_t = maxt;
             prev_off = off;
         }
-        Some((labels, refs))
+        Some((off, refs))
+    }
+
+    /// The label set of the series entry at index offset `off`.
+    fn series_labels(&self, off: usize) -> Option<Labels> {
+        let mut d = Decoder::new(self.index.bytes());
+        d.pos = off;
+        let n = d.uvarint()? as usize;
+        let mut pairs = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            let (ns, vs) = (d.uvarint()? as u32, d.uvarint()? as u32);
+            pairs.push((self.symbol(ns)?, self.symbol(vs)?));
+        }
+        // The writer stores labels sorted; a damaged or foreign file gets
+        // the slower path instead of a set that compares wrongly.
+        Some(if pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+            Labels::from_sorted(pairs)
+        } else {
+            Labels::from_pairs(&pairs)
+        })
     }
 
     fn chunk(&self, mint: i64, maxt: i64, off: usize) -> Result<Chunk, TsdbError> {
@@ -287,10 +305,9 @@ impl Block {
         let ords = select_postings(self, matchers);
         let tombstones = self.tombstones.read();
         let mut out = Vec::with_capacity(ords.len() as usize);
+        let bad = |ord: u32| TsdbError::block(&self.dir, format!("index: bad series {ord}"));
         for ord in ords.iter() {
-            let (labels, refs) = self
-                .series(ord)
-                .ok_or_else(|| TsdbError::block(&self.dir, format!("index: bad series {ord}")))?;
+            let (at, refs) = self.series_refs(ord).ok_or_else(|| bad(ord))?;
             let mut chunks = Vec::new();
             for (cmin, cmax, off) in refs {
                 if cmin <= maxt && cmax >= mint {
@@ -301,6 +318,7 @@ impl Block {
                 chunks = apply_tombstones(chunks, ts);
             }
             if !chunks.is_empty() {
+                let labels = self.series_labels(at).ok_or_else(|| bad(ord))?;
                 out.push((labels, chunks));
             }
         }
@@ -475,8 +493,9 @@ impl Source for Block {
         mint: i64,
         maxt: i64,
         matchers: &[Matcher],
-    ) -> Result<Vec<(Labels, Vec<Chunk>)>, TsdbError> {
-        self.read_series(mint, maxt, matchers)
+    ) -> Result<Vec<(SeriesLabels, Vec<Chunk>)>, TsdbError> {
+        let series = self.read_series(mint, maxt, matchers)?;
+        Ok(series.into_iter().map(|(l, c)| (l.into(), c)).collect())
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, TsdbError> {

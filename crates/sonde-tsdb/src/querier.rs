@@ -10,13 +10,13 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use sonde_model::{Labels, Matcher, Querier, SelectHints, Series, SeriesSet, StorageError};
+use sonde_model::{Matcher, Querier, SelectHints, Series, SeriesSet, StorageError};
 
 use crate::block::Block;
 use crate::chunk::Chunk;
 use crate::error::TsdbError;
 use crate::head::Head;
-use crate::iter::{apply_tombstones, ChunkSeries};
+use crate::iter::{apply_tombstones, ChunkSeries, SeriesLabels};
 
 /// One source of series for a query.
 pub trait Source: Send + Sync {
@@ -27,7 +27,7 @@ pub trait Source: Send + Sync {
         mint: i64,
         maxt: i64,
         matchers: &[Matcher],
-    ) -> Result<Vec<(Labels, Vec<Chunk>)>, TsdbError>;
+    ) -> Result<Vec<(SeriesLabels, Vec<Chunk>)>, TsdbError>;
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, TsdbError>;
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, TsdbError>;
 }
@@ -38,17 +38,18 @@ impl Source for Head {
         mint: i64,
         maxt: i64,
         matchers: &[Matcher],
-    ) -> Result<Vec<(Labels, Vec<Chunk>)>, TsdbError> {
+    ) -> Result<Vec<(SeriesLabels, Vec<Chunk>)>, TsdbError> {
         let ids = self.select_ids(matchers);
-        let mut out = Vec::new();
-        for s in self.series_sorted(&ids) {
+        let series = self.series_sorted(&ids);
+        let mut out = Vec::with_capacity(series.len());
+        for s in series {
             let (chunks, tombstones) = {
                 let d = s.data.lock();
                 (d.chunks_in(mint, maxt), d.tombstones().to_vec())
             };
             let chunks = apply_tombstones(chunks, &tombstones);
             if !chunks.is_empty() {
-                out.push((s.labels.clone(), chunks));
+                out.push((SeriesLabels::Head(s), chunks));
             }
         }
         Ok(out)
@@ -115,21 +116,40 @@ impl DbQuerier {
     }
 }
 
-/// Merges per-source sorted lists of series, joining equal label sets.
-pub fn merge_sorted(lists: Vec<Vec<(Labels, Vec<Chunk>)>>) -> Vec<(Labels, Vec<Chunk>)> {
-    if lists.len() == 1 {
-        return lists.into_iter().next().unwrap_or_default();
+/// Merges per-source sorted lists of series, joining equal label sets;
+/// the chunks of equal sets are concatenated in the order of `lists`.
+pub fn merge_sorted<L: Ord>(lists: Vec<Vec<(L, Vec<Chunk>)>>) -> Vec<(L, Vec<Chunk>)> {
+    let mut lists: Vec<_> = lists.into_iter().filter(|l| !l.is_empty()).collect();
+    if lists.len() <= 1 {
+        return lists.pop().unwrap_or_default();
     }
-    let mut all: Vec<(Labels, Vec<Chunk>)> = lists.into_iter().flatten().collect();
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out: Vec<(Labels, Vec<Chunk>)> = Vec::with_capacity(all.len());
-    for (l, chunks) in all {
+    // A k-way merge of the sorted lists: a handful of sources (the head and
+    // the blocks of the range), so a linear scan for the smallest head.
+    // Each list is reversed so that its head is its last element.
+    let total = lists.iter().map(Vec::len).sum();
+    for l in &mut lists {
+        l.reverse();
+    }
+    let mut out: Vec<(L, Vec<Chunk>)> = Vec::with_capacity(total);
+    loop {
+        let mut min: Option<(usize, &L)> = None;
+        for (i, list) in lists.iter().enumerate() {
+            let Some((l, _)) = list.last() else {
+                continue;
+            };
+            if min.is_none_or(|(_, m)| l < m) {
+                min = Some((i, l));
+            }
+        }
+        let min = min.map(|(i, _)| i);
+        let Some((l, chunks)) = min.and_then(|i| lists[i].pop()) else {
+            return out;
+        };
         match out.last_mut() {
             Some((last, c)) if *last == l => c.extend(chunks),
             _ => out.push((l, chunks)),
         }
     }
-    out
 }
 
 fn merge_strings(lists: Vec<Vec<String>>) -> Vec<String> {
@@ -154,12 +174,7 @@ impl Querier for DbQuerier {
             .collect::<Result<Vec<_>, TsdbError>>()?;
         let series = merge_sorted(lists);
         let iter = series.into_iter().map(move |(labels, chunks)| {
-            Ok(Box::new(ChunkSeries {
-                labels,
-                chunks,
-                mint,
-                maxt,
-            }) as Box<dyn Series>)
+            Ok(Box::new(ChunkSeries::new(labels, chunks, mint, maxt)) as Box<dyn Series>)
         });
         Ok(Box::new(iter))
     }
