@@ -238,7 +238,11 @@ fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
         }
         i += 8;
     }
-    i + a[i..].iter().zip(&b[i..]).take_while(|(x, y)| x == y).count()
+    i + a[i..]
+        .iter()
+        .zip(&b[i..])
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// Bytes of the encoded pair at the start of `buf` (a whole label buffer's
@@ -513,7 +517,16 @@ mod tests {
     fn order_skipping_the_common_prefix_agrees_with_pairwise_order() {
         let long = "x".repeat(200);
         let longer = "x".repeat(300);
-        let values = ["", "a", "ab", "b", "a\u{0}", "é", long.as_str(), longer.as_str()];
+        let values = [
+            "",
+            "a",
+            "ab",
+            "b",
+            "a\u{0}",
+            "é",
+            long.as_str(),
+            longer.as_str(),
+        ];
         let names = ["__name__", "a", "ab", "b", "instance", "le"];
         let mut sets = vec![Labels::empty()];
         for n1 in &names {
@@ -521,7 +534,11 @@ mod tests {
                 sets.push(Labels::from_pairs(&[(*n1, *v1)]));
                 for v2 in &values[1..4] {
                     sets.push(Labels::from_pairs(&[(*n1, *v1), ("zz", *v2)]));
-                    sets.push(Labels::from_pairs(&[("__name__", "m"), (*n1, *v1), ("zz", *v2)]));
+                    sets.push(Labels::from_pairs(&[
+                        ("__name__", "m"),
+                        (*n1, *v1),
+                        ("zz", *v2),
+                    ]));
                 }
             }
         }
