@@ -2,6 +2,8 @@
 //! checkpoints, deletion, and swapping compacted blocks in. Every function
 //! here runs with `DbInner::maintenance` held, so at most one runs at a time.
 
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fs;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use crate::wal_record;
 impl DbInner {
     pub(crate) fn maintain(&self) -> Result<(), TsdbError> {
         let _m = self.maintenance.lock();
+        self.adopt_new_blocks()?;
         let range = self.opts.block_range_ms;
         while self.head_due() {
             let min = self.head.min_time();
@@ -32,6 +35,49 @@ impl DbInner {
         }
         self.bump(|p| p.maintenance_runs += 1);
         res
+    }
+
+    /// Opens the block directories that appeared under the data directory
+    /// since the blocks were listed (`sonde tsdb import`, blocks copied in),
+    /// as Prometheus' periodic reload does: they are queried, compacted
+    /// (merged where they overlap) and subject to retention from now on.
+    /// Every block this database writes is added under `maintenance`, which
+    /// the caller holds, so only blocks from outside are new here. One that
+    /// cannot be opened is logged and tried again at the next pass.
+    fn adopt_new_blocks(&self) -> Result<(), TsdbError> {
+        let known: HashSet<OsString> = self
+            .blocks
+            .read()
+            .iter()
+            .filter_map(|b| b.dir.file_name().map(OsString::from))
+            .collect();
+        let mut added = Vec::new();
+        for dir in crate::replay::block_dirs(&self.dir, false)? {
+            if dir.file_name().is_some_and(|n| known.contains(n)) {
+                continue;
+            }
+            match Block::open(&dir) {
+                Ok(block) => {
+                    tracing::info!(block = %block.meta.ulid, min_time = block.meta.min_time,
+                        max_time = block.meta.max_time, "new block found in the data directory");
+                    added.push(Arc::new(block));
+                }
+                Err(e) => {
+                    tracing::warn!(path = %dir.display(), error = %e,
+                        "a new block in the data directory cannot be opened; skipped until the next pass");
+                }
+            }
+        }
+        if added.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut blocks = self.blocks.write();
+            blocks.extend(added);
+            blocks.sort_by_key(|b| b.meta.min_time);
+        }
+        self.refresh_block_maxt();
+        Ok(())
     }
 
     /// Moves head data older than `cut` into a new block, then checkpoints

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -42,7 +42,19 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<fs::File, TsdbError> {
 /// interrupted writes (`*.tmp`) when `remove_incomplete` (a read-only open
 /// skips them instead).
 pub(crate) fn load_blocks(dir: &Path, remove_incomplete: bool) -> Result<Vec<Block>, TsdbError> {
-    let mut blocks = Vec::new();
+    let mut blocks = block_dirs(dir, remove_incomplete)?
+        .iter()
+        .map(|p| Block::open(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    blocks.sort_by_key(|b| b.meta.min_time);
+    Ok(blocks)
+}
+
+/// The complete block directories under `dir` (those with a `meta.json`):
+/// not the WAL, not `*.tmp` (a block or an import being written; removed
+/// when `remove_incomplete`, which only an opening writer may do).
+pub(crate) fn block_dirs(dir: &Path, remove_incomplete: bool) -> Result<Vec<PathBuf>, TsdbError> {
+    let mut out = Vec::new();
     let rd = fs::read_dir(dir).map_err(|e| TsdbError::io("list", dir, e))?;
     for entry in rd {
         let entry = entry.map_err(|e| TsdbError::io("list", dir, e))?;
@@ -60,11 +72,10 @@ pub(crate) fn load_blocks(dir: &Path, remove_incomplete: bool) -> Result<Vec<Blo
             continue;
         }
         if path.join("meta.json").exists() {
-            blocks.push(Block::open(&path)?);
+            out.push(path);
         }
     }
-    blocks.sort_by_key(|b| b.meta.min_time);
-    Ok(blocks)
+    Ok(out)
 }
 
 /// Applies WAL records to the head during open.
