@@ -179,6 +179,20 @@ pub trait SampleIter {
     /// Moves to the first sample at or after `t` and returns it; never moves
     /// backwards (seeking to an earlier time returns the current sample).
     fn seek(&mut self, t: Timestamp) -> Option<Sample>;
+
+    /// The newest sample with `mint <= t <= maxt`, for a reader that needs
+    /// only that one (an instant vector selector at one time); a storage
+    /// can find it without reading the older samples. The cursor is left
+    /// anywhere: use the iterator no further.
+    fn last_in(&mut self, mint: Timestamp, maxt: Timestamp) -> Option<Sample> {
+        let mut last = None;
+        let mut s = self.seek(mint);
+        while let Some(x) = s.filter(|x| x.t <= maxt) {
+            last = Some(x);
+            s = self.next();
+        }
+        last
+    }
 }
 
 /// A read view over a time range.
