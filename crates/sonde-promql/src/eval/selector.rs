@@ -312,8 +312,17 @@ impl Evaluator<'_, '_> {
         for s in &selected {
             self.ctx.limits.check()?;
             let mut it = s.samples();
-            let mut pending = it.seek(first_ref.saturating_sub(lookback));
-            let mut last: Option<Sample> = None;
+            let (mut pending, mut last) = if steps == 1 {
+                // One step needs only the newest visible sample, which the
+                // storage finds without reading what is older.
+                let visible = cap.map_or(first_ref, |c| first_ref.min(c));
+                (
+                    None,
+                    it.last_in(first_ref.saturating_sub(lookback), visible),
+                )
+            } else {
+                (it.seek(first_ref.saturating_sub(lookback)), None)
+            };
             let mut points = Vec::new();
             for step in 0..steps {
                 if step % CHECK_EVERY == CHECK_EVERY - 1 {
