@@ -127,6 +127,27 @@ pub trait Appender: Send {
         v: f64,
     ) -> Result<SeriesRef, AppendError>;
 
+    /// Adds one sample to the series whose label set is exactly `pairs`,
+    /// if the storage already holds that series (pairs in any other form
+    /// than a stored set's, unsorted, with a repeated name or an empty
+    /// value, match none); `Ok(None)` when it does not, and then
+    /// nothing was done: the caller builds the [`Labels`] and calls
+    /// [`Appender::append`]. `series_ref` and the result are as in
+    /// `append`. This lets a receiver that gets every series' labels with
+    /// every sample (remote write) skip building a label set for the series
+    /// it has seen; the default implementation, for storages without such
+    /// a lookup, always answers `Ok(None)`.
+    fn append_known(
+        &mut self,
+        series_ref: SeriesRef,
+        pairs: &[(&str, &str)],
+        t: Timestamp,
+        v: f64,
+    ) -> Result<Option<SeriesRef>, AppendError> {
+        let _ = (series_ref, pairs, t, v);
+        Ok(None)
+    }
+
     /// Attaches an exemplar to a series.
     fn append_exemplar(
         &mut self,
