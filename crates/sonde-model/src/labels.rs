@@ -212,6 +212,8 @@ pub struct LabelsIter<'a> {
 impl<'a> Iterator for LabelsIter<'a> {
     type Item = (&'a str, &'a str);
 
+    // Inlined across crates: the head compares stored label sets pair by
+    // pair with what a client sent, once per remote-write sample.
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.rest.is_empty() {
@@ -308,6 +310,7 @@ fn decode_len(buf: &[u8]) -> (usize, usize) {
 #[allow(unsafe_code)]
 mod utf8 {
     /// Turns bytes written by `encode_str` back into the `&str` they came from.
+    #[inline]
     pub(super) fn from_encoded(bytes: &[u8]) -> &str {
         // SAFETY: a `Labels` buffer is private and only ever written by
         // `encode_str` from `&str` values, and `decode_str` slices it at the
