@@ -18,6 +18,7 @@ use sonde_model::{AppendError, Appender, Exemplar, Labels, SeriesRef, StorageErr
 
 use crate::db::DbInner;
 use crate::exemplars::{Refusal, StoredExemplar};
+use crate::head::same_pairs;
 use crate::series::{MemSeries, Placement};
 use crate::wal::append_frame;
 use crate::wal_record::{
@@ -35,6 +36,8 @@ pub struct HeadAppender {
     /// the time an exemplar without its own timestamp takes.
     last: (u32, i64),
     buf: Vec<u8>,
+    /// Key buffer of lookups by label pairs.
+    key: Vec<u8>,
 }
 
 impl HeadAppender {
@@ -45,14 +48,23 @@ impl HeadAppender {
             exemplars: Vec::new(),
             last: (0, i64::MIN),
             buf: Vec::new(),
+            key: Vec::new(),
         }
     }
 
     /// The series `series_ref` names, if it still has these labels.
     fn by_ref(&self, series_ref: SeriesRef, labels: &Labels) -> Option<Arc<MemSeries>> {
+        self.by_ref_where(series_ref, |s| s.labels == *labels)
+    }
+
+    fn by_ref_where(
+        &self,
+        series_ref: SeriesRef,
+        same: impl Fn(&MemSeries) -> bool,
+    ) -> Option<Arc<MemSeries>> {
         let id = u32::try_from(series_ref).ok().filter(|id| *id != 0)?;
         let s = self.db.head.get_by_id(id)?;
-        if s.labels == *labels {
+        if same(&s) {
             return Some(s);
         }
         s.release();
@@ -68,6 +80,16 @@ impl HeadAppender {
             Some(s) => Ok(s),
             None => self.db.head.get_or_create(labels),
         }
+    }
+
+    /// The window checks that do not depend on the series, a refusal
+    /// counted.
+    fn check_bounds_counted(&self, t: i64) -> Result<(), AppendError> {
+        let res = self.check_bounds(t);
+        if let Err(e) = &res {
+            self.db.metrics.count_refused(e);
+        }
+        res
     }
 
     /// The window checks that do not depend on the series.
@@ -101,6 +123,39 @@ impl HeadAppender {
         }
         for (s, _) in self.exemplars.drain(..) {
             s.release();
+        }
+    }
+
+    /// Checks the sample against the series and keeps it for the commit;
+    /// takes over `s`'s pending mark.
+    fn append_to(
+        &mut self,
+        s: Arc<MemSeries>,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        let allow_ooo = self.db.opts.out_of_order_window_ms > 0;
+        let placement = s.data.lock().placement(t, v, allow_ooo);
+        match placement {
+            Ok(Placement::Noop) => {
+                let id = s.id;
+                self.last = (id, t);
+                s.release();
+                Ok(id as SeriesRef)
+            }
+            Ok(_) => {
+                let id = s.id;
+                self.last = (id, t);
+                self.samples.push((s, t, v));
+                Ok(id as SeriesRef)
+            }
+            Err(e) => {
+                // An exemplar of a refused sample still takes its time.
+                self.last = (s.id, t);
+                s.release();
+                self.db.metrics.count_refused(&e);
+                Err(e)
+            }
         }
     }
 
@@ -188,35 +243,32 @@ impl Appender for HeadAppender {
         t: Timestamp,
         v: f64,
     ) -> Result<SeriesRef, AppendError> {
-        let res = self.check_bounds(t);
-        if let Err(e) = res {
-            self.db.metrics.count_refused(&e);
+        self.check_bounds_counted(t)?;
+        let s = self.lookup(series_ref, labels)?;
+        self.append_to(s, t, v)
+    }
+
+    /// Found by the pairs, without building a label set: the hot path of
+    /// remote write, where every sample comes with its series' labels.
+    fn append_known(
+        &mut self,
+        series_ref: SeriesRef,
+        pairs: &[(&str, &str)],
+        t: Timestamp,
+        v: f64,
+    ) -> Result<Option<SeriesRef>, AppendError> {
+        let found = match self.by_ref_where(series_ref, |s| same_pairs(&s.labels, pairs)) {
+            Some(s) => Some(s),
+            None => self.db.head.get_by_pairs(pairs, &mut self.key),
+        };
+        let Some(s) = found else {
+            return Ok(None);
+        };
+        if let Err(e) = self.check_bounds_counted(t) {
+            s.release();
             return Err(e);
         }
-        let s = self.lookup(series_ref, labels)?;
-        let allow_ooo = self.db.opts.out_of_order_window_ms > 0;
-        let placement = s.data.lock().placement(t, v, allow_ooo);
-        match placement {
-            Ok(Placement::Noop) => {
-                let id = s.id;
-                self.last = (id, t);
-                s.release();
-                Ok(id as SeriesRef)
-            }
-            Ok(_) => {
-                let id = s.id;
-                self.last = (id, t);
-                self.samples.push((s, t, v));
-                Ok(id as SeriesRef)
-            }
-            Err(e) => {
-                // An exemplar of a refused sample still takes its time.
-                self.last = (s.id, t);
-                s.release();
-                self.db.metrics.count_refused(&e);
-                Err(e)
-            }
-        }
+        self.append_to(s, t, v).map(Some)
     }
 
     /// Checks the exemplar against the store now (so the caller learns at

@@ -134,6 +134,17 @@ impl Appender for TrackedAppender {
         self.inner.append(series_ref, labels, t, v)
     }
 
+    fn append_known(
+        &mut self,
+        series_ref: SeriesRef,
+        pairs: &[(&str, &str)],
+        t: Timestamp,
+        v: f64,
+    ) -> Result<Option<SeriesRef>, AppendError> {
+        self.min_t = self.min_t.min(t);
+        self.inner.append_known(series_ref, pairs, t, v)
+    }
+
     fn append_exemplar(
         &mut self,
         series_ref: SeriesRef,

@@ -453,6 +453,54 @@ async fn remote_write_out_of_order_and_duplicates_are_400_naming_the_series() {
     assert_eq!(s.query("d", t).await.len(), 1);
 }
 
+/// A stored series is found from the pairs as sent (the path that builds
+/// no label set); sent unsorted or with an empty value, it is still the
+/// same series, and refusals on either path name it the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_write_known_series_in_any_form_is_one_series() {
+    let s = start(true).await;
+    let t = now_ms() - 60_000;
+    let one = |labels: &[(&str, &str)], t: i64, v: f64| WriteRequest {
+        timeseries: vec![series(labels, &[(t, v)])],
+        metadata: vec![],
+    };
+    let forms: [&[(&str, &str)]; 4] = [
+        &[("__name__", "k"), ("job", "j")],
+        &[("job", "j"), ("__name__", "k")],
+        &[("__name__", "k"), ("empty", ""), ("job", "j")],
+        &[("__name__", "k"), ("job", "j")],
+    ];
+    for (i, labels) in forms.iter().enumerate() {
+        let (st, body) = s.remote_write(&one(labels, t + i as i64 * 1000, 1.0)).await;
+        assert_eq!(st, 204, "{body}");
+    }
+    assert_eq!(
+        s.query("count_over_time(k[5m])", t + 3000).await,
+        BTreeMap::from([(m(&[("job", "j")]), 4.0)])
+    );
+    for labels in [forms[0], forms[1]] {
+        let (st, body) = s.remote_write(&one(labels, t + 500, 9.0)).await;
+        assert_eq!(st, 400, "{body}");
+        assert!(
+            body.contains(&format!(
+                r#"series {{__name__=\"k\", job=\"j\"}} timestamp {}: out of order sample"#,
+                t + 500
+            )),
+            "{body}"
+        );
+    }
+    // A new series still has its labels checked.
+    let (st, body) = s
+        .remote_write(&one(
+            &[("__name__", "k"), ("job", "j"), ("x-y", "1")],
+            t,
+            1.0,
+        ))
+        .await;
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("invalid label name"), "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_write_malformed_bodies_and_limits() {
     let s = start(true).await;

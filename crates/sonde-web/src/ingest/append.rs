@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use sonde_model::{AppendError, Appender, Exemplar, Labels, SeriesRef, StorageError, Timestamp};
 
+use super::sanitize::pairs_to_string;
 use super::state::{Ingest, Protocol};
 
 /// Refused samples described in the response; the rest are only counted.
@@ -64,21 +65,9 @@ impl Batch {
         t: Timestamp,
         v: f64,
     ) -> Result<SeriesRef, StorageError> {
-        if t < crate::params::MIN_TIME_MS {
+        if let Some(why) = self.time_refusal(t) {
             self.refused.out_of_bounds += 1;
-            self.describe(|| {
-                format!(
-                    "series {labels} timestamp {t}: before the earliest representable time {}",
-                    crate::params::MIN_TIME_MS
-                )
-            });
-            return Ok(series_ref);
-        }
-        if t > self.now_ms.saturating_add(MAX_AHEAD_MS) {
-            self.refused.out_of_bounds += 1;
-            self.describe(|| {
-                format!("series {labels} timestamp {t}: more than 10m ahead of the server's clock")
-            });
+            self.describe(|| format!("series {labels} timestamp {t}: {why}"));
             return Ok(series_ref);
         }
         match self.app.append(series_ref, labels, t, v) {
@@ -86,18 +75,70 @@ impl Batch {
                 self.appended += 1;
                 Ok(r)
             }
-            Err(AppendError::Storage(e)) => Err(e),
-            Err(e) => {
-                match e {
-                    AppendError::OutOfOrder => self.refused.out_of_order += 1,
-                    AppendError::DuplicateSampleForTimestamp => self.refused.duplicate += 1,
-                    AppendError::OutOfBounds => self.refused.out_of_bounds += 1,
-                    AppendError::TooOld => self.refused.too_old += 1,
-                    _ => self.refused.invalid += 1,
-                }
-                self.describe(|| format!("series {labels} timestamp {t}: {e}"));
-                Ok(series_ref)
+            Err(e) => self
+                .refusal(e, || labels.to_string(), t)
+                .map(|()| series_ref),
+        }
+    }
+
+    /// Why the batch refuses a sample at `t` whatever its series, if it does.
+    fn time_refusal(&self, t: Timestamp) -> Option<String> {
+        if t < crate::params::MIN_TIME_MS {
+            return Some(format!(
+                "before the earliest representable time {}",
+                crate::params::MIN_TIME_MS
+            ));
+        }
+        if t > self.now_ms.saturating_add(MAX_AHEAD_MS) {
+            return Some("more than 10m ahead of the server's clock".into());
+        }
+        None
+    }
+
+    /// Records a sample the storage refused; a storage failure is returned.
+    fn refusal(
+        &mut self,
+        e: AppendError,
+        series: impl FnOnce() -> String,
+        t: Timestamp,
+    ) -> Result<(), StorageError> {
+        match e {
+            AppendError::Storage(e) => return Err(e),
+            AppendError::OutOfOrder => self.refused.out_of_order += 1,
+            AppendError::DuplicateSampleForTimestamp => self.refused.duplicate += 1,
+            AppendError::OutOfBounds => self.refused.out_of_bounds += 1,
+            AppendError::TooOld => self.refused.too_old += 1,
+            _ => self.refused.invalid += 1,
+        }
+        self.describe(|| format!("series {} timestamp {t}: {e}", series()));
+        Ok(())
+    }
+
+    /// Appends one sample to the series whose canonical label pairs these
+    /// are, if the storage holds it ([`Appender::append_known`]);
+    /// `Ok(None)` when it does not (nothing recorded). A refused sample is
+    /// recorded, a storage failure returned.
+    pub fn append_known(
+        &mut self,
+        series_ref: SeriesRef,
+        pairs: &[(&str, &str)],
+        t: Timestamp,
+        v: f64,
+    ) -> Result<Option<SeriesRef>, StorageError> {
+        if let Some(why) = self.time_refusal(t) {
+            self.refused.out_of_bounds += 1;
+            self.describe(|| format!("series {} timestamp {t}: {why}", pairs_to_string(pairs)));
+            return Ok(Some(series_ref));
+        }
+        match self.app.append_known(series_ref, pairs, t, v) {
+            Ok(Some(r)) => {
+                self.appended += 1;
+                Ok(Some(r))
             }
+            Ok(None) => Ok(None),
+            Err(e) => self
+                .refusal(e, || pairs_to_string(pairs), t)
+                .map(|()| Some(series_ref)),
         }
     }
 

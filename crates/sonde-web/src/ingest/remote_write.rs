@@ -31,8 +31,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sonde_model::{Appendable, Exemplar, Labels};
-use sonde_remote::{snappy, DecodeError, DecodeLimits, WriteDecoder};
+use sonde_model::{Appendable, Exemplar, Labels, StorageError};
+use sonde_remote::{snappy, DecodeError, DecodeLimits, SampleRef, WriteDecoder};
 
 use super::append::{now_ms, storage_error_type, Batch};
 use super::body::{self, header_str};
@@ -124,26 +124,34 @@ pub(crate) fn write(
         let mut batch = Batch::new(app.appender(), now_ms());
         for series in req.series() {
             let pairs = series.labels();
+            let mut samples = series.samples();
+            let plain = series.exemplars().next().is_none() && series.histogram_count() == 0;
+            if plain {
+                match append_known(&mut batch, pairs, samples) {
+                    Ok(None) => continue,
+                    Ok(Some(rest)) => samples = rest,
+                    Err(e) => {
+                        batch.rollback();
+                        let labels = Labels::from_sorted(pairs.iter().copied());
+                        return Err(append_failed(&labels, &e));
+                    }
+                }
+            }
             let labels = match series_labels(pairs) {
                 Ok(l) => l,
                 Err(why) => {
                     let n = series.samples().len() + series.histogram_count();
-                    batch.refuse_invalid(n, || {
-                        format!("series {}: {why}", pairs_to_string(pairs))
-                    });
+                    batch.refuse_invalid(n, || format!("series {}: {why}", pairs_to_string(pairs)));
                     continue;
                 }
             };
             let mut r = 0;
-            for s in series.samples() {
+            for s in samples {
                 match batch.append(r, &labels, s.timestamp, s.value) {
                     Ok(next) => r = next,
                     Err(e) => {
                         batch.rollback();
-                        return Err(ApiError::new(
-                            storage_error_type(&e),
-                            format!("storage failed appending series {labels}: {e}; nothing of this request was stored"),
-                        ));
+                        return Err(append_failed(&labels, &e));
                     }
                 }
             }
@@ -174,10 +182,44 @@ pub(crate) fn write(
         batch.commit(ingest, Protocol::RemoteWrite).map_err(|e| {
             ApiError::new(
                 storage_error_type(&e),
-                format!("storage failed committing {n} series: {e}; nothing of this request was stored"),
+                format!(
+                    "storage failed committing {n} series: {e}; nothing of this request was stored"
+                ),
             )
         })
     })
+}
+
+/// Appends `samples` to the series `pairs` name if the storage holds it
+/// (no label set built, no validation: the series passed it when it was
+/// created; pairs sent unsorted or with an empty value never match a stored
+/// label set, so they take the path that builds one). Returns the samples left to append through a built label set:
+/// `None` when all were taken (stored or refused), all of them when the
+/// series is new. A storage failure is returned (the caller rolls back).
+fn append_known<'s>(
+    batch: &mut Batch,
+    pairs: &[(&str, &str)],
+    samples: &'s [SampleRef],
+) -> Result<Option<&'s [SampleRef]>, StorageError> {
+    let mut r = 0;
+    for (i, s) in samples.iter().enumerate() {
+        match batch.append_known(r, pairs, s.timestamp, s.value)? {
+            Some(next) => r = next,
+            // In practice only the first misses: once found, a series
+            // stays (garbage collection skips series with pending samples).
+            None => return Ok(Some(&samples[i..])),
+        }
+    }
+    Ok(None)
+}
+
+fn append_failed(labels: &Labels, e: &StorageError) -> ApiError {
+    ApiError::new(
+        storage_error_type(e),
+        format!(
+            "storage failed appending series {labels}: {e}; nothing of this request was stored"
+        ),
+    )
 }
 
 fn decode_error(e: DecodeError) -> ApiError {
