@@ -12,6 +12,7 @@ pub(crate) const FIXED32: u8 = 5;
 /// A cursor over `buf[pos..end]`. `buf` is cut at `end`, so reads need no
 /// second bound check; it starts at the outermost buffer's byte 0, so `pos`
 /// is an absolute offset for error messages.
+#[derive(Clone)]
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -123,13 +124,53 @@ impl<'a> Reader<'a> {
     /// A length-delimited field read as UTF-8 text, borrowed.
     #[inline(always)]
     pub(crate) fn string(&mut self, path: Path<'_>) -> Result<&'a str, DecodeError> {
+        self.string_in(None, path)
+    }
+
+    /// A length-delimited field read as text, borrowed from `text` (a
+    /// stretch of the buffer already checked as UTF-8, starting at the
+    /// absolute offset `.0`) when it lies inside it on character
+    /// boundaries, else checked on its own.
+    #[inline(always)]
+    pub(crate) fn string_in(
+        &mut self,
+        text: Option<(usize, &'a str)>,
+        path: Path<'_>,
+    ) -> Result<&'a str, DecodeError> {
         let r = self.sub(path)?;
+        if let Some((base, t)) = text {
+            if let Some(s) = r.pos.checked_sub(base).and_then(|a| t.get(a..r.end - base)) {
+                return Ok(s);
+            }
+        }
         let bytes = &self.buf[r.pos..r.end];
         std::str::from_utf8(bytes).map_err(|e| DecodeError::Protobuf {
             offset: r.pos + e.valid_up_to(),
             path: path(),
             reason: "string is not valid UTF-8".into(),
         })
+    }
+
+    /// The run of `field` length-delimited fields starting here, as text,
+    /// if it is valid UTF-8 as a whole (one check instead of one per
+    /// string; the framing bytes of short fields are ASCII). `None` when
+    /// there is no such run or it is not text.
+    pub(crate) fn text_run(&self, field: u64) -> Option<(usize, &'a str)> {
+        let mut p = self.clone();
+        let start = p.pos;
+        let key = (field << 3) | u64::from(LEN);
+        while !p.at_end() && p.buf[p.pos] == key as u8 && key < 0x80 {
+            p.pos += 1;
+            let len = usize::try_from(p.varint(&String::new).ok()?).ok()?;
+            let end = p.pos.checked_add(len).filter(|e| *e <= p.end)?;
+            p.pos = end;
+        }
+        if p.pos == start {
+            return None;
+        }
+        std::str::from_utf8(&self.buf[start..p.pos])
+            .ok()
+            .map(|t| (start, t))
     }
 
     /// Skips a field of an unknown number.
