@@ -20,9 +20,16 @@ use crate::workload::{Generator, Workload};
 /// Prometheus 2.42 `queue_config.max_samples_per_send` default.
 pub const PROMETHEUS_MAX_SAMPLES_PER_SEND: usize = 500;
 
+/// Steps of data in one epoch of sending: senders stay within an epoch of
+/// each other (see `ingest::EpochGate`). 60 steps of 15 s: 15 minutes.
+pub const EPOCH_STEPS: usize = 60;
+
 /// The request bodies of one sender connection, in send order.
 pub struct ShardBodies {
     pub bodies: Vec<Bytes>,
+    /// Where each epoch's bodies end (exclusive indexes into `bodies`);
+    /// every shard has the same number of epochs.
+    pub epoch_ends: Vec<usize>,
     pub samples: u64,
 }
 
@@ -66,6 +73,11 @@ pub fn encode(w: &Workload, shards: usize, batch: usize, probe_series: &[usize])
             let t = w.timestamp(w.instance_of(p.series), step);
             p.points.push((t, values[p.series]));
         }
+        if (step + 1) % EPOCH_STEPS == 0 && step + 1 < w.steps {
+            for b in &mut builders {
+                b.epoch_ends.push(b.bodies.len());
+            }
+        }
     }
     let mut out = Encoded {
         shards: Vec::new(),
@@ -75,10 +87,12 @@ pub fn encode(w: &Workload, shards: usize, batch: usize, probe_series: &[usize])
     };
     for mut b in builders {
         b.flush();
+        b.epoch_ends.push(b.bodies.len());
         out.compressed_bytes += b.bodies.iter().map(|x| x.len() as u64).sum::<u64>();
         out.raw_bytes += b.raw_bytes;
         out.shards.push(ShardBodies {
             bodies: b.bodies.into_iter().map(Bytes::from).collect(),
+            epoch_ends: b.epoch_ends,
             samples: b.samples,
         });
     }
@@ -90,6 +104,7 @@ struct BatchBuilder {
     raw: Vec<u8>,
     in_batch: usize,
     bodies: Vec<Vec<u8>>,
+    epoch_ends: Vec<usize>,
     samples: u64,
     raw_bytes: u64,
     scratch: Vec<u8>,
@@ -160,6 +175,32 @@ fn put_varint(dst: &mut Vec<u8>, mut x: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every shard has the same epochs, in order, covering all its bodies,
+    /// and no body of an epoch holds a sample of a later one.
+    #[test]
+    fn epochs_split_every_shard_alike() {
+        let w = Workload::new(50, 2 * EPOCH_STEPS + 7, 15_000, 1_000_000_000);
+        let enc = encode(&w, 3, 64, &[]);
+        // Samples of step k lie in [start + k * interval, start + (k + 1) *
+        // interval + 5 ms jitter).
+        let epoch_end_t =
+            |e: usize| w.start_ms + ((e + 1) * EPOCH_STEPS) as i64 * w.interval_ms + 5;
+        for sb in &enc.shards {
+            assert_eq!(sb.epoch_ends.len(), 3);
+            assert!(sb.epoch_ends.windows(2).all(|p| p[0] <= p[1]));
+            assert_eq!(sb.epoch_ends.last(), Some(&sb.bodies.len()));
+            let mut start = 0;
+            for (e, &end) in sb.epoch_ends.iter().enumerate().take(2) {
+                for body in &sb.bodies[start..end] {
+                    let req = sonde_remote::decode_write_request(body, 1 << 24).unwrap();
+                    let newest = req.timeseries.iter().map(|t| t.samples[0].timestamp).max();
+                    assert!(newest.unwrap() < epoch_end_t(e), "epoch {e}");
+                }
+                start = end;
+            }
+        }
+    }
 
     #[test]
     fn bodies_decode_to_exactly_the_generated_samples_in_order() {
