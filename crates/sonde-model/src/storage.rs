@@ -214,6 +214,19 @@ pub trait SampleIter {
         }
         last
     }
+
+    /// Appends every sample with `mint <= t <= maxt` to `out`, in order,
+    /// for a reader that takes a whole range at once (a range function over
+    /// a query's steps); a storage can decode its chunks in bulk instead of
+    /// sample by sample. The cursor is left anywhere: use the iterator no
+    /// further.
+    fn collect_in(&mut self, mint: Timestamp, maxt: Timestamp, out: &mut Vec<Sample>) {
+        let mut s = self.seek(mint);
+        while let Some(x) = s.filter(|x| x.t <= maxt) {
+            out.push(x);
+            s = self.next();
+        }
+    }
 }
 
 /// A read view over a time range.
