@@ -276,6 +276,47 @@ impl SampleIter for ChunkSeriesIter<'_> {
             .filter(|s| s.0 >= mint)
             .map(|(t, v)| Sample::new(t, v))
     }
+
+    /// Decodes each run of chunks in `[mint, maxt]` straight into `out`,
+    /// without the per-sample cursor of `next` (which was a third of the
+    /// decoding cost of range queries over many series).
+    fn collect_in(&mut self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+        let (mint, maxt) = (mint.max(self.mint), maxt.min(self.maxt));
+        let fresh = self.cur.is_none() && self.next_chunk == 0 && !self.done;
+        if !fresh {
+            let mut s = self.seek(mint);
+            while let Some(x) = s.filter(|x| x.t <= maxt) {
+                out.push(x);
+                s = self.next();
+            }
+            return;
+        }
+        self.done = true;
+        let chunks = self.chunks;
+        let mut start = 0;
+        while start < chunks.len() && chunks[start].mint <= maxt {
+            let (end, run_max) = run_end(chunks, start);
+            if run_max >= mint {
+                let keep = |&(t, _): &(i64, f64)| t >= mint;
+                let within = |&(t, _): &(i64, f64)| t <= maxt;
+                let sample = |(t, v): (i64, f64)| Sample::new(t, v);
+                if end - start == 1 {
+                    let it = decode(&chunks[start]);
+                    out.extend(it.skip_while(|p| !keep(p)).take_while(within).map(sample));
+                } else {
+                    let merged = merge_run(&chunks[start..end]);
+                    out.extend(
+                        merged
+                            .into_iter()
+                            .skip_while(|p| !keep(p))
+                            .take_while(within)
+                            .map(sample),
+                    );
+                }
+            }
+            start = end;
+        }
+    }
 }
 
 /// The end (exclusive) and the newest time of the run of overlapping
@@ -369,7 +410,7 @@ mod tests {
     }
 
     #[test]
-    fn last_in_agrees_with_walking_the_window() {
+    fn last_in_and_collect_in_agree_with_walking_the_window() {
         // Runs of chunks: apart, touching, overlapping, with duplicates.
         let layouts: Vec<Vec<Vec<i64>>> = vec![
             vec![vec![1, 2, 3], vec![10, 20, 30], vec![40, 50]],
@@ -384,18 +425,33 @@ mod tests {
             for mint in -1..=55 {
                 for maxt in mint - 1..=56 {
                     let mut walk = ChunkSeriesIter::sorted(&s.chunks, s.mint, s.maxt);
-                    let mut want = None;
+                    let mut walked = Vec::new();
                     let mut x = walk.seek(mint);
                     while let Some(smp) = x.filter(|smp| smp.t <= maxt) {
-                        want = Some(smp);
+                        walked.push((smp.t, smp.v.to_bits()));
                         x = walk.next();
                     }
                     let mut it = ChunkSeriesIter::sorted(&s.chunks, s.mint, s.maxt);
                     let got = it.last_in(mint, maxt);
                     assert_eq!(
                         got.map(|s| (s.t, s.v.to_bits())),
-                        want.map(|s| (s.t, s.v.to_bits())),
+                        walked.last().copied(),
                         "{layout:?} [{mint}, {maxt}]"
+                    );
+                    let mut it = ChunkSeriesIter::sorted(&s.chunks, s.mint, s.maxt);
+                    let mut all = Vec::new();
+                    it.collect_in(mint, maxt, &mut all);
+                    let all: Vec<_> = all.iter().map(|s| (s.t, s.v.to_bits())).collect();
+                    assert_eq!(all, walked, "collect_in {layout:?} [{mint}, {maxt}]");
+                    // After the cursor moved, the same through seek and next.
+                    let mut it = ChunkSeriesIter::sorted(&s.chunks, s.mint, s.maxt);
+                    it.seek(mint);
+                    let mut rest = Vec::new();
+                    it.collect_in(mint, maxt, &mut rest);
+                    let rest: Vec<_> = rest.iter().map(|s| (s.t, s.v.to_bits())).collect();
+                    assert_eq!(
+                        rest, walked,
+                        "collect_in after seek {layout:?} [{mint}, {maxt}]"
                     );
                 }
             }

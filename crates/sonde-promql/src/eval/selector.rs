@@ -163,17 +163,8 @@ impl RangeSource {
                 buf.extend(cut.iter().filter(|p| !is_stale_nan(p.v)));
             }
             SourceSeries::Stored(s) => {
-                let mut it = s.samples();
-                let mut next = it.seek(first_mint);
-                while let Some(p) = next {
-                    if p.t > last_maxt {
-                        break;
-                    }
-                    if !is_stale_nan(p.v) {
-                        buf.push(p);
-                    }
-                    next = it.next();
-                }
+                s.samples().collect_in(first_mint, last_maxt, buf);
+                buf.retain(|p| !is_stale_nan(p.v));
             }
         }
         buf
