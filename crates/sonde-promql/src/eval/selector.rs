@@ -300,20 +300,22 @@ impl Evaluator<'_, '_> {
         let offset = super::offset_ms(&vs.offset);
         let per_step = self.ctx.limits.tracks_per_step();
         let mut out = Vec::with_capacity(selected.len());
+        // The series' samples any step can see, read in bulk (reused).
+        let mut seen: Vec<Sample> = Vec::new();
         for s in &selected {
             self.ctx.limits.check()?;
             let mut it = s.samples();
-            let (mut pending, mut last) = if steps == 1 {
+            seen.clear();
+            let mut last = if steps == 1 {
                 // One step needs only the newest visible sample, which the
                 // storage finds without reading what is older.
                 let visible = cap.map_or(first_ref, |c| first_ref.min(c));
-                (
-                    None,
-                    it.last_in(first_ref.saturating_sub(lookback), visible),
-                )
+                it.last_in(first_ref.saturating_sub(lookback), visible)
             } else {
-                (it.seek(first_ref.saturating_sub(lookback)), None)
+                it.collect_in(first_ref.saturating_sub(lookback), last_ref, &mut seen);
+                None
             };
+            let mut pending = seen.iter().peekable();
             let mut points = Vec::new();
             for step in 0..steps {
                 if step % CHECK_EVERY == CHECK_EVERY - 1 {
@@ -322,12 +324,8 @@ impl Evaluator<'_, '_> {
                 let ts = self.step_ts(step);
                 let r = pinned.unwrap_or(ts).saturating_sub(offset);
                 let visible = cap.map_or(r, |c| r.min(c));
-                while let Some(smp) = pending {
-                    if smp.t > visible {
-                        break;
-                    }
-                    last = Some(smp);
-                    pending = it.next();
+                while let Some(smp) = pending.next_if(|smp| smp.t <= visible) {
+                    last = Some(*smp);
                 }
                 if let Some(l) = last {
                     if l.t >= r - lookback && !is_stale_nan(l.v) {
