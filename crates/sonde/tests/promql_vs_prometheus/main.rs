@@ -1,7 +1,8 @@
 //! Side-by-side with the real Prometheus 2.42: the same data goes into
 //! Prometheus (`promtool tsdb create-blocks-from openmetrics`) and into the
 //! `sonde` binary (remote write, in time order, as a Prometheus would send
-//! it), and a list of queries covering every function, aggregation and
+//! it, with 10-minute blocks so that it answers from blocks and the head),
+//! and a list of queries covering every function, aggregation and
 //! operator is sent to both HTTP APIs, as instant queries at several times
 //! and as range queries; the answers must agree (labels exactly, values
 //! within a relative 1e-9, NaN equal to NaN, the same `errorType` where Prometheus errs).
@@ -16,6 +17,8 @@ mod compare;
 mod dataset;
 mod peer;
 mod queries;
+
+use std::time::Duration;
 
 use serde_json::Value as Json;
 use sonde_remote::proto::{Label, Sample, TimeSeries, WriteRequest};
@@ -93,8 +96,14 @@ fn same_results_as_prometheus() {
     // No scrape jobs: the remote-written data is all Sonde has.
     let config = dir.path().join("sonde.yml");
     std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
-    let sonde = common::Sonde::start(&[&format!("--config.file={}", config.display())]);
+    // 10-minute blocks: the 70 minutes of data are cut into blocks as they
+    // arrive, so queries read blocks and the head, not the head alone.
+    let sonde = common::Sonde::start(&[
+        &format!("--config.file={}", config.display()),
+        "--storage.tsdb.min-block-duration=10m",
+    ]);
     remote_write(&sonde.url("/api/v1/write"), &data);
+    sonde.wait_for_log("head cut into block", Duration::from_secs(120));
     let sonde_port: u16 = sonde.addr.rsplit(':').next().unwrap().parse().unwrap();
     let times = [T0, T0 + 1_800_000 + 7_000, T0 + 3_590_000, T0 + 3_900_000];
     let ranges = [
@@ -194,4 +203,13 @@ fn same_results_as_prometheus() {
         failures.len(),
         failures[0]
     );
+    // The answers came from blocks as well as the head.
+    let (_, metrics) = common::get(&sonde.url("/metrics"));
+    let blocks: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sonde_tsdb_blocks_loaded "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("sonde_tsdb_blocks_loaded in /metrics");
+    println!("answered from {blocks} blocks and the head");
+    assert!(blocks >= 3.0, "only {blocks} blocks were cut");
 }
