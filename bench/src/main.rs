@@ -17,6 +17,7 @@ mod ingest;
 mod query;
 mod report;
 mod server;
+mod suite;
 mod workload;
 
 use std::path::{Path, PathBuf};
