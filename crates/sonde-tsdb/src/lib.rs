@@ -42,6 +42,7 @@ pub mod head_append;
 pub mod iter;
 pub mod metrics;
 pub mod mmap;
+mod newest;
 pub mod options;
 pub mod postings;
 pub mod querier;

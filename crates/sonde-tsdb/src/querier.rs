@@ -17,6 +17,7 @@ use crate::chunk::Chunk;
 use crate::error::TsdbError;
 use crate::head::Head;
 use crate::iter::{apply_tombstones, ChunkSeries, SeriesLabels};
+use crate::newest::{newest_of, NewestSeries};
 
 /// One source of series for a query.
 pub trait Source: Send + Sync {
@@ -152,6 +153,27 @@ pub fn merge_sorted<L: Ord>(lists: Vec<Vec<(L, Vec<Chunk>)>>) -> Vec<(L, Vec<Chu
     }
 }
 
+/// A selected series over `[mint, maxt]`: its chunks, read lazily, and
+/// for a head series whose newest sample is known, that sample.
+pub(crate) fn selected_series(
+    labels: SeriesLabels,
+    chunks: Vec<Chunk>,
+    mint: i64,
+    maxt: i64,
+) -> Box<dyn Series> {
+    let newest = newest_of(&labels, &chunks);
+    let inner = ChunkSeries::new(labels, chunks, mint, maxt);
+    match newest {
+        Some(newest) => Box::new(NewestSeries {
+            inner,
+            newest,
+            mint,
+            maxt,
+        }),
+        None => Box::new(inner),
+    }
+}
+
 fn merge_strings(lists: Vec<Vec<String>>) -> Vec<String> {
     let mut set: BTreeSet<String> = BTreeSet::new();
     for l in lists {
@@ -173,9 +195,9 @@ impl Querier for DbQuerier {
             .map(|s| s.select_chunks(mint, maxt, matchers))
             .collect::<Result<Vec<_>, TsdbError>>()?;
         let series = merge_sorted(lists);
-        let iter = series.into_iter().map(move |(labels, chunks)| {
-            Ok(Box::new(ChunkSeries::new(labels, chunks, mint, maxt)) as Box<dyn Series>)
-        });
+        let iter = series
+            .into_iter()
+            .map(move |(labels, chunks)| Ok(selected_series(labels, chunks, mint, maxt)));
         Ok(Box::new(iter))
     }
 

@@ -171,6 +171,16 @@ impl SeriesData {
         self.rare.as_ref().map_or(&[], |r| &r.tombstones)
     }
 
+    /// The newest in-order sample, `(max_t, value)`, read from what the
+    /// append path keeps anyway (no decoding), while it is the open chunk's
+    /// last sample: out-of-order samples are always older than `max_t`, so
+    /// it is then the newest sample the series holds. `None` when there is
+    /// no open chunk (none yet, or it was frozen for a block).
+    pub fn newest(&self) -> Option<(i64, f64)> {
+        self.open.as_ref().filter(|o| o.maxt() == self.max_t)?;
+        Some((self.max_t, f64::from_bits(self.last_bits)))
+    }
+
     pub fn add_tombstone(&mut self, mint: i64, maxt: i64) {
         self.rare_mut().tombstones.push((mint, maxt));
     }
