@@ -176,7 +176,7 @@ mod tests {
             };
             let plain =
                 ChunkSeries::new(SeriesLabels::Head(arc.clone()), chunks.clone(), smin, smax);
-            let fast = selected_series(labels, chunks, smin, smax);
+            let fast = selected_series(labels, chunks, smin, smax, true);
             for a in (-20..=130).step_by(5) {
                 for b in (a - 5..=140).step_by(5) {
                     let want = walk(&plain, a.max(smin), b.min(smax));

@@ -154,14 +154,16 @@ pub fn merge_sorted<L: Ord>(lists: Vec<Vec<(L, Vec<Chunk>)>>) -> Vec<(L, Vec<Chu
 }
 
 /// A selected series over `[mint, maxt]`: its chunks, read lazily, and
-/// for a head series whose newest sample is known, that sample.
+/// (with `newest`) for a head series whose newest sample is known, that
+/// sample.
 pub(crate) fn selected_series(
     labels: SeriesLabels,
     chunks: Vec<Chunk>,
     mint: i64,
     maxt: i64,
+    newest: bool,
 ) -> Box<dyn Series> {
-    let newest = newest_of(&labels, &chunks);
+    let newest = newest.then(|| newest_of(&labels, &chunks)).flatten();
     let inner = ChunkSeries::new(labels, chunks, mint, maxt);
     match newest {
         Some(newest) => Box::new(NewestSeries {
@@ -195,9 +197,14 @@ impl Querier for DbQuerier {
             .map(|s| s.select_chunks(mint, maxt, matchers))
             .collect::<Result<Vec<_>, TsdbError>>()?;
         let series = merge_sorted(lists);
+        // Only a vector selector at one time asks for the newest sample
+        // alone (`SampleIter::last_in`); range selectors and steps of a
+        // range query read chunks, so they need not look it up. (A hint,
+        // not a contract: any series answers every read correctly.)
+        let newest = hints.range == 0 && hints.step == 0;
         let iter = series
             .into_iter()
-            .map(move |(labels, chunks)| Ok(selected_series(labels, chunks, mint, maxt)));
+            .map(move |(labels, chunks)| Ok(selected_series(labels, chunks, mint, maxt, newest)));
         Ok(Box::new(iter))
     }
 
