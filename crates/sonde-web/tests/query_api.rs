@@ -125,6 +125,27 @@ async fn errors_have_prometheus_types_and_statuses() {
     }
 }
 
+/// An instant query quick the first time runs on the request's thread the
+/// next times (no blocking-pool hop): the answers, errors included, are
+/// those of the first run.
+#[tokio::test]
+async fn repeated_instant_queries_answer_the_same() {
+    let base = start(storage()).await;
+    for q in [
+        "sum(requests_total)",
+        "requests_total",
+        "rate(requests_total[1m])",
+        "requests_total%2Bon()requests_total",
+        "requests_total[1m]",
+    ] {
+        let url = format!("{base}/api/v1/query?query={q}&time=300");
+        let first = get(&url).await;
+        for _ in 0..3 {
+            assert_eq!(get(&url).await, first, "{q}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn series_and_label_endpoints() {
     let base = start(storage()).await;
