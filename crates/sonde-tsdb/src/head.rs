@@ -23,6 +23,7 @@ use parking_lot::RwLock;
 use roaring::RoaringBitmap;
 use sonde_model::{AppendError, Labels, Matcher};
 
+use crate::head_order::SeriesOrder;
 use crate::postings::{select_postings, MemPostings};
 use crate::series::MemSeries;
 
@@ -177,6 +178,8 @@ pub struct Head {
     /// Oldest and newest sample time in the head (`i64::MAX`/`MIN` when empty).
     min_t: AtomicI64,
     max_t: AtomicI64,
+    /// The series' label order, for sorting selections (read path).
+    order: SeriesOrder,
 }
 
 impl Head {
@@ -195,6 +198,7 @@ impl Head {
             num_series: AtomicU64::new(0),
             min_t: AtomicI64::new(i64::MAX),
             max_t: AtomicI64::new(i64::MIN),
+            order: SeriesOrder::default(),
         }
     }
 
@@ -337,10 +341,14 @@ impl Head {
             .iter()
             .filter_map(|id| self.by_id[self.id_stripe(id)].read().get(&id).cloned())
             .collect();
-        // Label sets are unique in the head: an unstable sort gives the
-        // same order without a scratch buffer.
-        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        self.order
+            .sort(&mut out, self.num_series() as usize, || self.all_series());
         out
+    }
+
+    #[cfg(test)]
+    pub(crate) fn order(&self) -> &SeriesOrder {
+        &self.order
     }
 
     /// Every live series, in no particular order.

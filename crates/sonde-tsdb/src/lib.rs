@@ -39,6 +39,7 @@ pub mod error;
 pub mod exemplars;
 pub mod head;
 pub mod head_append;
+mod head_order;
 pub mod iter;
 pub mod metrics;
 pub mod mmap;
