@@ -13,7 +13,7 @@ use promql_parser::parser::{self, Expr, Function};
 use sonde_model::{Queryable, Sample, Timestamp};
 
 use crate::error::{QueryError, Result};
-use crate::eval::{duration_ms, offset_ms, Ctx, Evaluator, Limits, Val};
+use crate::eval::{duration_ms, offset_ms, Ctx, Evaluator, Limits, MatcherCache, Val};
 use crate::stats::{EngineStats, QueryStats};
 use crate::value::{RangeSeries, Value, VectorSample};
 
@@ -72,6 +72,8 @@ pub type CancelToken = Arc<AtomicBool>;
 pub struct Engine {
     opts: EngineOptions,
     stats: Arc<EngineStats>,
+    /// Shared by the engines made from this one, like `stats`.
+    matchers: Arc<MatcherCache>,
 }
 
 impl Engine {
@@ -80,6 +82,7 @@ impl Engine {
         Engine {
             opts,
             stats: Arc::default(),
+            matchers: Arc::default(),
         }
     }
 
@@ -89,6 +92,7 @@ impl Engine {
         Engine {
             opts,
             stats: Arc::clone(&self.stats),
+            matchers: Arc::clone(&self.matchers),
         }
     }
 
@@ -394,6 +398,7 @@ impl Engine {
             query_end: query.1,
             default_subquery_step: subquery_step,
             limits: Limits::new(self.opts.max_samples, deadline, cancel).sharing(held),
+            matchers: &self.matchers,
         };
         if per_step {
             ctx.limits.track_per_step(start, end, step);

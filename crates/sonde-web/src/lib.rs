@@ -15,6 +15,7 @@ mod lifecycle;
 mod params;
 mod query;
 mod query_cache;
+mod query_memory;
 mod router;
 mod series;
 mod status;

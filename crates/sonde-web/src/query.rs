@@ -2,18 +2,18 @@
 //! blocking thread, at most `--query.max-concurrency` at a time, with the
 //! request's `timeout` capped by `--query.timeout`. A client that goes away
 //! cancels its query, so an abandoned query stops and frees its memory.
-//! An instant query whose previous evaluation was quick runs on the
-//! request's own thread instead ([`CostMemory`]).
+//! Recent query texts are parsed once ([`QueryMemory`]), and an instant
+//! query whose previous evaluation was quick runs on the request's own
+//! thread instead.
 
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use promql_parser::parser::Expr;
 use sonde_model::Queryable;
 use sonde_promql::{CancelToken, Engine, QueryError, QueryOptions, QueryStats, Value};
 use tokio::sync::Semaphore;
@@ -21,60 +21,11 @@ use tokio::sync::Semaphore;
 use crate::api::{ApiError, ErrorType};
 use crate::params::Params;
 use crate::query_cache::QueryCache;
+use crate::query_memory::QueryMemory;
 use crate::WebContext;
 
 /// Prometheus refuses range queries with more points per series than this.
 const MAX_POINTS_PER_SERIES: i64 = 11_000;
-
-/// An instant query whose previous evaluation took less than this is
-/// evaluated on the async thread that serves its request, without the
-/// hand-off to a blocking thread: that hop and the wake-ups around it were
-/// about 40% of the server's CPU for a trivial query (docs/benchmarks.md,
-/// sessions 3 and 4). Holding a runtime thread this long is no worse than
-/// encoding a large answer, which those threads already do.
-const INLINE_BELOW: Duration = Duration::from_millis(1);
-
-/// Query texts [`CostMemory`] remembers; it forgets them all when full (a
-/// forgotten query only goes back to the blocking pool once).
-const COST_MEMORY_ENTRIES: usize = 4096;
-
-/// How long the last evaluation of recent instant queries took, by a hash
-/// of the query text: the estimate of what the next evaluation of the
-/// same text will cost. Dashboards repeat the same queries, and an instant
-/// query's cost barely depends on its time (the same windows over the same
-/// series). A query seen for the first time, or last seen slow, goes to a
-/// blocking thread; one that turns slow runs inline at most once more
-/// (its `timeout` and the engine's deadline still apply inline).
-///
-/// Thread safety: one mutex, held for a map lookup or insert.
-#[derive(Default)]
-struct CostMemory {
-    micros: Mutex<HashMap<u64, u32>>,
-}
-
-impl CostMemory {
-    fn key(query: &str) -> u64 {
-        let mut h = DefaultHasher::new();
-        query.hash(&mut h);
-        h.finish()
-    }
-
-    /// Whether the query's last evaluation was quick enough to run inline.
-    fn cheap(&self, key: u64) -> bool {
-        let map = self.micros.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&key)
-            .is_some_and(|us| u128::from(*us) < INLINE_BELOW.as_micros())
-    }
-
-    fn record(&self, key: u64, took: Duration) {
-        let us = took.as_micros().min(u128::from(u32::MAX)) as u32;
-        let mut map = self.micros.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= COST_MEMORY_ENTRIES && !map.contains_key(&key) {
-            map.clear();
-        }
-        map.insert(key, us);
-    }
-}
 
 /// The query engine, the storage it reads and the concurrency gate.
 ///
@@ -88,8 +39,8 @@ pub struct QueryService {
     per_step_stats: bool,
     /// Range query results, reused across dashboard refreshes.
     cache: Option<Arc<QueryCache>>,
-    /// What recent instant queries cost, to run the cheap ones inline.
-    costs: CostMemory,
+    /// Recent query texts: parsed, and what their instant evaluation cost.
+    memory: QueryMemory,
 }
 
 impl QueryService {
@@ -100,7 +51,7 @@ impl QueryService {
             gate: Arc::new(Semaphore::new(max_concurrency.max(1))),
             per_step_stats: false,
             cache: None,
-            costs: CostMemory::default(),
+            memory: QueryMemory::default(),
         }
     }
 
@@ -124,12 +75,12 @@ impl QueryService {
 
     /// Runs `f` with an engine whose timeout honours the request's `timeout`,
     /// adding the time spent waiting for a slot to its stats. With `cost`
-    /// (the [`CostMemory`] key of an instant query), `f` runs on this
-    /// thread when the query was cheap last time, and its time is recorded.
+    /// (an instant query's text), `f` runs on this thread when the query
+    /// was cheap last time, and its time is recorded.
     async fn run<F>(
         &self,
         timeout: Option<i64>,
-        cost: Option<u64>,
+        cost: Option<&str>,
         f: F,
     ) -> Result<(Value, QueryStats), ApiError>
     where
@@ -151,7 +102,7 @@ impl QueryService {
         let queue_secs = queued.elapsed().as_secs_f64();
         let cancel: CancelToken = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
-        let (result, mut stats) = if cost.is_some_and(|k| self.costs.cheap(k)) {
+        let (result, mut stats) = if cost.is_some_and(|q| self.memory.cheap(q)) {
             // Nothing can cancel it while it runs (the request's future is
             // not polled meanwhile), but it was quick last time, and the
             // engine's deadline still applies. A panic is an error answer,
@@ -169,8 +120,8 @@ impl QueryService {
             std::mem::forget(guard); // finished: nothing to cancel
             done
         };
-        if let Some(k) = cost {
-            self.costs.record(k, started.elapsed());
+        if let Some(q) = cost {
+            self.memory.record(q, started.elapsed());
         }
         stats.add_queue_time(queue_secs);
         Ok((result.map_err(query_error)?, stats))
@@ -234,21 +185,29 @@ fn stats_request(params: &Params, svc: &QueryService) -> (bool, bool) {
     }
 }
 
-/// Parses the `query` parameter; errors read as Prometheus 2.42's do:
-/// `invalid parameter "query": 1:5: parse error: ...` for instant queries
-/// and `format_query`, without the prefix for range queries (`named`).
+/// Parses the `query` parameter (or finds it parsed in `memory`); errors
+/// read as Prometheus 2.42's do: `invalid parameter "query": 1:5: parse
+/// error: ...` for instant queries and `format_query`, without the prefix
+/// for range queries (`named`).
 fn parse_query(
     params: &Params,
     named: bool,
-) -> Result<(String, promql_parser::parser::Expr, f64), ApiError> {
+    memory: Option<&QueryMemory>,
+) -> Result<(String, Arc<Expr>, f64), ApiError> {
     let text = params.get("query").unwrap_or("").to_string();
     let started = Instant::now();
-    let expr = sonde_promql::parse(&text).map_err(|e| match e {
-        QueryError::BadData(m) if named => {
-            ApiError::bad_data(format!("invalid parameter \"query\": {m}"))
-        }
-        other => query_error(other),
-    })?;
+    let parse = |q: &str| {
+        sonde_promql::parse(q).map_err(|e| match e {
+            QueryError::BadData(m) if named => {
+                ApiError::bad_data(format!("invalid parameter \"query\": {m}"))
+            }
+            other => query_error(other),
+        })
+    };
+    let expr = match memory {
+        Some(m) => m.parse(&text, parse)?,
+        None => Arc::new(parse(&text)?),
+    };
     Ok((text, expr, started.elapsed().as_secs_f64()))
 }
 
@@ -259,11 +218,10 @@ pub(crate) async fn instant(
     let time = params.time_or("time", now_ms())?;
     let timeout = params.duration("timeout")?;
     let svc = service(&ctx)?;
-    let (text, expr, parsing) = parse_query(&params, true)?;
+    let (text, expr, parsing) = parse_query(&params, true, Some(&svc.memory))?;
     let (want_stats, per_step) = stats_request(&params, svc);
-    let cost = Some(CostMemory::key(&text));
     let (value, mut stats) = svc
-        .run(timeout, cost, move |engine, storage, cancel| {
+        .run(timeout, Some(&text), move |engine, storage, cancel| {
             let opts = QueryOptions {
                 cancel: Some(cancel),
                 per_step_stats: per_step,
@@ -301,7 +259,7 @@ pub(crate) async fn range(
     }
     let timeout = params.duration("timeout")?;
     let svc = service(&ctx)?;
-    let (text, expr, parsing) = parse_query(&params, false)?;
+    let (text, expr, parsing) = parse_query(&params, false, Some(&svc.memory))?;
     let (want_stats, per_step) = stats_request(&params, svc);
     // Stats describe one evaluation: a query that asks for them is not
     // served from the cache.
@@ -345,41 +303,6 @@ fn required_time(params: &Params, key: &str) -> Result<i64, ApiError> {
 
 /// `/api/v1/format_query`: the query pretty-printed, or its parse error.
 pub(crate) async fn format_query(params: Params) -> Result<Response, ApiError> {
-    let (_, expr, _) = parse_query(&params, true)?;
+    let (_, expr, _) = parse_query(&params, true, None)?;
     Ok(crate::api::success(expr.prettify()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_queries_quick_last_time_run_inline() {
-        let costs = CostMemory::default();
-        let (a, b) = (CostMemory::key("up"), CostMemory::key("sum(up)"));
-        assert_ne!(a, b);
-        assert!(!costs.cheap(a), "never seen: blocking pool");
-        costs.record(a, Duration::from_micros(40));
-        assert!(costs.cheap(a));
-        assert!(!costs.cheap(b));
-        costs.record(a, INLINE_BELOW);
-        assert!(!costs.cheap(a), "turned slow: back to the pool");
-        costs.record(a, Duration::from_secs(u64::from(u32::MAX)));
-        assert!(!costs.cheap(a));
-    }
-
-    #[test]
-    fn a_full_memory_forgets() {
-        let costs = CostMemory::default();
-        for i in 0..COST_MEMORY_ENTRIES as u64 {
-            costs.record(i, Duration::from_micros(1));
-        }
-        assert!(costs.cheap(7));
-        // Known keys are updated in place; a new one empties the map.
-        costs.record(7, Duration::from_micros(2));
-        assert!(costs.cheap(8));
-        costs.record(u64::MAX, Duration::from_micros(1));
-        assert!(!costs.cheap(8));
-        assert!(costs.cheap(u64::MAX));
-    }
 }

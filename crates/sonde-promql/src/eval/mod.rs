@@ -9,6 +9,7 @@
 //! one value per step.
 
 mod limits;
+mod matcher_cache;
 mod range_eval;
 mod selector;
 
@@ -18,6 +19,7 @@ use sonde_model::{Labels, Querier, Sample, Timestamp};
 use crate::error::{QueryError, Result};
 
 pub(crate) use limits::Limits;
+pub(crate) use matcher_cache::MatcherCache;
 pub(crate) use range_eval::{gather_columns, InSample, OutSample, StepArg};
 pub(crate) use selector::{to_matchers, RangeSource, SliceIter};
 
@@ -60,6 +62,8 @@ pub(crate) struct Ctx<'q> {
     /// Step of a subquery written without one (`x[5m:]`).
     pub default_subquery_step: i64,
     pub limits: Limits,
+    /// Compiled matchers of regex selectors, kept by the engine.
+    pub matchers: &'q MatcherCache,
 }
 
 /// Evaluates expressions over the steps `start, start+interval, ... <= end`.

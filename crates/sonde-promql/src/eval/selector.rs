@@ -266,7 +266,7 @@ impl Evaluator<'_, '_> {
         maxt: Timestamp,
         range: i64,
     ) -> Result<Vec<Box<dyn sonde_model::Series>>> {
-        let matchers = to_matchers(vs)?;
+        let matchers = self.ctx.matchers.get(vs)?;
         let hints = SelectHints {
             start: mint,
             end: maxt,
