@@ -10,10 +10,9 @@
 //! evaluation first sees them (their first step with a value, then the
 //! first input series with a point at that step).
 
-use std::collections::HashMap;
+use sonde_model::Sample;
 
-use sonde_model::{Labels, Sample};
-
+use super::groups::GroupIndex;
 use super::{Acc, AggOp, Grouping};
 use crate::error::Result;
 use crate::eval::{Evaluator, Series};
@@ -36,21 +35,9 @@ pub(super) fn aggregate(
     grouping: &Grouping,
 ) -> Result<Option<Vec<Series>>> {
     let steps = ev.steps();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
-    let mut labels: Vec<Labels> = Vec::new();
-    let mut group_of = Vec::with_capacity(input.len());
-    for s in input {
-        let key = grouping.labels_of(&s.labels);
-        let id = match index.get(&key) {
-            Some(&id) => id,
-            None => {
-                index.insert(key.clone(), labels.len());
-                labels.push(key);
-                labels.len() - 1
-            }
-        };
-        group_of.push(id);
-    }
+    let mut groups = GroupIndex::new(grouping);
+    let group_of: Vec<usize> = input.iter().map(|s| groups.id(&s.labels)).collect();
+    let mut labels = groups.labels;
     let points: usize = input.iter().map(|s| s.samples.len()).sum();
     if labels.len().saturating_mul(steps) > MAX_CELLS_PER_POINT * points + steps {
         return Ok(None);

@@ -4,6 +4,7 @@
 //! `bottomk` keep the input series' labels and sort each group.
 
 mod columns;
+mod groups;
 
 use std::collections::HashMap;
 
@@ -14,6 +15,7 @@ use crate::error::{QueryError, Result};
 use crate::eval::{Evaluator, InSample, OutSample, StepArg, Val};
 use crate::math::{go_sort, heap_pop, heap_push, nan_first_greater, nan_first_less, quantile};
 use crate::value::format_float;
+use groups::GroupIndex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AggOp {
@@ -58,22 +60,23 @@ struct Grouping {
 }
 
 impl Grouping {
+    /// The pairs of `metric` its group's labels are made of, in order.
+    fn pairs<'a>(&'a self, metric: &'a Labels) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        metric.iter().filter(move |(n, _)| {
+            let named = self.names.iter().any(|g| g == n);
+            if self.without {
+                *n != METRIC_NAME && !named
+            } else {
+                named
+            }
+        })
+    }
+
     fn labels_of(&self, metric: &Labels) -> Labels {
-        if self.without {
-            Labels::from_sorted(
-                metric
-                    .iter()
-                    .filter(|(n, _)| *n != METRIC_NAME && !self.names.iter().any(|g| g == n)),
-            )
-        } else if self.names.is_empty() {
-            Labels::empty()
-        } else {
-            Labels::from_sorted(
-                metric
-                    .iter()
-                    .filter(|(n, _)| self.names.iter().any(|g| g == n)),
-            )
+        if !self.without && self.names.is_empty() {
+            return Labels::empty();
         }
+        Labels::from_sorted(self.pairs(metric))
     }
 }
 
@@ -165,27 +168,27 @@ impl Acc {
 /// Output label sets of the groups seen so far, with dense ids, and each
 /// input series' group id: series labels do not change between steps, so
 /// grouping is worked out once per series, not once per sample.
-#[derive(Default)]
-struct GroupTable {
-    labels: Vec<Labels>,
-    index: HashMap<Labels, usize>,
+struct GroupTable<'g> {
+    groups: GroupIndex<'g>,
     of_series: Vec<Option<usize>>,
 }
 
-impl GroupTable {
-    fn id(&mut self, grouping: &Grouping, s: &InSample<'_>) -> usize {
+impl<'g> GroupTable<'g> {
+    fn new(grouping: &'g Grouping) -> Self {
+        GroupTable {
+            groups: GroupIndex::new(grouping),
+            of_series: Vec::new(),
+        }
+    }
+
+    fn id(&mut self, s: &InSample<'_>) -> usize {
         if s.idx >= self.of_series.len() {
             self.of_series.resize(s.idx + 1, None);
         }
         if let Some(id) = self.of_series[s.idx] {
             return id;
         }
-        let labels = grouping.labels_of(s.labels);
-        let next = self.labels.len();
-        let id = *self.index.entry(labels.clone()).or_insert(next);
-        if id == next {
-            self.labels.push(labels);
-        }
+        let id = self.groups.id(s.labels);
         self.of_series[s.idx] = Some(id);
         id
     }
@@ -239,7 +242,7 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_, '_>, a: &AggregateExpr) -> Resul
         }
         args.push(p);
     }
-    let mut table = GroupTable::default();
+    let mut table = GroupTable::new(&grouping);
     let mut slots: Vec<usize> = Vec::new();
     ev.range_eval(&args, |a, _| {
         let input = a[0].vector();
@@ -247,7 +250,7 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_, '_>, a: &AggregateExpr) -> Resul
             return Ok(count_values(input, &grouping, &value_label));
         }
         let param = a.get(1).map(StepArg::scalar);
-        aggregate_step(op, input, param, &mut table, &grouping, &mut slots)
+        aggregate_step(op, input, param, &mut table, &mut slots)
     })
 }
 
@@ -279,7 +282,6 @@ fn aggregate_step<'a>(
     input: &[InSample<'a>],
     param: Option<f64>,
     table: &mut GroupTable,
-    grouping: &Grouping,
     slots: &mut Vec<usize>,
 ) -> Result<Vec<OutSample>> {
     let mut k = 0usize;
@@ -304,7 +306,7 @@ fn aggregate_step<'a>(
     const NONE: usize = usize::MAX;
     let mut groups: Vec<Group<'a>> = Vec::new();
     for s in input {
-        let id = table.id(grouping, s);
+        let id = table.id(s);
         if id >= slots.len() {
             slots.resize(id + 1, NONE);
         }
@@ -360,7 +362,7 @@ fn aggregate_step<'a>(
             _ => g.acc.finish(op),
         };
         out.push(OutSample {
-            labels: table.labels[g.id].clone(),
+            labels: table.groups.labels[g.id].clone(),
             v,
         });
     }
