@@ -148,6 +148,20 @@ pub trait Appender: Send {
         Ok(None)
     }
 
+    /// Looks up, ahead of the appends, the series whose label sets are
+    /// exactly `series[i]` (as [`Appender::append_known`] does), and sets
+    /// `refs[i]` to each one's ref, 0 for a series the storage does not
+    /// hold; the refs are then passed to `append_known` (or `append`). A
+    /// receiver that has a whole request decoded (remote write) calls this
+    /// once for the request: a storage can do many lookups faster at once
+    /// than one at a time (their memory accesses overlap) and keep what it
+    /// found for the appends of this batch. The default, for storages
+    /// without such a lookup, sets every ref to 0.
+    fn lookup_known(&mut self, series: &[&[(&str, &str)]], refs: &mut Vec<SeriesRef>) {
+        refs.clear();
+        refs.resize(series.len(), 0);
+    }
+
     /// Attaches an exemplar to a series.
     fn append_exemplar(
         &mut self,
