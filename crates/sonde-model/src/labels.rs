@@ -71,6 +71,29 @@ impl Labels {
         }
     }
 
+    /// The set's bytes: each name and value as a LEB128 length and its
+    /// UTF-8 bytes, in name order. Equal sets have equal bytes, so a store
+    /// can hash and compare label sets as bytes, and compare them with
+    /// pairs written by [`Labels::encode_pairs`].
+    pub fn encoded(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Writes `pairs`, in the order given, as [`Labels::encoded`] writes a
+    /// set (`dst` is cleared first): the bytes of the set of exactly these
+    /// pairs when they are sorted, unique and without empty values, and
+    /// bytes no set has otherwise.
+    pub fn encode_pairs<'a>(
+        dst: &mut Vec<u8>,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) {
+        dst.clear();
+        for (n, v) in pairs {
+            encode_str(dst, n);
+            encode_str(dst, v);
+        }
+    }
+
     /// The (name, value) pairs in name order.
     pub fn iter(&self) -> LabelsIter<'_> {
         LabelsIter { rest: &self.buf }
@@ -456,6 +479,27 @@ mod tests {
         assert_eq!(l.get("empty"), None);
         assert_eq!(l.metric_name(), "up");
         assert_eq!(l.to_string(), r#"{__name__="up", job="node"}"#);
+    }
+
+    /// Pairs encode to a set's bytes exactly when they are that set's
+    /// pairs in order; long strings take multi-byte lengths.
+    #[test]
+    fn encoded_pairs_match_only_their_own_set() {
+        let long = "v".repeat(200);
+        let l = Labels::from_pairs(&[("__name__", "up"), ("a", long.as_str()), ("b", "")]);
+        let mut dst = vec![9u8];
+        Labels::encode_pairs(&mut dst, l.iter());
+        assert_eq!(dst, l.encoded());
+        for other in [
+            vec![("__name__", "up")],
+            vec![("a", long.as_str()), ("__name__", "up")],
+            vec![("__name__", "up"), ("a", long.as_str()), ("b", "")],
+            vec![("__name__", "u"), ("pa", long.as_str())],
+        ] {
+            Labels::encode_pairs(&mut dst, other.iter().copied());
+            assert_ne!(dst, l.encoded(), "{other:?}");
+        }
+        assert!(Labels::empty().encoded().is_empty());
     }
 
     #[test]
