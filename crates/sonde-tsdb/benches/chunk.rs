@@ -26,7 +26,7 @@ fn report_sizes() {
             for (t, v) in &s {
                 x.append(*t, *v);
             }
-            xor_bytes += x.bytes().len();
+            xor_bytes += x.byte_len();
         }
         let n = 200 * N;
         println!(

@@ -321,8 +321,15 @@ impl XorValue {
 }
 
 /// Appends samples to a growing XOR chunk (the head's open chunk).
+///
+/// The chunk's count header is not kept in the bit stream but written when
+/// the bytes are taken ([`XorAppender::snapshot`], [`XorAppender::seal`]),
+/// and the stream's unfinished word waits in the writer: an append then
+/// touches the heap buffer only when a 64-bit word is complete, not at every
+/// sample (see [`BitWriter`]).
 #[derive(Debug, Clone)]
 pub struct XorAppender {
+    /// The bit stream after the 2-byte count.
     w: BitWriter,
     count: u16,
     t: i64,
@@ -340,10 +347,8 @@ impl Default for XorAppender {
 
 impl XorAppender {
     pub fn new() -> Self {
-        let mut w = BitWriter::new();
-        w.write_bits(0, 16);
         XorAppender {
-            w,
+            w: BitWriter::new(),
             count: 0,
             t: 0,
             tdelta: 0,
@@ -365,8 +370,22 @@ impl XorAppender {
         self.t
     }
 
-    pub fn bytes(&self) -> &[u8] {
-        self.w.bytes()
+    /// Size of the chunk's bytes (count header included).
+    pub fn byte_len(&self) -> usize {
+        2 + self.w.byte_len()
+    }
+
+    /// The chunk's bytes: the count, the flushed words, the unfinished
+    /// tail, in one allocation.
+    fn to_bytes(&self) -> Arc<[u8]> {
+        let (tail, n) = self.w.tail();
+        self.count
+            .to_be_bytes()
+            .iter()
+            .chain(self.w.flushed())
+            .chain(&tail[..n])
+            .copied()
+            .collect()
     }
 
     /// Appends a sample; `t` must be greater than the last one.
@@ -394,8 +413,6 @@ impl XorAppender {
         self.xor.set(bits);
         self.all_finite &= v.is_finite();
         self.count += 1;
-        let c = self.count.to_be_bytes();
-        self.w.bytes_mut()[..2].copy_from_slice(&c);
     }
 
     /// A snapshot of the open chunk as an immutable XOR chunk.
@@ -404,7 +421,7 @@ impl XorAppender {
             enc: Encoding::Xor,
             mint: self.mint,
             maxt: self.t,
-            data: ChunkBytes::Owned(Arc::from(self.w.bytes())),
+            data: ChunkBytes::Owned(self.to_bytes()),
         }
     }
 
@@ -430,7 +447,7 @@ impl XorAppender {
             enc: Encoding::Xor,
             mint: self.mint,
             maxt: self.t,
-            data: ChunkBytes::Owned(Arc::from(self.w.into_bytes())),
+            data: ChunkBytes::Owned(self.to_bytes()),
         }
     }
 }
@@ -650,7 +667,8 @@ mod tests {
         for &(t, v) in &samples {
             xor.append(t, v);
         }
-        assert!(c.data.len() < xor.bytes().len());
+        assert!(c.data.len() < xor.byte_len());
+        assert_eq!(xor.byte_len(), xor.snapshot().data.len());
     }
 
     #[test]

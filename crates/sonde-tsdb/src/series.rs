@@ -197,8 +197,10 @@ impl SeriesData {
             .as_ref()
             .filter(|o| o.mint() <= t && t <= o.maxt())
         {
-            // Decoded in place: no copy of the open chunk per append.
-            if let Some((_, v)) = at(ChunkIter::new(Encoding::Xor, o.bytes())) {
+            // Only for a sample at or before the newest (out of order or
+            // a duplicate): the copy does not weigh.
+            let c = o.snapshot();
+            if let Some((_, v)) = at(ChunkIter::new(Encoding::Xor, c.data.as_ref())) {
                 return Some(v.to_bits());
             }
         }
