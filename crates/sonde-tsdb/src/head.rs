@@ -7,13 +7,14 @@
 //! when a series is created or garbage-collected, never per sample. Lock
 //! order: hash stripe, then id stripe, then postings, then a series' data.
 //!
-//! Series identity is the sorted label set: the hash only picks a bucket, and
-//! a bucket holds every series whose labels collide on it. The hash is of the
-//! pairs ([`write_key`]), so a series can be found from the label pairs a
-//! client sent without building a [`Labels`] first
-//! ([`Head::get_by_pairs`]).
+//! Series identity is the sorted label set: the hash only picks a slot of a
+//! stripe (`head_stripe.rs`), and series whose labels collide on it are told
+//! apart by their labels. The hash is of the labels' encoded bytes
+//! ([`Labels::encoded`]), which the pairs a client sent also give
+//! ([`Labels::encode_pairs`]), so a series can be found from them without
+//! building a [`Labels`] first ([`Head::get_by_pairs`]), and compared as
+//! bytes.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -24,6 +25,7 @@ use roaring::RoaringBitmap;
 use sonde_model::{AppendError, Labels, Matcher};
 
 use crate::head_order::SeriesOrder;
+use crate::head_stripe::{Stripe, StripeWrite};
 use crate::postings::{select_postings, MemPostings};
 use crate::series::MemSeries;
 
@@ -49,128 +51,125 @@ impl Hasher for IdentityHasher {
     }
 }
 
-type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdentityHasher>>;
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdentityHasher>>;
 
-/// One hash stripe. Most hashes name one series, held in `first` without a
-/// bucket of its own (a lookup then costs no extra allocation to chase, and
-/// a series no extra memory); the rare other series of a colliding hash wait
-/// in `collided`.
-#[derive(Default)]
-struct Stripe {
-    first: IdMap<u64, Arc<MemSeries>>,
-    collided: IdMap<u64, Vec<Arc<MemSeries>>>,
-}
-
-impl Stripe {
-    fn find(&self, hash: u64, same: impl Fn(&MemSeries) -> bool) -> Option<Arc<MemSeries>> {
-        let s = self.first.get(&hash)?;
-        if same(s) {
-            return Some(s.clone());
-        }
-        self.collided.get(&hash)?.iter().find(|s| same(s)).cloned()
-    }
-
-    fn insert(&mut self, hash: u64, s: Arc<MemSeries>) {
-        match self.first.entry(hash) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(s);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.collided.entry(hash).or_default().push(s);
-            }
-        }
-    }
-
-    /// Removes the series `dead` says so of; a collided series takes the
-    /// place of a removed first one.
-    fn remove_where(&mut self, mut dead: impl FnMut(&MemSeries) -> bool) {
-        self.collided.retain(|_, bucket| {
-            bucket.retain(|s| !dead(s));
-            !bucket.is_empty()
-        });
-        let mut emptied = Vec::new();
-        self.first.retain(|hash, s| {
-            let d = dead(s);
-            if d {
-                emptied.push(*hash);
-            }
-            !d
-        });
-        for hash in emptied {
-            let Some(bucket) = self.collided.get_mut(&hash) else {
-                continue;
-            };
-            if let Some(s) = bucket.pop() {
-                self.first.insert(hash, s);
-            }
-            if bucket.is_empty() {
-                self.collided.remove(&hash);
-            }
-        }
-    }
-}
-
-/// Appends the bytes a label set is hashed from: each name and each value
-/// followed by 0xff, a byte UTF-8 never contains, so different sets give
-/// different keys. The same for a [`Labels`] and for its pairs as sent.
-pub(crate) fn write_key<'a>(dst: &mut Vec<u8>, pairs: impl Iterator<Item = (&'a str, &'a str)>) {
-    dst.clear();
-    for (n, v) in pairs {
-        dst.extend_from_slice(n.as_bytes());
-        dst.push(0xff);
-        dst.extend_from_slice(v.as_bytes());
-        dst.push(0xff);
-    }
-}
-
+/// The hash a series is found by: of its labels' encoded bytes
+/// ([`Labels::encoded`]), which the pairs a client sent give too
+/// ([`Labels::encode_pairs`]) without a `Labels` being built.
 fn key_hash(key: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key)
 }
 
-thread_local! {
-    /// Key buffer of the lookups by [`Labels`] (appends by label set,
-    /// replay, exemplars), reused so that hashing does not allocate.
-    static KEY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Whether `labels` are exactly `pairs`, in order.
-pub(crate) fn same_pairs(labels: &Labels, pairs: &[(&str, &str)]) -> bool {
-    let mut it = labels.iter();
-    for (n, v) in pairs {
-        match it.next() {
-            Some((a, b))
-                if same_bytes(a.as_bytes(), n.as_bytes())
-                    && same_bytes(b.as_bytes(), v.as_bytes()) => {}
-            _ => return false,
-        }
-    }
-    it.next().is_none()
-}
-
-/// `a == b` for the short strings of labels, eight bytes at a time without
-/// a call to `memcmp` per string (a third of the lookup's instructions were
-/// those calls).
+/// Whether `enc` (a set's [`Labels::encoded`] bytes) holds exactly
+/// `pairs`, in order: the comparison of [`Labels::encode_pairs`]'s bytes
+/// with `enc`, without writing them.
 #[inline]
-fn same_bytes(mut a: &[u8], mut b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    while let (Some((x, ra)), Some((y, rb))) =
-        (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
-    {
-        if x != y {
+pub(crate) fn same_pairs(enc: &[u8], pairs: &[(&str, &str)]) -> bool {
+    let mut rest = enc;
+    for (n, v) in pairs {
+        if !take_str(&mut rest, n.as_bytes()) || !take_str(&mut rest, v.as_bytes()) {
             return false;
         }
-        (a, b) = (ra, rb);
     }
-    a.iter().zip(b).all(|(x, y)| x == y)
+    rest.is_empty()
+}
+
+/// Consumes `s`'s encoding (LEB128 length, bytes) from the front of
+/// `rest` if that is what `rest` starts with.
+#[inline]
+fn take_str(rest: &mut &[u8], s: &[u8]) -> bool {
+    let len = s.len();
+    let start = if len < 0x80 {
+        match rest.first() {
+            Some(&b) if b as usize == len => 1,
+            _ => return false,
+        }
+    } else {
+        let mut prefix = [0u8; 10];
+        let (mut n, mut k) = (len, 0);
+        while n >= 0x80 {
+            prefix[k] = (n as u8) | 0x80;
+            n >>= 7;
+            k += 1;
+        }
+        prefix[k] = n as u8;
+        if !rest.starts_with(&prefix[..=k]) {
+            return false;
+        }
+        k + 1
+    };
+    match rest.get(start..start + len) {
+        Some(bytes) if same_bytes(bytes, s) => {
+            *rest = &rest[start + len..];
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `a == b` for the short strings of labels, without a call to `memcmp`
+/// per string (a third of the lookup's instructions were those calls):
+/// eight bytes at a time with the last word overlapping, and short strings
+/// as two overlapping 4-byte words or their first, middle and last bytes.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if word8(a, i) != word8(b, i) {
+                return false;
+            }
+            i += 8;
+        }
+        return word8(a, n - 8) == word8(b, n - 8);
+    }
+    if n >= 4 {
+        return word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4);
+    }
+    n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1])
+}
+
+#[inline(always)]
+fn word8(s: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&s[i..i + 8]);
+    u64::from_ne_bytes(w)
+}
+
+#[inline(always)]
+fn word4(s: &[u8], i: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&s[i..i + 4]);
+    u32::from_ne_bytes(w)
+}
+
+/// Buffers of [`Head::get_many_by_pairs`], reused between calls.
+#[derive(Debug, Default)]
+pub struct LookupScratch {
+    key: Vec<u8>,
+    /// Every series' encoded pairs, one after another.
+    keys: Vec<u8>,
+    /// Every series' hash and where its pairs end in `keys`.
+    hashes: Vec<(u64, usize)>,
+}
+
+impl LookupScratch {
+    /// Bytes the buffers hold on to.
+    pub fn capacity(&self) -> usize {
+        self.key.capacity() + self.keys.capacity() + self.hashes.capacity() * 16
+    }
 }
 
 pub struct Head {
-    /// Hash of a [`write_key`]; replaceable in tests to force collisions.
+    /// Hash of a label set's encoded bytes ([`key_hash`]); replaceable in
+    /// tests to force collisions.
     hash: fn(&[u8]) -> u64,
     mask: usize,
-    by_hash: Vec<RwLock<Stripe>>,
+    by_hash: Vec<Stripe>,
     by_id: Vec<RwLock<IdMap<u32, Arc<MemSeries>>>>,
     postings: RwLock<MemPostings>,
     next_id: AtomicU32,
@@ -187,9 +186,7 @@ impl Head {
         Head {
             hash: key_hash,
             mask: stripes - 1,
-            by_hash: (0..stripes)
-                .map(|_| RwLock::new(Stripe::default()))
-                .collect(),
+            by_hash: (0..stripes).map(|_| Stripe::default()).collect(),
             by_id: (0..stripes)
                 .map(|_| RwLock::new(IdMap::default()))
                 .collect(),
@@ -202,13 +199,9 @@ impl Head {
         }
     }
 
-    /// The hash of `labels` (a key written into this thread's buffer).
+    /// The hash of `labels`.
     fn hash_labels(&self, labels: &Labels) -> u64 {
-        KEY.with(|k| {
-            let mut k = k.borrow_mut();
-            write_key(&mut k, labels.iter());
-            (self.hash)(&k)
-        })
+        (self.hash)(labels.encoded())
     }
 
     pub fn num_series(&self) -> u64 {
@@ -232,22 +225,28 @@ impl Head {
         self.min_t.store(t, Ordering::Release);
     }
 
+    fn stripe(&self, hash: u64) -> &Stripe {
+        &self.by_hash[hash as usize & self.mask]
+    }
+
     fn id_stripe(&self, id: u32) -> usize {
         id as usize & self.mask
     }
 
     /// The series with this id, marked as having a pending append.
     pub fn get_by_id(&self, id: u32) -> Option<Arc<MemSeries>> {
-        let s = self.by_id[self.id_stripe(id)].read().get(&id).cloned()?;
-        s.pending.fetch_add(1, Ordering::AcqRel);
-        Some(s)
+        // Marked while the stripe is locked: see `gc`.
+        self.by_id[self.id_stripe(id)]
+            .read()
+            .get(&id)
+            .map(|s| mark(s.clone()))
     }
 
     /// The series with these labels, created if new, marked as having a
     /// pending append.
     pub fn get_or_create(&self, labels: &Labels) -> Result<Arc<MemSeries>, AppendError> {
         let hash = self.hash_labels(labels);
-        let stripe = &self.by_hash[hash as usize & self.mask];
+        let stripe = self.stripe(hash);
         let same = |s: &MemSeries| s.labels == *labels;
         if let Some(s) = stripe.read().find(hash, same) {
             s.pending.fetch_add(1, Ordering::AcqRel);
@@ -275,11 +274,10 @@ impl Head {
     /// pending append (exemplars attach only to existing series).
     pub fn get(&self, labels: &Labels) -> Option<Arc<MemSeries>> {
         let hash = self.hash_labels(labels);
-        let s = self.by_hash[hash as usize & self.mask]
+        self.stripe(hash)
             .read()
-            .find(hash, |s| s.labels == *labels)?;
-        s.pending.fetch_add(1, Ordering::AcqRel);
-        Some(s)
+            .find(hash, |s| s.labels == *labels)
+            .map(mark)
     }
 
     /// The series whose label set is exactly `pairs` if it exists, marked
@@ -292,13 +290,80 @@ impl Head {
         pairs: &[(&str, &str)],
         key: &mut Vec<u8>,
     ) -> Option<Arc<MemSeries>> {
-        write_key(key, pairs.iter().copied());
+        Labels::encode_pairs(key, pairs.iter().copied());
+        let key = key.as_slice();
         let hash = (self.hash)(key);
-        let s = self.by_hash[hash as usize & self.mask]
+        self.stripe(hash)
             .read()
-            .find(hash, |s| same_pairs(&s.labels, pairs))?;
-        s.pending.fetch_add(1, Ordering::AcqRel);
-        Some(s)
+            .find(hash, |s| s.labels.encoded() == key)
+            .map(mark)
+    }
+
+    /// [`Head::get_by_pairs`] for many series at once: `out[i]` is the
+    /// series whose label set is exactly `series[i]`, if it exists (marked
+    /// as having a pending append). The same answers, but the memory
+    /// accesses of the lookups overlap: each step is done for every series
+    /// before the next one, and starts loading what the next step reads
+    /// (the stripe, then its slot for the hash, then the series, then its
+    /// labels), so that the lookups do not wait for memory one after
+    /// another. A remote-write request's series are spread over the whole
+    /// head, so each of these loads is otherwise a cache miss.
+    pub fn get_many_by_pairs(
+        &self,
+        series: &[&[(&str, &str)]],
+        scratch: &mut LookupScratch,
+        out: &mut Vec<Option<Arc<MemSeries>>>,
+    ) {
+        let LookupScratch { key, keys, hashes } = scratch;
+        keys.clear();
+        hashes.clear();
+        for pairs in series {
+            Labels::encode_pairs(key, pairs.iter().copied());
+            let hash = (self.hash)(key);
+            self.stripe(hash).prefetch();
+            keys.extend_from_slice(key);
+            hashes.push((hash, keys.len()));
+        }
+        for &(hash, _) in hashes.iter() {
+            self.stripe(hash).prefetch_slot(hash);
+        }
+        for &(hash, _) in hashes.iter() {
+            self.stripe(hash).prefetch_series(hash);
+        }
+        // The first series of each hash, marked: its labels are compared
+        // in the next pass, once they have arrived.
+        out.clear();
+        for &(hash, _) in hashes.iter() {
+            let s = self
+                .stripe(hash)
+                .read()
+                .first(hash)
+                .map(|s| mark(s.clone()));
+            if let Some(s) = &s {
+                s.prefetch_labels();
+            }
+            out.push(s);
+        }
+        let mut start = 0;
+        for (slot, &(hash, end)) in out.iter_mut().zip(hashes.iter()) {
+            let key = &keys[start..end];
+            start = end;
+            let Some(s) = slot.take() else {
+                // No series has this hash.
+                continue;
+            };
+            if s.labels.encoded() == key {
+                *slot = Some(s);
+                continue;
+            }
+            // A colliding hash: the full lookup.
+            s.release();
+            *slot = self
+                .stripe(hash)
+                .read()
+                .find(hash, |s| s.labels.encoded() == key)
+                .map(mark);
+        }
     }
 
     /// Recreates a series from the WAL with its recorded id. Returns the
@@ -306,7 +371,7 @@ impl Head {
     /// recorded the labels twice).
     pub fn restore(&self, id: u32, labels: Labels) -> Arc<MemSeries> {
         let hash = self.hash_labels(&labels);
-        let mut w = self.by_hash[hash as usize & self.mask].write();
+        let mut w = self.stripe(hash).write();
         if let Some(s) = w.find(hash, |s| s.labels == labels) {
             return s;
         }
@@ -317,7 +382,7 @@ impl Head {
         s
     }
 
-    fn insert(&self, stripe: &mut Stripe, hash: u64, s: Arc<MemSeries>) {
+    fn insert(&self, stripe: &mut StripeWrite<'_>, hash: u64, s: Arc<MemSeries>) {
         stripe.insert(hash, s.clone());
         self.by_id[self.id_stripe(s.id)]
             .write()
@@ -384,6 +449,15 @@ impl Head {
         self.num_series.fetch_sub(removed as u64, Ordering::Relaxed);
         removed
     }
+}
+
+/// Marks `s` as having a pending append. Callers do this while holding
+/// the lock of the map they found `s` in, so that `Head::gc` (which checks
+/// the mark with both maps locked for writing) cannot remove a series an
+/// appender has just picked up.
+fn mark(s: Arc<MemSeries>) -> Arc<MemSeries> {
+    s.pending.fetch_add(1, Ordering::AcqRel);
+    s
 }
 
 /// Rejects label sets no series may have: empty, or with a repeated name.
@@ -527,20 +601,86 @@ mod tests {
                 assert!(!same_bytes(a.as_bytes(), &c));
             }
         }
+        // Every length up to three words, a difference at every position.
+        for n in 0..25usize {
+            let a: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37)).collect();
+            assert!(same_bytes(&a, &a.clone()));
+            for i in 0..n {
+                let mut b = a.clone();
+                b[i] ^= 0x40;
+                assert!(!same_bytes(&a, &b), "length {n}, byte {i}");
+            }
+        }
     }
 
+    /// `same_pairs` agrees with comparing the encoded bytes, for sets and
+    /// pairs that differ anywhere: order, a boundary, a length, a long
+    /// string, a missing or extra pair, an empty value.
     #[test]
-    fn key_of_labels_and_of_pairs_agree() {
-        let l = Labels::from_pairs(&[("__name__", "up"), ("instance", "h:9100")]);
-        let pairs: Vec<(&str, &str)> = l.iter().collect();
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        write_key(&mut a, l.iter());
-        write_key(&mut b, pairs.iter().copied());
-        assert_eq!(a, b);
-        // Name and value boundaries are part of the key.
-        write_key(&mut a, [("ab", "c")].into_iter());
-        write_key(&mut b, [("a", "bc")].into_iter());
-        assert_ne!(a, b);
+    fn same_pairs_is_encoded_equality() {
+        let long = "x".repeat(150);
+        let longer = "x".repeat(151);
+        let sets: Vec<Vec<(&str, &str)>> = vec![
+            vec![],
+            vec![("__name__", "up")],
+            vec![("__name__", "up"), ("instance", "h:9100")],
+            vec![("instance", "h:9100"), ("__name__", "up")],
+            vec![("__name__", "u"), ("pinstance", "h:9100")],
+            vec![("__name__", "up"), ("instance", "h:9100"), ("z", "")],
+            vec![("__name__", "up"), ("a", long.as_str())],
+            vec![("__name__", "up"), ("a", longer.as_str())],
+            vec![("__name__", "up"), (long.as_str(), "1")],
+        ];
+        let mut key = Vec::new();
+        for a in sets
+            .iter()
+            .filter(|a| a.windows(2).all(|w| w[0].0 < w[1].0))
+        {
+            let l = Labels::from_sorted(a.iter().copied());
+            for b in &sets {
+                Labels::encode_pairs(&mut key, b.iter().copied());
+                assert_eq!(
+                    same_pairs(l.encoded(), b),
+                    l.encoded() == key.as_slice(),
+                    "{a:?} {b:?}"
+                );
+            }
+            assert!(same_pairs(l.encoded(), a), "{a:?}");
+        }
+    }
+
+    /// Many series found at once: the same answers as one by one, with
+    /// and without colliding hashes, for known, unknown and repeated sets.
+    #[test]
+    fn many_at_once_find_what_one_by_one_finds() {
+        for collide in [false, true] {
+            let mut head = Head::new(4);
+            if collide {
+                head.hash = |k| k.len() as u64 % 3;
+            }
+            let sets: Vec<Labels> = (0..40)
+                .map(|i| Labels::from_pairs(&[("__name__", "m"), ("i", &i.to_string())]))
+                .collect();
+            for l in sets.iter().step_by(2) {
+                head.get_or_create(l).unwrap().release();
+            }
+            let pairs: Vec<Vec<(&str, &str)>> = sets.iter().map(|l| l.iter().collect()).collect();
+            let mut req: Vec<&[(&str, &str)]> = pairs.iter().map(|p| p.as_slice()).collect();
+            req.push(&pairs[2]);
+            let (mut scratch, mut out) = (LookupScratch::default(), Vec::new());
+            head.get_many_by_pairs(&req, &mut scratch, &mut out);
+            let mut key = Vec::new();
+            assert_eq!(out.len(), req.len());
+            for (p, got) in req.iter().zip(&out) {
+                let one = head.get_by_pairs(p, &mut key);
+                assert_eq!(got.as_ref().map(|s| s.id), one.as_ref().map(|s| s.id));
+                for s in [got.as_ref(), one.as_ref()].into_iter().flatten() {
+                    s.release();
+                }
+            }
+            // Every mark was released: all series are collectable.
+            assert_eq!(head.gc(), 20);
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! `append_exemplar`, logged with the batch as their own record, and added
 //! to the exemplar store under the same lock.
 
+use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -18,12 +19,22 @@ use sonde_model::{AppendError, Appender, Exemplar, Labels, SeriesRef, StorageErr
 
 use crate::db::DbInner;
 use crate::exemplars::{Refusal, StoredExemplar};
-use crate::head::same_pairs;
+use crate::head::{same_pairs, LookupScratch};
 use crate::series::{MemSeries, Placement};
 use crate::wal::append_frame;
 use crate::wal_record::{
     encode_exemplars, encode_samples, encode_series, REC_EXEMPLARS, REC_SAMPLES, REC_SERIES,
 };
+
+thread_local! {
+    /// Buffers of `lookup_known`, kept by each thread between batches (an
+    /// appender lives for one batch, a remote-write request).
+    static LOOKUP: RefCell<LookupScratch> = RefCell::new(LookupScratch::default());
+}
+
+/// Largest lookup scratch a thread keeps (a request of 500 series takes
+/// about 100 KiB); a rare larger request's buffers are given back.
+const RETAIN_LOOKUP_BYTES: usize = 1 << 20;
 
 pub struct HeadAppender {
     db: Arc<DbInner>,
@@ -38,6 +49,11 @@ pub struct HeadAppender {
     buf: Vec<u8>,
     /// Key buffer of lookups by label pairs.
     key: Vec<u8>,
+    /// Series found by [`Appender::lookup_known`], each holding its
+    /// `pending` count until an append takes it (in the order of the
+    /// lookup, so `next` is usually the one) or the batch ends.
+    found: Vec<Option<Arc<MemSeries>>>,
+    next: usize,
 }
 
 impl HeadAppender {
@@ -49,21 +65,26 @@ impl HeadAppender {
             last: (0, i64::MIN),
             buf: Vec::new(),
             key: Vec::new(),
+            found: Vec::new(),
+            next: 0,
         }
     }
 
     /// The series `series_ref` names, if it still has these labels.
-    fn by_ref(&self, series_ref: SeriesRef, labels: &Labels) -> Option<Arc<MemSeries>> {
+    fn by_ref(&mut self, series_ref: SeriesRef, labels: &Labels) -> Option<Arc<MemSeries>> {
         self.by_ref_where(series_ref, |s| s.labels == *labels)
     }
 
     fn by_ref_where(
-        &self,
+        &mut self,
         series_ref: SeriesRef,
         same: impl Fn(&MemSeries) -> bool,
     ) -> Option<Arc<MemSeries>> {
         let id = u32::try_from(series_ref).ok().filter(|id| *id != 0)?;
-        let s = self.db.head.get_by_id(id)?;
+        let s = match self.take_found(id) {
+            Some(s) => s,
+            None => self.db.head.get_by_id(id)?,
+        };
         if same(&s) {
             return Some(s);
         }
@@ -71,8 +92,27 @@ impl HeadAppender {
         None
     }
 
+    /// The series with this id if this batch holds it already: the series
+    /// of the sample appended last (a series' next sample), or one
+    /// `lookup_known` found, searched from where the last one taken was.
+    fn take_found(&mut self, id: u32) -> Option<Arc<MemSeries>> {
+        if let Some((s, _, _)) = self.samples.last() {
+            if s.id == id {
+                // Marked already by the sample held: no collection race.
+                s.pending.fetch_add(1, Ordering::AcqRel);
+                return Some(s.clone());
+            }
+        }
+        let rest = self.found.get_mut(self.next..)?;
+        let j = rest
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.id == id))?;
+        self.next += j + 1;
+        rest[j].take()
+    }
+
     fn lookup(
-        &self,
+        &mut self,
         series_ref: SeriesRef,
         labels: &Labels,
     ) -> Result<Arc<MemSeries>, AppendError> {
@@ -121,6 +161,10 @@ impl HeadAppender {
         for (s, _, _) in self.samples.drain(..) {
             s.release();
         }
+        for s in self.found.drain(..).flatten() {
+            s.release();
+        }
+        self.next = 0;
         for (s, _) in self.exemplars.drain(..) {
             s.release();
         }
@@ -257,7 +301,7 @@ impl Appender for HeadAppender {
         t: Timestamp,
         v: f64,
     ) -> Result<Option<SeriesRef>, AppendError> {
-        let found = match self.by_ref_where(series_ref, |s| same_pairs(&s.labels, pairs)) {
+        let found = match self.by_ref_where(series_ref, |s| same_pairs(s.labels.encoded(), pairs)) {
             Some(s) => Some(s),
             None => self.db.head.get_by_pairs(pairs, &mut self.key),
         };
@@ -269,6 +313,35 @@ impl Appender for HeadAppender {
             return Err(e);
         }
         self.append_to(s, t, v).map(Some)
+    }
+
+    /// Finds the series of a whole request at once
+    /// ([`crate::head::Head::get_many_by_pairs`]) and keeps them, marked,
+    /// for the appends that follow.
+    fn lookup_known(&mut self, series: &[&[(&str, &str)]], refs: &mut Vec<SeriesRef>) {
+        // Found series of an earlier lookup that no append took.
+        for s in self.found.drain(..).flatten() {
+            s.release();
+        }
+        self.next = 0;
+        let mut found = std::mem::take(&mut self.found);
+        LOOKUP.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            self.db
+                .head
+                .get_many_by_pairs(series, &mut scratch, &mut found);
+            if scratch.capacity() > RETAIN_LOOKUP_BYTES {
+                *scratch = LookupScratch::default();
+            }
+        });
+        refs.clear();
+        refs.extend(
+            found
+                .iter()
+                .map(|s| s.as_ref().map_or(0, |s| s.id as SeriesRef)),
+        );
+        self.found = found;
+        self.samples.reserve(series.len());
     }
 
     /// Checks the exemplar against the store now (so the caller learns at

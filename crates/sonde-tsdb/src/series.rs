@@ -24,6 +24,9 @@ use crate::chunk::{Chunk, ChunkIter, Encoding, XorAppender, MAX_SAMPLES_PER_CHUN
 pub struct MemSeries {
     pub id: u32,
     pub labels: Labels,
+    /// Where the labels' bytes are, for prefetching them
+    /// ([`MemSeries::prefetch_labels`]).
+    labels_at: usize,
     pub data: Mutex<SeriesData>,
     /// Whether a series record for this series is in the WAL (since the
     /// last checkpoint, which rewrites all live series).
@@ -35,12 +38,24 @@ pub struct MemSeries {
 
 impl MemSeries {
     pub fn new(id: u32, labels: Labels) -> Self {
+        // The first name lies a length prefix into the labels' buffer.
+        let labels_at = labels.iter().next().map_or(0, |(n, _)| n.as_ptr() as usize);
         MemSeries {
             id,
             labels,
+            labels_at,
             data: Mutex::new(SeriesData::default()),
             logged: AtomicBool::new(false),
             pending: AtomicU32::new(0),
+        }
+    }
+
+    /// Starts loading the labels' bytes into the cache.
+    #[inline]
+    pub(crate) fn prefetch_labels(&self) {
+        if self.labels_at != 0 {
+            let lines = (self.labels_at % 64 + self.labels.byte_size()).div_ceil(64);
+            crate::prefetch::prefetch_lines(self.labels_at, lines);
         }
     }
 
