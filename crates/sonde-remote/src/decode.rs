@@ -306,11 +306,22 @@ fn decode_series<'a>(
                         limit: limits.max_labels_per_series,
                     });
                 }
+                if let Some(pair) = r.label_fast(text) {
+                    req.labels.push(pair);
+                    continue;
+                }
                 let mut sub = r.sub(&path)?;
                 let lp = || format!("timeseries[{idx}].labels");
                 req.labels.push(decode_label(&mut sub, text, &lp)?);
             }
             (2, LEN) => {
+                if let Some((v, t)) = r.sample_fast() {
+                    req.samples.push(SampleRef {
+                        timestamp: t as i64,
+                        value: f64::from_bits(v),
+                    });
+                    continue;
+                }
                 let mut sub = r.sub(&path)?;
                 req.samples.push(decode_sample(&mut sub, idx)?);
             }

@@ -151,6 +151,79 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A `Label` message as Prometheus writes it, taken whole when the next
+    /// bytes (after its field key) are `len 0x0a nlen name 0x12 vlen value`
+    /// with one-byte lengths and both strings inside `text` (see
+    /// [`Reader::string_in`]): what the general decoding of the message
+    /// would return, without its per-field steps. `None`, having consumed
+    /// nothing, for any other form (the caller then decodes it field by
+    /// field, errors included).
+    #[inline(always)]
+    pub(crate) fn label_fast(
+        &mut self,
+        text: Option<(usize, &'a str)>,
+    ) -> Option<(&'a str, &'a str)> {
+        let (base, t) = text?;
+        let b = self.buf.get(..self.end)?;
+        let p = self.pos;
+        let one = |i: usize| b.get(i).copied().filter(|x| *x < 0x80).map(usize::from);
+        let len = one(p)?;
+        let end = p + 1 + len;
+        let nlen = match b.get(p + 1..p + 3)? {
+            [0x0a, n] if *n < 0x80 => usize::from(*n),
+            _ => return None,
+        };
+        let name_end = p + 3 + nlen;
+        if b.get(name_end) != Some(&0x12) {
+            return None;
+        }
+        let vlen = one(name_end + 1)?;
+        let value_start = name_end + 2;
+        if value_start + vlen != end || end > self.end {
+            return None;
+        }
+        let name = t.get(p + 3 - base..name_end - base)?;
+        let value = t.get(value_start - base..end - base)?;
+        self.pos = end;
+        Some((name, value))
+    }
+
+    /// A `Sample` message as Prometheus writes it, taken whole when the
+    /// next bytes (after its field key) are `len 0x09 value(8) 0x10
+    /// timestamp(varint)` with a one-byte length: what the general decoding
+    /// would return. `None`, having consumed nothing, for any other form
+    /// (a zero value or timestamp, which proto3 leaves out, among them).
+    #[inline(always)]
+    pub(crate) fn sample_fast(&mut self) -> Option<(u64, u64)> {
+        let b = self.buf.get(..self.end)?;
+        let p = self.pos;
+        let len = usize::from(*b.get(p).filter(|x| **x < 0x80)?);
+        let end = p + 1 + len;
+        let body = b.get(p + 1..end)?;
+        let [0x09, v0, v1, v2, v3, v4, v5, v6, v7, 0x10, ts @ ..] = body else {
+            return None;
+        };
+        // The timestamp varint must end exactly at the message's end.
+        let mut t: u64 = 0;
+        for (i, &x) in ts.iter().enumerate() {
+            if i >= 10 || (i == 9 && x > 1) {
+                return None;
+            }
+            t |= u64::from(x & 0x7f) << (7 * i);
+            if x < 0x80 {
+                if i + 1 != ts.len() {
+                    return None;
+                }
+                self.pos = end;
+                return Some((
+                    u64::from_le_bytes([*v0, *v1, *v2, *v3, *v4, *v5, *v6, *v7]),
+                    t,
+                ));
+            }
+        }
+        None
+    }
+
     /// The run of `field` length-delimited fields starting here, as text,
     /// if it is valid UTF-8 as a whole (one check instead of one per
     /// string; the framing bytes of short fields are ASCII). `None` when
