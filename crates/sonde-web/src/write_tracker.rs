@@ -145,6 +145,10 @@ impl Appender for TrackedAppender {
         self.inner.append_known(series_ref, pairs, t, v)
     }
 
+    fn lookup_known(&mut self, series: &[&[(&str, &str)]], refs: &mut Vec<SeriesRef>) {
+        self.inner.lookup_known(series, refs);
+    }
+
     fn append_exemplar(
         &mut self,
         series_ref: SeriesRef,

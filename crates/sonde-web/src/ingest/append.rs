@@ -142,6 +142,13 @@ impl Batch {
         }
     }
 
+    /// Looks up the series of a whole request ahead of its appends
+    /// ([`Appender::lookup_known`]): `refs[i]` is `series[i]`'s ref, 0
+    /// when the storage does not hold it (or has no such lookup).
+    pub fn lookup_known(&mut self, series: &[&[(&str, &str)]], refs: &mut Vec<SeriesRef>) {
+        self.app.lookup_known(series, refs);
+    }
+
     /// Attaches an exemplar. Like Prometheus' remote-write handler, an
     /// exemplar that cannot be stored (out of order, exemplar storage
     /// disabled) never fails the request: it is dropped, and counted.

@@ -31,7 +31,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sonde_model::{Appendable, Exemplar, Labels, StorageError};
+use sonde_model::{Appendable, Exemplar, Labels, SeriesRef, StorageError};
 use sonde_remote::{snappy, DecodeError, DecodeLimits, SampleRef, WriteDecoder};
 
 use super::append::{now_ms, storage_error_type, Batch};
@@ -122,12 +122,17 @@ pub(crate) fn write(
         });
         let req = decoder.decode(raw).map_err(decode_error)?;
         let mut batch = Batch::new(app.appender(), now_ms());
-        for series in req.series() {
+        // Every series looked up at once (the storage overlaps the memory
+        // accesses of the lookups), then appended in the same order.
+        let all: Vec<&[(&str, &str)]> = req.series().map(|s| s.labels()).collect();
+        let mut refs = Vec::with_capacity(all.len());
+        batch.lookup_known(&all, &mut refs);
+        for (series, &known) in req.series().zip(&refs) {
             let pairs = series.labels();
             let mut samples = series.samples();
             let plain = series.exemplars().next().is_none() && series.histogram_count() == 0;
             if plain {
-                match append_known(&mut batch, pairs, samples) {
+                match append_known(&mut batch, known, pairs, samples) {
                     Ok(None) => continue,
                     Ok(Some(rest)) => samples = rest,
                     Err(e) => {
@@ -193,15 +198,18 @@ pub(crate) fn write(
 /// Appends `samples` to the series `pairs` name if the storage holds it
 /// (no label set built, no validation: the series passed it when it was
 /// created; pairs sent unsorted or with an empty value never match a stored
-/// label set, so they take the path that builds one). Returns the samples left to append through a built label set:
-/// `None` when all were taken (stored or refused), all of them when the
-/// series is new. A storage failure is returned (the caller rolls back).
+/// label set, so they take the path that builds one). `known` is the
+/// series' ref from the request's lookup (0 if none). Returns the samples
+/// left to append through a built label set: `None` when all were taken
+/// (stored or refused), all of them when the series is new. A storage
+/// failure is returned (the caller rolls back).
 fn append_known<'s>(
     batch: &mut Batch,
+    known: SeriesRef,
     pairs: &[(&str, &str)],
     samples: &'s [SampleRef],
 ) -> Result<Option<&'s [SampleRef]>, StorageError> {
-    let mut r = 0;
+    let mut r = known;
     for (i, s) in samples.iter().enumerate() {
         match batch.append_known(r, pairs, s.timestamp, s.value)? {
             Some(next) => r = next,
