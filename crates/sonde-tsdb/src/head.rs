@@ -402,10 +402,11 @@ impl Head {
 
     /// The series with these ids (those still alive), sorted by labels.
     pub fn series_sorted(&self, ids: &RoaringBitmap) -> Vec<Arc<MemSeries>> {
-        let mut out: Vec<Arc<MemSeries>> = ids
-            .iter()
-            .filter_map(|id| self.by_id[self.id_stripe(id)].read().get(&id).cloned())
-            .collect();
+        let mut out: Vec<Arc<MemSeries>> = Vec::with_capacity(ids.len() as usize);
+        out.extend(
+            ids.iter()
+                .filter_map(|id| self.by_id[self.id_stripe(id)].read().get(&id).cloned()),
+        );
         self.order
             .sort(&mut out, self.num_series() as usize, || self.all_series());
         out

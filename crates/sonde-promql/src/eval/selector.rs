@@ -275,7 +275,9 @@ impl Evaluator<'_, '_> {
             range,
         };
         let set = self.ctx.querier.select(&hints, &matchers)?;
-        let mut out = Vec::new();
+        // Selections know their length: no regrowing of a list of
+        // thousands of series.
+        let mut out = Vec::with_capacity(set.size_hint().0);
         for s in set {
             self.ctx.limits.check()?;
             out.push(s?);
