@@ -16,13 +16,19 @@
 //! `DASH_ITERS` (default 15) repetitions; `DASH_THREADS` (default 1)
 //! evaluation threads per query; `DASH_INSTANT=1` evaluates instant
 //! queries at the end of the data instead. `DASH_ITERS=0` only builds the data, for
-//! subtracting setup from `perf stat` counts.
+//! subtracting setup from `perf stat` counts. `DASH_DIR=<data dir>` reads
+//! a Sonde data directory instead (`sonde-bench --keep-data`'s, opened
+//! read-only: blocks and the head replayed from the WAL, as a restarted
+//! server answers), the queries ending at its newest sample, so the
+//! storage's decoding is measured with the evaluator (under
+//! `valgrind --tool=callgrind --toggle-collect='*Engine*range_query*'`
+//! for instruction counts).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
 
 use std::hash::Hasher;
 
-use sonde_model::Labels;
+use sonde_model::{Labels, Queryable};
 use sonde_promql::testing::MemStorage;
 use sonde_promql::{Engine, EngineOptions};
 
@@ -229,7 +235,17 @@ fn main() {
     let iters = env("DASH_ITERS", 15);
     let threads = env("DASH_THREADS", 1);
     let instant = env("DASH_INSTANT", 0) == 1;
-    let storage = storage(instances);
+    let (storage, end): (Box<dyn Queryable>, i64) = match std::env::var_os("DASH_DIR") {
+        Some(dir) => {
+            let db = sonde_tsdb::ReadOnlyDb::open(std::path::Path::new(&dir)).unwrap();
+            let end = db.head().max_time();
+            (Box::new(db), end)
+        }
+        None => (
+            Box::new(storage(instances)),
+            START + (SCRAPES - 1) * INTERVAL,
+        ),
+    };
     if iters == 0 {
         return;
     }
@@ -237,7 +253,6 @@ fn main() {
         max_threads_per_query: threads,
         ..EngineOptions::default()
     });
-    let end = START + (SCRAPES - 1) * INTERVAL;
     let start = end - 6 * 3_600_000;
     println!(
         "{:<26} {:>12} {:>12} {:>18}",
@@ -254,9 +269,9 @@ fn main() {
         for _ in 0..iters {
             let (c0, w0) = (thread_cpu_ns(), std::time::Instant::now());
             let v = if instant {
-                engine.instant_query(&storage, q, end).unwrap()
+                engine.instant_query(storage.as_ref(), q, end).unwrap()
             } else {
-                engine.range_query(&storage, q, start, end, 30_000).unwrap()
+                engine.range_query(storage.as_ref(), q, start, end, 30_000).unwrap()
             };
             cpu.push(thread_cpu_ns() - c0);
             wall.push(w0.elapsed().as_nanos() as u64);
