@@ -271,7 +271,9 @@ fn main() {
             let v = if instant {
                 engine.instant_query(storage.as_ref(), q, end).unwrap()
             } else {
-                engine.range_query(storage.as_ref(), q, start, end, 30_000).unwrap()
+                engine
+                    .range_query(storage.as_ref(), q, start, end, 30_000)
+                    .unwrap()
             };
             cpu.push(thread_cpu_ns() - c0);
             wall.push(w0.elapsed().as_nanos() as u64);

@@ -190,6 +190,78 @@ impl<'a> BitReader<'a> {
         Ok(out)
     }
 
+    /// The 64 bits from the current position, first bit highest, without
+    /// consuming them; bits past the end of the slice read as zeros. The
+    /// top 57 are always the stream's (the load is of whole bytes, so the
+    /// lowest `pos % 8` bits are zeros instead of the next byte's).
+    #[inline]
+    pub fn peek(&self) -> u64 {
+        let byte = self.pos / 8;
+        let word = match self.data.get(byte..byte + 8) {
+            Some(w) => {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(w);
+                u64::from_be_bytes(word)
+            }
+            None => self.peek_tail(byte),
+        };
+        word << (self.pos % 8)
+    }
+
+    /// [`BitReader::peek`]'s load within the last 8 bytes, zero-padded.
+    #[cold]
+    fn peek_tail(&self, byte: usize) -> u64 {
+        let mut word = [0u8; 8];
+        let tail = self.data.get(byte..).unwrap_or(&[]);
+        word[..tail.len()].copy_from_slice(tail);
+        u64::from_be_bytes(word)
+    }
+
+    /// Consumes `n` bits that were peeked; an error (nothing consumed)
+    /// when the slice has fewer left.
+    #[inline]
+    pub fn consume(&mut self, n: u32) -> Result<(), OutOfBits> {
+        let end = self.pos + n as usize;
+        if end > self.data.len() * 8 {
+            return Err(OutOfBits);
+        }
+        self.pos = end;
+        Ok(())
+    }
+
+    /// Reads a bucketed field: `k` one bits (at most `buckets.len()`),
+    /// the terminating zero when `k` is below that, then, for `k > 0`,
+    /// `buckets[k - 1]` bits as a signed two's complement value (64: the
+    /// raw bits); `k = 0` is the value 0. Bits are taken from one
+    /// [`BitReader::peek`] when the field fits in it (the delta-of-delta
+    /// of jittered scrape times takes 7), instead of one read per prefix
+    /// bit. Errors exactly where reading the prefix bit by bit and then
+    /// the payload would.
+    #[inline(always)]
+    pub fn read_bucketed(&mut self, buckets: &[u32]) -> Result<i64, OutOfBits> {
+        let max = buckets.len() as u32;
+        let w = self.peek();
+        let k = w.leading_ones().min(max);
+        if k == 0 {
+            self.consume(1)?;
+            return Ok(0);
+        }
+        let prefix = if k < max { k + 1 } else { k };
+        let bits = buckets[k as usize - 1];
+        if prefix + bits <= 57 {
+            self.consume(prefix + bits)?;
+            // 0 < bits < 64 here.
+            return Ok(sign_extend((w << prefix) >> (64 - bits), bits));
+        }
+        self.consume(prefix)?;
+        let raw = self.read_bits(bits)?;
+        Ok(if bits >= 64 {
+            raw as i64
+        } else {
+            sign_extend(raw, bits)
+        })
+    }
+
     /// Bit by bit, near the end of the slice.
     fn read_bits_slow(&self, n: u32) -> u64 {
         let mut out = 0u64;
@@ -199,20 +271,6 @@ impl<'a> BitReader<'a> {
             out = (out << 1) | bit as u64;
         }
         out
-    }
-
-    /// Counts leading one bits up to `max` (the bucket prefix of a
-    /// delta-of-delta), consuming them and the terminating zero if any.
-    #[inline]
-    pub fn read_unary(&mut self, max: u32) -> Result<u32, OutOfBits> {
-        let mut n = 0;
-        while n < max {
-            if !self.read_bit()? {
-                break;
-            }
-            n += 1;
-        }
-        Ok(n)
     }
 
     pub fn read_uvarint(&mut self) -> Result<u64, OutOfBits> {
@@ -229,6 +287,37 @@ impl<'a> BitReader<'a> {
 
     pub fn read_varint(&mut self) -> Result<i64, OutOfBits> {
         Ok(unzigzag(self.read_uvarint()?))
+    }
+}
+
+/// The `width`-bit field (`width` <= 64) at bit `pos` of `data`, for a
+/// caller that knows it lies within `data` (bits past the end read as
+/// zeros): one load and two shifts for fields of up to 56 bits, which is
+/// what fixed-width columns hold.
+#[inline(always)]
+pub fn field_at(data: &[u8], pos: usize, width: u32) -> u64 {
+    let byte = pos / 8;
+    if width <= 56 {
+        if let Some(w) = data.get(byte..byte + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            // `pos % 8 + width` <= 63; two shifts so that width 0 gives 0.
+            return (u64::from_be_bytes(word) << (pos % 8)) >> (63 - width) >> 1;
+        }
+    }
+    field_at_slow(data, pos, width)
+}
+
+#[cold]
+fn field_at_slow(data: &[u8], pos: usize, width: u32) -> u64 {
+    let end = (data.len() * 8).min(pos + width as usize);
+    let avail = end.saturating_sub(pos) as u32;
+    let got = BitReader::new(data, pos).read_bits(avail).unwrap_or(0);
+    // Missing low bits are zeros.
+    if avail == 0 {
+        0
+    } else {
+        got << (width - avail)
     }
 }
 
@@ -332,6 +421,79 @@ mod tests {
                 assert_eq!(w.byte_len(), view.len());
             }
             assert_eq!(w.into_bytes(), naive(&bits));
+        }
+    }
+
+    /// The bucketed field read bit by bit: the reference for
+    /// `read_bucketed`, errors included.
+    fn bucketed_bit_by_bit(r: &mut BitReader<'_>, buckets: &[u32]) -> Result<i64, OutOfBits> {
+        let mut k = 0;
+        while k < buckets.len() && r.read_bit()? {
+            k += 1;
+        }
+        if k == 0 {
+            return Ok(0);
+        }
+        let bits = buckets[k - 1];
+        let raw = r.read_bits(bits)?;
+        Ok(if bits == 64 {
+            raw as i64
+        } else {
+            sign_extend(raw, bits)
+        })
+    }
+
+    #[test]
+    fn bucketed_fields_and_fixed_fields_read_as_bit_by_bit_up_to_the_end() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let buckets: &[u32] = &[3, 6, 9, 12, 16, 24, 64];
+        let mut w = BitWriter::new();
+        for _ in 0..3000 {
+            let r = next();
+            let k = (r % 8) as usize;
+            if k == 0 {
+                w.write_bit(false);
+            } else {
+                let ones = k as u32;
+                if k < buckets.len() {
+                    w.write_bits(((1u64 << ones) - 1) << 1, ones + 1);
+                } else {
+                    w.write_bits((1u64 << ones) - 1, ones);
+                }
+                w.write_bits(next(), buckets[k - 1]);
+            }
+        }
+        let data = w.bytes();
+        for cut in [data.len(), data.len() - 1, data.len() - 5, data.len() - 9] {
+            let data = &data[..cut];
+            let (mut a, mut b) = (BitReader::new(data, 0), BitReader::new(data, 0));
+            loop {
+                let (x, y) = (
+                    a.read_bucketed(buckets),
+                    bucketed_bit_by_bit(&mut b, buckets),
+                );
+                assert_eq!(x, y, "at bit {} of {}", a.pos(), data.len() * 8);
+                if x.is_err() {
+                    break;
+                }
+                assert_eq!(a.pos(), b.pos());
+            }
+        }
+        // Fixed-width fields at every alignment and width, to the last bit.
+        for width in 0..=64u32 {
+            for pos in (0..data.len() * 8 - width as usize).step_by(61) {
+                let want = BitReader::new(data, pos).read_bits(width).unwrap();
+                assert_eq!(field_at(data, pos, width), want, "{width} bits at {pos}");
+            }
+            let last = data.len() * 8 - width as usize;
+            let want = BitReader::new(data, last).read_bits(width).unwrap();
+            assert_eq!(field_at(data, last, width), want, "{width} bits at the end");
         }
     }
 

@@ -12,9 +12,9 @@
 
 use std::sync::Arc;
 
-use crate::bitstream::{sign_extend, BitReader, BitWriter, OutOfBits};
-use crate::chunk_int::{encode_int, IntMode, POW10, V_BUCKETS};
-use crate::chunk_packed::PackedState;
+use crate::bitstream::{BitReader, BitWriter, OutOfBits};
+use crate::chunk_int::encode_int;
+pub use crate::chunk_read::{ChunkIter, DecodeState};
 
 /// Samples per chunk before the head cuts a new one. 120 is Prometheus'
 /// choice: at a 15s scrape interval a chunk spans 30 minutes, and decoding a
@@ -174,7 +174,7 @@ impl Chunk {
     }
 }
 
-fn header_count(data: &[u8]) -> u16 {
+pub(crate) fn header_count(data: &[u8]) -> u16 {
     match data {
         [a, b, ..] => u16::from_be_bytes([*a, *b]),
         _ => 0,
@@ -208,20 +208,6 @@ pub(crate) fn write_bucketed(w: &mut BitWriter, v: i64, buckets: &[u32]) {
         }
     }
     unreachable!("BUG: the last bucket holds 64 bits");
-}
-
-pub(crate) fn read_bucketed(r: &mut BitReader<'_>, buckets: &[u32]) -> Result<i64, OutOfBits> {
-    let k = r.read_unary(buckets.len() as u32)?;
-    if k == 0 {
-        return Ok(0);
-    }
-    let bits = buckets[k as usize - 1];
-    let raw = r.read_bits(bits)?;
-    Ok(if bits == 64 {
-        raw as i64
-    } else {
-        sign_extend(raw, bits)
-    })
 }
 
 pub(crate) fn mask(bits: u32) -> u64 {
@@ -293,28 +279,39 @@ impl XorValue {
         }
     }
 
-    /// Reads one field, updating the previous value.
+    /// Reads one field, updating the previous value. The control bits,
+    /// a new window's header and (up to 44 bits) the meaningful bits come
+    /// from one [`BitReader::peek`]; errors where reading them one by one
+    /// would.
     #[inline]
     pub(crate) fn read(&mut self, r: &mut BitReader<'_>) -> Result<(), OutOfBits> {
-        if !r.read_bit()? {
-            return Ok(());
+        let w = r.peek();
+        if w >> 63 == 0 {
+            return r.consume(1);
         }
-        if r.read_bit()? {
-            self.leading = r.read_bits(5)? as u8;
-            let mut sig = r.read_bits(6)? as u8;
-            if sig == 0 {
-                sig = 64;
-            }
+        let header = if w >> 62 == 0b11 {
+            self.leading = ((w >> 57) & 31) as u8;
+            let sig = match ((w >> 51) & 63) as u8 {
+                0 => 64,
+                s => s,
+            };
             self.trailing = 64u8.checked_sub(self.leading + sig).ok_or(OutOfBits)?;
-            if sig as u32 + self.leading as u32 > 64 {
-                return Err(OutOfBits);
-            }
+            13
         } else if self.leading == 0xff {
             // A window reused before one was set: malformed.
             return Err(OutOfBits);
-        }
+        } else {
+            2
+        };
+        // 1..=64 bits: a window always holds at least one.
         let sig = 64 - self.leading as u32 - self.trailing as u32;
-        let x = r.read_bits(sig)?;
+        let x = if header + sig <= 57 {
+            r.consume(header + sig)?;
+            (w << header) >> (64 - sig)
+        } else {
+            r.consume(header)?;
+            r.read_bits(sig)?
+        };
         self.v_bits ^= x << self.trailing;
         Ok(())
     }
@@ -449,168 +446,6 @@ impl XorAppender {
             maxt: self.t,
             data: ChunkBytes::Owned(self.to_bytes()),
         }
-    }
-}
-
-/// Decoder state, separate from the bytes so that owners of any byte
-/// container (an `Arc<[u8]>`, a memory map) can drive it.
-#[derive(Debug, Clone, Default)]
-pub struct DecodeState {
-    pos: usize,
-    i: u16,
-    n: u16,
-    t: i64,
-    tdelta: i64,
-    xor: XorValue,
-    iv: i64,
-    vdelta: i64,
-    scale: f64,
-    mode: IntMode,
-    divisor: i64,
-    /// Boxed: a packed chunk's state is large, and iterators over the
-    /// other encodings should not carry it.
-    packed: Option<Box<PackedState>>,
-}
-
-impl DecodeState {
-    /// `times` is the shared time column of a packed block chunk (empty
-    /// for every other chunk).
-    pub fn new(enc: Encoding, data: &[u8], times: &[u8]) -> Self {
-        if enc == Encoding::Packed {
-            let (p, n) = PackedState::new(data, times);
-            return DecodeState {
-                n,
-                packed: Some(Box::new(p)),
-                ..Default::default()
-            };
-        }
-        let mut st = DecodeState {
-            pos: 16,
-            n: header_count(data),
-            scale: 1.0,
-            divisor: 1,
-            ..Default::default()
-        };
-        if enc == Encoding::Int {
-            let mut d = crate::wal_record::Decoder::new(data);
-            d.pos = 2;
-            let hdr = (|| {
-                let exp = *d.bytes(1)?.first()?;
-                let mode = match *d.bytes(1)?.first()? {
-                    0 => IntMode::DeltaOfDelta,
-                    1 => IntMode::Delta,
-                    _ => return None,
-                };
-                let g = i64::try_from(d.uvarint()?).ok()?;
-                Some((*POW10.get(exp as usize)?, mode, g))
-            })();
-            match hdr {
-                Some((scale, mode, g)) => {
-                    st.scale = scale;
-                    st.mode = mode;
-                    st.divisor = g;
-                    st.pos = d.pos * 8;
-                }
-                // A malformed header reads as an empty chunk.
-                None => st.n = 0,
-            }
-        }
-        st
-    }
-
-    /// The next sample, or `None` at the end (or at a malformed stream).
-    #[inline]
-    pub fn next(&mut self, enc: Encoding, data: &[u8], times: &[u8]) -> Option<(i64, f64)> {
-        if self.i >= self.n {
-            return None;
-        }
-        let mut r = BitReader::new(data, self.pos);
-        let res = match (enc, &mut self.packed) {
-            (Encoding::Packed, Some(p)) => p.next(self.i, data, times),
-            (Encoding::Packed, None) => Err(OutOfBits),
-            (Encoding::Xor, _) => self.next_xor(&mut r),
-            (Encoding::Int, _) => self.next_int(&mut r),
-        };
-        match res {
-            Ok(s) => {
-                self.pos = r.pos();
-                self.i += 1;
-                Some(s)
-            }
-            Err(OutOfBits) => {
-                self.i = self.n;
-                None
-            }
-        }
-    }
-
-    fn next_xor(&mut self, r: &mut BitReader<'_>) -> Result<(i64, f64), OutOfBits> {
-        match self.i {
-            0 => {
-                self.t = r.read_varint()?;
-                self.xor.set(r.read_bits(64)?);
-            }
-            1 => {
-                self.tdelta = r.read_varint()?;
-                self.t = self.t.wrapping_add(self.tdelta);
-                self.xor.read(r)?;
-            }
-            _ => {
-                self.tdelta = self.tdelta.wrapping_add(read_bucketed(r, T_BUCKETS)?);
-                self.t = self.t.wrapping_add(self.tdelta);
-                self.xor.read(r)?;
-            }
-        }
-        Ok((self.t, f64::from_bits(self.xor.bits())))
-    }
-
-    fn next_int(&mut self, r: &mut BitReader<'_>) -> Result<(i64, f64), OutOfBits> {
-        match self.i {
-            0 => {
-                self.t = r.read_varint()?;
-                self.iv = r.read_varint()?;
-            }
-            1 => {
-                self.tdelta = r.read_varint()?;
-                self.vdelta = r.read_varint()?;
-                self.t = self.t.wrapping_add(self.tdelta);
-                self.iv = self.iv.wrapping_add(self.vdelta.wrapping_mul(self.divisor));
-            }
-            _ => {
-                self.tdelta = self.tdelta.wrapping_add(read_bucketed(r, T_BUCKETS)?);
-                let x = read_bucketed(r, V_BUCKETS)?;
-                self.vdelta = match self.mode {
-                    IntMode::DeltaOfDelta => self.vdelta.wrapping_add(x),
-                    IntMode::Delta => x,
-                };
-                self.t = self.t.wrapping_add(self.tdelta);
-                self.iv = self.iv.wrapping_add(self.vdelta.wrapping_mul(self.divisor));
-            }
-        }
-        Ok((self.t, self.iv as f64 / self.scale))
-    }
-}
-
-/// An iterator over a chunk's samples, owning (a handle to) its bytes.
-pub struct ChunkIter<B: ChunkData> {
-    enc: Encoding,
-    data: B,
-    st: DecodeState,
-}
-
-impl<B: ChunkData> ChunkIter<B> {
-    pub fn new(enc: Encoding, data: B) -> Self {
-        let st = DecodeState::new(enc, data.bytes(), data.times());
-        ChunkIter { enc, data, st }
-    }
-}
-
-impl<B: ChunkData> Iterator for ChunkIter<B> {
-    type Item = (i64, f64);
-
-    #[inline]
-    fn next(&mut self) -> Option<(i64, f64)> {
-        self.st.next(self.enc, self.data.bytes(), self.data.times())
     }
 }
 

@@ -18,8 +18,9 @@
 //! ones, and timestamp `i` is found without decoding the ones before it.
 //! Malformed bytes end iteration (`OutOfBits`), never panic.
 
-use crate::bitstream::{BitReader, BitWriter, OutOfBits};
+use crate::bitstream::{field_at, BitReader, BitWriter, OutOfBits};
 use crate::chunk::XorValue;
+use crate::chunk_read::RangeSink;
 
 /// Encoding byte of a time column entry in a block's chunks file. It is
 /// never a chunk's encoding: only packed chunks point at it.
@@ -164,11 +165,23 @@ impl Times {
     fn get(&self, data: &[u8], i: u16) -> Result<i64, OutOfBits> {
         let mut r = BitReader::new(data, self.pos + i as usize * self.width as usize);
         let u = r.read_bits(self.width)?;
-        Ok(self
-            .t0
+        Ok(self.time(i, u))
+    }
+
+    /// Timestamp `i` of a column parsed from `data` (so field `i < n` is
+    /// within it: checked by [`Times::parse`]).
+    #[inline(always)]
+    fn at(&self, data: &[u8], i: u16) -> i64 {
+        let pos = self.pos + i as usize * self.width as usize;
+        self.time(i, field_at(data, pos, self.width))
+    }
+
+    #[inline(always)]
+    fn time(&self, i: u16, field: u64) -> i64 {
+        self.t0
             .wrapping_add((i as i64).wrapping_mul(self.step))
             .wrapping_add(self.base)
-            .wrapping_add(u as i64))
+            .wrapping_add(field as i64)
     }
 }
 
@@ -575,6 +588,122 @@ impl PackedState {
         };
         self.pos = r.pos();
         Ok((t, v))
+    }
+
+    /// Samples `i..n` into `sink`, from the first at or after the sink's
+    /// `mint`: found by a binary search of the time column (timestamps
+    /// strictly increase), the values before it skipped by their integer
+    /// running sums (or XOR fields) without being converted.
+    pub(crate) fn collect_range(
+        &mut self,
+        i: u16,
+        n: u16,
+        data: &[u8],
+        times: &[u8],
+        sink: &mut RangeSink<'_>,
+    ) {
+        let tdata = if self.inline { data } else { times };
+        let first = self.first_at_or_after(tdata, i, n, sink.mint());
+        if self.skip_values(i, first, data).is_err() {
+            return;
+        }
+        if self.kind != ValueKind::Xor {
+            self.collect_decimal(first, n, data, tdata, sink);
+            return;
+        }
+        for i in first..n {
+            match self.next(i, data, times) {
+                Ok((t, v)) if sink.put(t, v) => {}
+                _ => return,
+            }
+        }
+    }
+
+    /// Samples `first..n` of a decimal chunk into `sink`: what
+    /// [`PackedState::next`] gives, its fixed-width fields read at
+    /// positions the loop keeps, ending where `next` would find a field
+    /// past the end of `data`.
+    fn collect_decimal(
+        &mut self,
+        first: u16,
+        n: u16,
+        data: &[u8],
+        tdata: &[u8],
+        sink: &mut RangeSink<'_>,
+    ) {
+        let dod = self.kind == ValueKind::DeltaOfDelta;
+        let (width, cwidth) = (self.width, self.cwidth);
+        let (base, g, cbase, scale) = (self.base, self.g, self.cbase, self.scale);
+        let (mut m, mut d, mut pos) = (self.m, self.d, self.pos);
+        let end = data.len() * 8;
+        for i in first..n {
+            let has_field = i > u16::from(dod);
+            let fw = if has_field { width as usize } else { 0 };
+            if pos + fw + cwidth as usize > end {
+                return;
+            }
+            if has_field {
+                let x = base.wrapping_add((field_at(data, pos, width) as i64).wrapping_mul(g));
+                pos += fw;
+                if dod {
+                    d = d.wrapping_add(x);
+                } else {
+                    m = m.wrapping_add(x);
+                }
+            }
+            if dod && i > 0 {
+                m = m.wrapping_add(d);
+            }
+            let c = cbase.wrapping_add(field_at(data, pos, cwidth) as i64);
+            pos += cwidth as usize;
+            let v = f64::from_bits(decimal(m, scale).to_bits().wrapping_add(c as u64));
+            if !sink.put(self.times.at(tdata, i), v) {
+                return;
+            }
+        }
+    }
+
+    /// The first of samples `i..n` at or after `t` (`n` when none).
+    fn first_at_or_after(&self, tdata: &[u8], i: u16, n: u16, t: i64) -> u16 {
+        let (mut lo, mut hi) = (i, n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.times.get(tdata, mid) {
+                Ok(x) if x < t => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        lo
+    }
+
+    /// Moves the value cursor from sample `from` to sample `to`.
+    fn skip_values(&mut self, from: u16, to: u16, data: &[u8]) -> Result<(), OutOfBits> {
+        let mut r = BitReader::new(data, self.pos);
+        for i in from..to {
+            match self.kind {
+                ValueKind::Xor if i == 0 => self.xor.set(r.read_bits(64)?),
+                ValueKind::Xor => self.xor.read(&mut r)?,
+                ValueKind::Delta => {
+                    if i > 0 {
+                        let x = self.field(&mut r)?;
+                        self.m = self.m.wrapping_add(x);
+                    }
+                    r.consume(self.cwidth)?;
+                }
+                ValueKind::DeltaOfDelta => {
+                    if i > 1 {
+                        let x = self.field(&mut r)?;
+                        self.d = self.d.wrapping_add(x);
+                    }
+                    if i > 0 {
+                        self.m = self.m.wrapping_add(self.d);
+                    }
+                    r.consume(self.cwidth)?;
+                }
+            }
+        }
+        self.pos = r.pos();
+        Ok(())
     }
 
     /// The current decimal with its correction field applied.

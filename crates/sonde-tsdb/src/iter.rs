@@ -297,13 +297,12 @@ impl SampleIter for ChunkSeriesIter<'_> {
         while start < chunks.len() && chunks[start].mint <= maxt {
             let (end, run_max) = run_end(chunks, start);
             if run_max >= mint {
-                let keep = |&(t, _): &(i64, f64)| t >= mint;
-                let within = |&(t, _): &(i64, f64)| t <= maxt;
-                let sample = |(t, v): (i64, f64)| Sample::new(t, v);
                 if end - start == 1 {
-                    let it = decode(&chunks[start]);
-                    out.extend(it.skip_while(|p| !keep(p)).take_while(within).map(sample));
+                    decode(&chunks[start]).collect_range(mint, maxt, out);
                 } else {
+                    let keep = |&(t, _): &(i64, f64)| t >= mint;
+                    let within = |&(t, _): &(i64, f64)| t <= maxt;
+                    let sample = |(t, v): (i64, f64)| Sample::new(t, v);
                     let merged = merge_run(&chunks[start..end]);
                     out.extend(
                         merged

@@ -32,6 +32,7 @@ pub mod block_write;
 pub mod chunk;
 mod chunk_int;
 mod chunk_packed;
+mod chunk_read;
 pub mod compact;
 pub mod db;
 mod db_maintain;
