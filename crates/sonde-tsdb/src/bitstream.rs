@@ -304,6 +304,10 @@ pub fn field_at(data: &[u8], pos: usize, width: u32) -> u64 {
             // `pos % 8 + width` <= 63; two shifts so that width 0 gives 0.
             return (u64::from_be_bytes(word) << (pos % 8)) >> (63 - width) >> 1;
         }
+        if width == 0 {
+            // Constant columns end where their data does.
+            return 0;
+        }
     }
     field_at_slow(data, pos, width)
 }

@@ -18,6 +18,8 @@
 //! ones, and timestamp `i` is found without decoding the ones before it.
 //! Malformed bytes end iteration (`OutOfBits`), never panic.
 
+use sonde_model::Sample;
+
 use crate::bitstream::{field_at, BitReader, BitWriter, OutOfBits};
 use crate::chunk::XorValue;
 use crate::chunk_read::RangeSink;
@@ -168,12 +170,22 @@ impl Times {
         Ok(self.time(i, u))
     }
 
-    /// Timestamp `i` of a column parsed from `data` (so field `i < n` is
-    /// within it: checked by [`Times::parse`]).
-    #[inline(always)]
-    fn at(&self, data: &[u8], i: u16) -> i64 {
-        let pos = self.pos + i as usize * self.width as usize;
-        self.time(i, field_at(data, pos, self.width))
+    /// Appends timestamps `from..to` of a column parsed from `data` (so
+    /// fields below `n` are within it: checked by [`Times::parse`]) as
+    /// samples valued 0.
+    fn append_range(&self, data: &[u8], from: u16, to: u16, out: &mut Vec<Sample>) {
+        out.reserve(to.saturating_sub(from) as usize);
+        let width = self.width;
+        let mut pos = self.pos + from as usize * width as usize;
+        let mut t = self.time(from, 0);
+        for _ in from..to {
+            out.push(Sample::new(
+                t.wrapping_add(field_at(data, pos, width) as i64),
+                0.0,
+            ));
+            pos += width as usize;
+            t = t.wrapping_add(self.step);
+        }
     }
 
     #[inline(always)]
@@ -590,10 +602,14 @@ impl PackedState {
         Ok((t, v))
     }
 
-    /// Samples `i..n` into `sink`, from the first at or after the sink's
-    /// `mint`: found by a binary search of the time column (timestamps
-    /// strictly increase), the values before it skipped by their integer
-    /// running sums (or XOR fields) without being converted.
+    /// Samples `i..n` from the first at or after `mint` up to the last at
+    /// or before `maxt` appended to `out` (what `next` gives, skipped and
+    /// cut as `skip_while`/`take_while` would): both ends are found by a
+    /// binary search of the time column (timestamps strictly increase),
+    /// the values before the first skipped by their integer running sums
+    /// (or XOR fields) without being converted. Decimal values are then
+    /// filled in a second loop over the appended samples, so that each
+    /// loop keeps its few fields in registers.
     pub(crate) fn collect_range(
         &mut self,
         i: u16,
@@ -607,60 +623,67 @@ impl PackedState {
         if self.skip_values(i, first, data).is_err() {
             return;
         }
-        if self.kind != ValueKind::Xor {
-            self.collect_decimal(first, n, data, tdata, sink);
+        if self.kind == ValueKind::Xor {
+            for i in first..n {
+                match self.next(i, data, times) {
+                    Ok((t, v)) if sink.put(t, v) => {}
+                    _ => return,
+                }
+            }
             return;
         }
-        for i in first..n {
-            match self.next(i, data, times) {
-                Ok((t, v)) if sink.put(t, v) => {}
-                _ => return,
-            }
-        }
+        let end = self.first_at_or_after(tdata, first, n, sink.maxt().saturating_add(1));
+        let out = sink.out();
+        let at = out.len();
+        self.times.append_range(tdata, first, end, out);
+        let filled = if self.kind == ValueKind::DeltaOfDelta {
+            self.fill_decimal::<true>(first, data, &mut out[at..])
+        } else {
+            self.fill_decimal::<false>(first, data, &mut out[at..])
+        };
+        out.truncate(at + filled);
     }
 
-    /// Samples `first..n` of a decimal chunk into `sink`: what
-    /// [`PackedState::next`] gives, its fixed-width fields read at
-    /// positions the loop keeps, ending where `next` would find a field
+    /// Sets the values of `out`, samples `first..` of a decimal chunk
+    /// (delta-of-delta when `DOD`), as [`PackedState::next`] computes
+    /// them, reading the fixed-width fields at positions the loop keeps.
+    /// Returns how many were set: fewer where `next` would find a field
     /// past the end of `data`.
-    fn collect_decimal(
+    fn fill_decimal<const DOD: bool>(
         &mut self,
         first: u16,
-        n: u16,
         data: &[u8],
-        tdata: &[u8],
-        sink: &mut RangeSink<'_>,
-    ) {
-        let dod = self.kind == ValueKind::DeltaOfDelta;
+        out: &mut [Sample],
+    ) -> usize {
         let (width, cwidth) = (self.width, self.cwidth);
         let (base, g, cbase, scale) = (self.base, self.g, self.cbase, self.scale);
         let (mut m, mut d, mut pos) = (self.m, self.d, self.pos);
         let end = data.len() * 8;
-        for i in first..n {
-            let has_field = i > u16::from(dod);
+        for (k, s) in out.iter_mut().enumerate() {
+            let i = first as usize + k;
+            let has_field = i > usize::from(DOD);
             let fw = if has_field { width as usize } else { 0 };
             if pos + fw + cwidth as usize > end {
-                return;
+                return k;
             }
             if has_field {
                 let x = base.wrapping_add((field_at(data, pos, width) as i64).wrapping_mul(g));
                 pos += fw;
-                if dod {
+                if DOD {
                     d = d.wrapping_add(x);
                 } else {
                     m = m.wrapping_add(x);
                 }
             }
-            if dod && i > 0 {
+            if DOD && i > 0 {
                 m = m.wrapping_add(d);
             }
             let c = cbase.wrapping_add(field_at(data, pos, cwidth) as i64);
             pos += cwidth as usize;
-            let v = f64::from_bits(decimal(m, scale).to_bits().wrapping_add(c as u64));
-            if !sink.put(self.times.at(tdata, i), v) {
-                return;
-            }
+            s.v = f64::from_bits(decimal(m, scale).to_bits().wrapping_add(c as u64));
         }
+        (self.m, self.d, self.pos) = (m, d, pos);
+        out.len()
     }
 
     /// The first of samples `i..n` at or after `t` (`n` when none).

@@ -203,6 +203,16 @@ impl<'a> RangeSink<'a> {
         self.mint
     }
 
+    pub(crate) fn maxt(&self) -> i64 {
+        self.maxt
+    }
+
+    /// The buffer, for a decoder that finds the range's ends itself (and
+    /// so skips and stops as [`RangeSink::put`] would).
+    pub(crate) fn out(&mut self) -> &mut Vec<Sample> {
+        self.out
+    }
+
     /// Takes one sample; false once the range is over (stop decoding).
     #[inline]
     pub(crate) fn put(&mut self, t: i64, v: f64) -> bool {
