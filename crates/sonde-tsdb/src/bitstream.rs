@@ -473,7 +473,8 @@ mod tests {
                 w.write_bits(next(), buckets[k - 1]);
             }
         }
-        let data = w.bytes();
+        let data = w.into_bytes();
+        let data = &data[..];
         for cut in [data.len(), data.len() - 1, data.len() - 5, data.len() - 9] {
             let data = &data[..cut];
             let (mut a, mut b) = (BitReader::new(data, 0), BitReader::new(data, 0));

@@ -358,7 +358,8 @@ mod tests {
         for &(t, v) in samples {
             xor.append(t, v);
         }
-        check_ranges("xor", || ChunkIter::new(Encoding::Xor, xor.bytes()));
+        let xor = xor.snapshot();
+        check_ranges("xor", || ChunkIter::new(Encoding::Xor, xor.data.as_ref()));
         let p = Chunk::packed_from_samples(samples);
         check_ranges("packed", || {
             ChunkIter::new(Encoding::Packed, p.data.as_ref())
@@ -415,7 +416,7 @@ mod tests {
             xor.append(t, v);
         }
         let chunks = [
-            (Encoding::Xor, xor.bytes().to_vec()),
+            (Encoding::Xor, xor.snapshot().data.as_ref().to_vec()),
             (
                 Encoding::Int,
                 Chunk::from_samples(&s).data.as_ref().to_vec(),
