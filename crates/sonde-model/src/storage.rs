@@ -114,6 +114,9 @@ pub struct MetricMetadata {
     pub unit: String,
 }
 
+/// Called with the outcome of [`Appender::commit_then`] once it is known.
+pub type CommitDone = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
+
 /// A batch of appends, made visible together by [`Appender::commit`].
 pub trait Appender: Send {
     /// Adds one sample. `series_ref` is the value an earlier append of the
@@ -173,6 +176,16 @@ pub trait Appender: Send {
     /// Makes the batch durable and visible. Returns only once it is safe to
     /// acknowledge the batch to whoever sent it.
     fn commit(self: Box<Self>) -> Result<(), StorageError>;
+
+    /// Commits without waiting for durability on this thread: when this
+    /// returns, the batch is written and visible (or refused), and `done`
+    /// is called, on this thread or another, possibly before this returns,
+    /// once it is safe to acknowledge the batch, or with why it is not.
+    /// A server handling many senders uses it so that no thread sleeps
+    /// through an fsync. The default commits and calls `done` at once.
+    fn commit_then(self: Box<Self>, done: CommitDone) {
+        done(self.commit())
+    }
 
     /// Drops the batch.
     fn rollback(self: Box<Self>);

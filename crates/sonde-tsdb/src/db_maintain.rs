@@ -8,7 +8,7 @@ use std::fs;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use sonde_model::Matcher;
+use sonde_model::{Matcher, StorageError};
 
 use crate::block::Block;
 use crate::db::DbInner;
@@ -127,14 +127,11 @@ impl DbInner {
     }
 
     /// Rewrites the head's state into `checkpoint.N` and drops the segments
-    /// before N. Commits hold `apply_lock` shared from WAL write to head
-    /// apply, so once the segment is cut under the exclusive lock, all
+    /// before N. The WAL writer applies each batch to the head before a
+    /// segment can be cut after it, so once segment N is started, all
     /// records of older segments are in the head and in the checkpoint.
     pub(crate) fn checkpoint(&self) -> Result<(), TsdbError> {
-        let first = {
-            let _g = self.apply_lock.write();
-            self.wal.cut_segment()?
-        };
+        let first = self.wal.cut_segment()?;
         let mut cp = self.wal.checkpoint(first)?;
         let mut buf = Vec::with_capacity(1 << 16);
         for s in self.head.all_series() {
@@ -186,18 +183,32 @@ impl DbInner {
         append_frame(&mut buf, wal_record::REC_TOMBSTONES, |dst| {
             wal_record::encode_tombstones(dst, series.iter().map(|s| (s.id, mint, maxt)));
         });
-        let _g = self.apply_lock.read();
-        self.write_wal(&buf).map_err(|e| {
+        // Applied by the WAL writer right after the write, so that a
+        // checkpoint's segment cut cannot fall between the two.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.submit_wal(
+            &buf,
+            Box::new(move |res| {
+                if res.is_ok() {
+                    for s in &series {
+                        s.data.lock().add_tombstone(mint, maxt);
+                    }
+                }
+                let _ = tx.send(res);
+            }),
+        );
+        let res = rx.recv().unwrap_or_else(|_| {
+            Err(StorageError::Other(
+                "BUG: the WAL writer dropped a batch".into(),
+            ))
+        });
+        res.map_err(|e| {
             TsdbError::io(
                 "write WAL in",
                 &self.dir.join("wal"),
                 std::io::Error::other(e),
             )
-        })?;
-        for s in &series {
-            s.data.lock().add_tombstone(mint, maxt);
-        }
-        Ok(())
+        })
     }
 
     /// Compacts `old` into one new block and swaps it in.

@@ -2,20 +2,20 @@
 //! at `commit`.
 //!
 //! A batch is checked sample by sample as it is appended (so the caller
-//! learns at once which samples are refused), buffered, then at commit
-//! written to the WAL as one group of records and only then applied to the
-//! series. Commits hold the database's `apply_lock` shared from the WAL
-//! write to the end of the apply, so a checkpoint (which takes it
-//! exclusively to cut a segment) sees every record of older segments
-//! applied to the head. Exemplars take the same path: checked at
-//! `append_exemplar`, logged with the batch as their own record, and added
-//! to the exemplar store under the same lock.
+//! learns at once which samples are refused) and buffered. At commit its
+//! records (series, samples, exemplars) are queued for the WAL writer
+//! thread, which writes them (and fsyncs, per the policy), then applies the
+//! batch to the series and the exemplar store, and then calls the committer
+//! back. So what is visible is in the WAL, and a checkpoint's segment cut
+//! never falls between a batch's write and its apply (see [`crate::wal`]).
 
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use sonde_model::{AppendError, Appender, Exemplar, Labels, SeriesRef, StorageError, Timestamp};
+use sonde_model::{
+    AppendError, Appender, CommitDone, Exemplar, Labels, SeriesRef, StorageError, Timestamp,
+};
 
 use crate::db::DbInner;
 use crate::exemplars::{Refusal, StoredExemplar};
@@ -203,15 +203,17 @@ impl HeadAppender {
         }
     }
 
-    fn commit_inner(&mut self) -> Result<(), StorageError> {
+    /// Encodes the batch's WAL records into `buf` and hands the batch
+    /// over to be applied once they are written; `None` when there is
+    /// nothing to write.
+    fn take_batch(&mut self) -> Result<Option<Logged>, StorageError> {
         if self.samples.is_empty() && self.exemplars.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         if self.db.closed.load(Ordering::Acquire) {
             return Err(crate::error::TsdbError::Closed.into());
         }
         self.buf.clear();
-        // Owned handles: the exemplars are drained before these are marked.
         let mut unlogged: Vec<Arc<MemSeries>> = self
             .samples
             .iter()
@@ -237,10 +239,31 @@ impl HeadAppender {
                 encode_exemplars(dst, self.exemplars.iter().map(|(s, e)| (s.id, e)));
             });
         }
-        let allow_ooo = self.db.opts.out_of_order_window_ms > 0;
-        let range = self.db.opts.block_range_ms;
-        let guard = self.db.apply_lock.read();
-        self.db.write_wal(&self.buf)?;
+        Ok(Some(Logged {
+            db: self.db.clone(),
+            samples: std::mem::take(&mut self.samples),
+            exemplars: std::mem::take(&mut self.exemplars),
+            unlogged,
+        }))
+    }
+}
+
+/// A batch whose records are on their way to the WAL; the WAL writer
+/// applies it to the head once they are written. Dropped unapplied (the
+/// write failed), it only releases its series.
+struct Logged {
+    db: Arc<DbInner>,
+    samples: Vec<(Arc<MemSeries>, i64, f64)>,
+    exemplars: Vec<(Arc<MemSeries>, StoredExemplar)>,
+    /// Series whose series record is in this batch.
+    unlogged: Vec<Arc<MemSeries>>,
+}
+
+impl Logged {
+    fn apply(&mut self) {
+        let db = &self.db;
+        let allow_ooo = db.opts.out_of_order_window_ms > 0;
+        let range = db.opts.block_range_ms;
         let mut dropped = 0u64;
         let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
         for (s, t, v) in &self.samples {
@@ -257,25 +280,34 @@ impl HeadAppender {
         }
         if min_t <= max_t {
             // Once per batch: these atomics are shared by all appenders.
-            self.db.head.observe_time(min_t);
-            self.db.head.observe_time(max_t);
+            db.head.observe_time(min_t);
+            db.head.observe_time(max_t);
         }
         // Refusals here (out of order against a batch committed meanwhile)
         // are counted by the store, as in Prometheus' commit.
         for (s, e) in self.exemplars.drain(..) {
-            let _ = self.db.exemplars.add(&s.labels, e);
+            let _ = db.exemplars.add(&s.labels, e);
             s.release();
         }
-        drop(guard);
-        for s in unlogged {
+        for s in self.unlogged.drain(..) {
             s.logged.store(true, Ordering::Release);
         }
-        let m = &self.db.metrics;
+        let m = &db.metrics;
         m.samples_appended
             .fetch_add(self.samples.len() as u64 - dropped, Ordering::Relaxed);
         m.samples_dropped_at_commit
             .fetch_add(dropped, Ordering::Relaxed);
-        Ok(())
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        for (s, _, _) in self.samples.drain(..) {
+            s.release();
+        }
+        for (s, _) in self.exemplars.drain(..) {
+            s.release();
+        }
     }
 }
 
@@ -401,10 +433,37 @@ impl Appender for HeadAppender {
         }
     }
 
-    fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
-        let res = self.commit_inner();
-        self.release_all();
-        res
+    fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.commit_then(Box::new(move |res| {
+            let _ = tx.send(res);
+        }));
+        rx.recv().unwrap_or_else(|_| {
+            Err(StorageError::Other(
+                "BUG: the WAL writer dropped a batch".into(),
+            ))
+        })
+    }
+
+    /// Queued for the WAL writer on return; `done` runs on that thread once
+    /// the batch is written (and fsynced, per the policy) and applied to
+    /// the head, or failed (then nothing of it was applied).
+    fn commit_then(mut self: Box<Self>, done: CommitDone) {
+        let mut batch = match self.take_batch() {
+            Ok(Some(b)) => b,
+            Ok(None) => return done(Ok(())),
+            Err(e) => return done(Err(e)),
+        };
+        self.db.submit_wal(
+            &self.buf,
+            Box::new(move |res| {
+                if res.is_ok() {
+                    batch.apply();
+                }
+                drop(batch);
+                done(res)
+            }),
+        );
     }
 
     fn rollback(mut self: Box<Self>) {

@@ -10,8 +10,8 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 /// When the WAL is fsynced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsyncPolicy {
-    /// Every commit waits for an fsync of its batch (shared by the
-    /// committers of one group commit). Survives power loss.
+    /// Every commit waits for an fsync of its batch (shared by all batches
+    /// the WAL writer took together). Survives power loss.
     Always,
     /// Commits wait for the write to reach the OS (survives a crash of the
     /// process); a background thread fsyncs at this interval, so a power

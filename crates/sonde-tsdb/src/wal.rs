@@ -3,26 +3,40 @@
 //!
 //! Invariants: a record never spans two segments; a segment is fsynced
 //! before the next one is created, so only the last segment can have a torn
-//! tail. `write` returns once the batch is in the file (and fsynced under
-//! [`FsyncPolicy::Always`]); concurrent writers are grouped: one of them
-//! (the leader) writes everything queued so far with one `write` and one
-//! `fsync`, the others wait on a condition variable.
+//! tail.
 //!
-//! A failed write or fsync (disk full, I/O error) fails every writer of that
-//! batch and cuts the segment back to where the batch started, so the file
+//! Writes go through one writer thread, which is the leader of a
+//! permanent group commit. [`Wal::submit`] queues a batch of framed
+//! records with a callback and returns at once; the writer takes everything
+//! queued, writes it with one `write`, fsyncs it under
+//! [`FsyncPolicy::Always`], and then calls each batch's callback in
+//! submission order, while still holding the segment, so that a segment
+//! cut ([`Wal::cut_segment`]) falls between batches whose callbacks have
+//! run. The callback is where the database applies a committed batch to the
+//! head: nothing is visible before it is in the WAL, and a checkpoint that
+//! cuts segment N sees every record before N applied. Committers never
+//! sleep through somebody else's fsync, and writes never overlap an fsync
+//! of the same file (on ext4 such a write waits for the fsync's inode
+//! write).
+//!
+//! A failed write (disk full, I/O error) fails the callbacks of every batch
+//! in it and cuts the segment back to where the write started, so the file
 //! still ends at a record boundary and later writes can follow once the
-//! cause is gone. If even that truncation fails the WAL refuses every write
-//! until it is opened again (replay then truncates the torn tail).
+//! cause is gone. If even that truncation fails, or an fsync fails (the
+//! kernel may have dropped the pages: what is in the file can no longer be
+//! trusted), the WAL refuses every write until it is opened again; replay
+//! then keeps what reached the disk and truncates a torn tail.
 //!
-//! Thread safety: `Wal` is shared; `queue` guards the pending bytes and the
-//! leader flag, `file` is only touched by the leader or under `queue`'s
-//! leader flag by `cut_segment`/`sync`.
+//! Thread safety: `Wal` is shared. `Shared::queue` guards the queued bytes
+//! and callbacks; `Shared::file` the segment, held by the writer from a
+//! write to the end of its callbacks, and by `cut_segment`/`sync`.
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
@@ -72,18 +86,30 @@ pub struct WalStats {
     pub segment: AtomicU64,
 }
 
+/// Called once a submitted batch is written (and fsynced, per the policy),
+/// or with why it was not. It runs on the writer thread while the segment
+/// is held: it must be quick and must not use the `Wal`.
+pub type OnWritten = Box<dyn FnOnce(Result<(), TsdbError>) + Send>;
+
+/// What the submitters and the writer share.
+struct Shared {
+    dir: PathBuf,
+    segment_bytes: u64,
+    fsync: FsyncPolicy,
+    file: Mutex<SegmentFile>,
+    queue: Mutex<Queue>,
+    /// Wakes the writer: a batch arrived, or the WAL is closing.
+    queued: Condvar,
+    stats: WalStats,
+}
+
+#[derive(Default)]
 struct Queue {
-    pending: Vec<u8>,
-    /// Writers whose records are in `pending`.
-    pending_writers: usize,
-    /// Number of the batch now collecting in `pending`.
-    next_batch: u64,
-    /// Every batch up to this one is written (or failed).
-    written: u64,
-    leader: bool,
-    /// Failed batches whose writers have not all looked yet:
-    /// batch -> (writers left, what failed).
-    failed: HashMap<u64, (usize, Failure)>,
+    /// Framed records of the queued batches, in submission order.
+    bytes: Vec<u8>,
+    callbacks: Vec<OnWritten>,
+    /// Set by [`Wal::close`]: the writer writes what is queued, then exits.
+    stop: bool,
 }
 
 /// A failed write, kept so that each writer of the batch gets its own error
@@ -137,13 +163,9 @@ struct SegmentFile {
 }
 
 pub struct Wal {
-    dir: PathBuf,
-    segment_bytes: u64,
-    fsync: FsyncPolicy,
-    queue: Mutex<Queue>,
-    cond: Condvar,
-    file: Mutex<SegmentFile>,
-    pub stats: WalStats,
+    shared: Arc<Shared>,
+    /// The writer thread; joined at close.
+    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Wal {
@@ -210,124 +232,223 @@ impl Wal {
         };
         let file = SegmentFile::create(dir, next)?;
         stats.segment.store(next, Ordering::Relaxed);
-        Ok(Wal {
+        let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
             segment_bytes,
             fsync,
-            queue: Mutex::new(Queue {
-                pending: Vec::new(),
-                pending_writers: 0,
-                next_batch: 1,
-                written: 0,
-                leader: false,
-                failed: HashMap::new(),
-            }),
-            cond: Condvar::new(),
             file: Mutex::new(file),
+            queue: Mutex::new(Queue::default()),
+            queued: Condvar::new(),
             stats,
+        });
+        let writer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("sonde-wal".into())
+                .spawn(move || shared.write_loop())
+                .map_err(|e| TsdbError::io("start the WAL writer thread for", dir, e))?
+        };
+        Ok(Wal {
+            shared,
+            writer: Mutex::new(Some(writer)),
         })
     }
 
-    /// Writes framed records; returns once they are durable per the fsync
-    /// policy. Concurrent callers share writes and fsyncs. On error nothing
-    /// of `records` is in the WAL (unless the segment could not be cut back;
-    /// then every later write fails too, and replay drops the torn tail).
-    pub fn write(&self, records: &[u8]) -> Result<(), TsdbError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let mut q = self.queue.lock();
-        q.pending.extend_from_slice(records);
-        q.pending_writers += 1;
-        let mine = q.next_batch;
-        loop {
-            if q.written >= mine {
-                let Some((left, failure)) = q.failed.get_mut(&mine) else {
-                    return Ok(());
-                };
-                let err = failure.to_error();
-                *left -= 1;
-                if *left == 0 {
-                    q.failed.remove(&mine);
-                }
-                return Err(err);
-            }
-            if q.leader {
-                self.cond.wait(&mut q);
-                continue;
-            }
-            q.leader = true;
-            let batch = std::mem::take(&mut q.pending);
-            let writers = std::mem::take(&mut q.pending_writers);
-            let n = q.next_batch;
-            q.next_batch += 1;
+    /// Counters of this WAL.
+    pub fn stats(&self) -> &WalStats {
+        &self.shared.stats
+    }
+
+    /// Queues framed records; the writer thread writes them (see the module
+    /// comment) and then calls `done`. After [`Wal::close`] `done` is
+    /// called at once with an error.
+    pub fn submit(&self, records: &[u8], done: OnWritten) {
+        let mut q = self.shared.queue.lock();
+        if q.stop {
             drop(q);
-            let res = self.write_batch(&batch);
-            q = self.queue.lock();
-            q.leader = false;
-            q.written = n;
-            if let Err(e) = res {
-                tracing::error!(error = %e, writers, bytes = batch.len(), "WAL write failed; the batch is refused");
-                q.failed.insert(n, (writers, Failure::of(&e, &self.dir)));
-            }
-            // Give the (now empty) buffer back to avoid reallocating.
-            if q.pending.is_empty() {
-                q.pending = batch;
-                q.pending.clear();
-            }
-            self.cond.notify_all();
+            return done(Err(TsdbError::Closed));
+        }
+        q.bytes.extend_from_slice(records);
+        q.callbacks.push(done);
+        if q.callbacks.len() == 1 {
+            self.shared.queued.notify_one();
         }
     }
 
-    fn write_batch(&self, batch: &[u8]) -> Result<(), TsdbError> {
-        let mut f = self.file.lock();
+    /// Writes framed records and returns once they are written (and
+    /// fsynced, per the policy).
+    pub fn write(&self, records: &[u8]) -> Result<(), TsdbError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.submit(
+            records,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().unwrap_or(Err(TsdbError::Closed))
+    }
+
+    /// Starts a new segment and returns its number: every batch written
+    /// after this call is in that segment or a later one, and every
+    /// callback of a batch in an older one has run.
+    pub fn cut_segment(&self) -> Result<u64, TsdbError> {
+        let mut f = self.shared.file.lock();
+        self.shared.roll(&mut f)?;
+        Ok(f.index)
+    }
+
+    /// Fsyncs the current segment (the interval policy's background sync).
+    pub fn sync(&self) -> Result<(), TsdbError> {
+        let f = self.shared.file.lock();
+        self.shared.fsync_file(&f)
+    }
+
+    /// Starts `checkpoint.<first>`, which will hold the state of everything
+    /// before segment `first`. Nothing changes on disk until
+    /// [`Checkpoint::finish`].
+    pub fn checkpoint(&self, first: u64) -> Result<Checkpoint, TsdbError> {
+        let path = self.shared.dir.join(checkpoint_name(first));
+        let tmp = self
+            .shared
+            .dir
+            .join(format!("{}.tmp", checkpoint_name(first)));
+        let file = File::create(&tmp).map_err(|e| TsdbError::io("create", &tmp, e))?;
+        Ok(Checkpoint {
+            dir: self.shared.dir.clone(),
+            first,
+            path,
+            tmp,
+            out: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
+        })
+    }
+
+    /// Whether the WAL's disk takes writes again, with room to spare:
+    /// writes and fsyncs [`PROBE_BYTES`] beside the segments, then removes
+    /// them. Read-only mode is left only when this succeeds, so a disk with
+    /// a few bytes free does not flap between refusing and accepting.
+    pub fn probe(&self) -> Result<(), TsdbError> {
+        let path = self.shared.dir.join(PROBE_FILE);
+        let res = File::create(&path).and_then(|mut f| {
+            f.write_all(&vec![0u8; PROBE_BYTES])?;
+            f.sync_all()
+        });
+        let _ = fs::remove_file(&path);
+        res.map_err(|e| TsdbError::io("write the disk probe", &path, e))
+    }
+
+    /// Makes writes to the current segment fail (a read-only handle: EBADF)
+    /// or work again, as a failing disk would, for tests of the layers above.
+    #[cfg(test)]
+    pub(crate) fn set_writable_for_test(&self, writable: bool) {
+        let mut f = self.shared.file.lock();
+        let path = f.path();
+        let file = if writable {
+            OpenOptions::new().append(true).open(path)
+        } else {
+            File::open(path)
+        }
+        .expect("BUG: reopening the WAL segment in a test");
+        f.file = file;
+    }
+
+    /// Bytes of all WAL files (for size retention and stats).
+    pub fn disk_bytes(&self) -> u64 {
+        read_dir(&self.shared.dir)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|n| fs::metadata(self.shared.dir.join(n)).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Writes what is queued, stops the writer and fsyncs the segment.
+    pub fn close(&self) -> Result<(), TsdbError> {
+        self.stop_writer();
+        self.sync()
+    }
+
+    fn stop_writer(&self) {
+        self.shared.queue.lock().stop = true;
+        self.shared.queued.notify_all();
+        let Some(t) = self.writer.lock().take() else {
+            return;
+        };
+        // The last handle on the database may be dropped by a callback on
+        // the writer itself, which then cannot wait for its own end.
+        if t.thread().id() != std::thread::current().id() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.stop_writer();
+    }
+}
+
+impl Shared {
+    /// The writer: takes everything queued, writes it, calls back.
+    fn write_loop(&self) {
+        let mut batch = Vec::new();
+        loop {
+            let callbacks = {
+                let mut q = self.queue.lock();
+                while q.callbacks.is_empty() && !q.stop {
+                    self.queued.wait(&mut q);
+                }
+                if q.callbacks.is_empty() {
+                    return;
+                }
+                std::mem::swap(&mut batch, &mut q.bytes);
+                std::mem::take(&mut q.callbacks)
+            };
+            let mut f = self.file.lock();
+            let res = self.write_batch(&mut f, &batch);
+            if let Err(e) = &res {
+                tracing::error!(error = %e, batches = callbacks.len(), bytes = batch.len(),
+                    "WAL write failed; the batches are refused");
+            }
+            let failure = res.as_ref().err().map(|e| Failure::of(e, &self.dir));
+            for done in callbacks {
+                done(match &failure {
+                    None => Ok(()),
+                    Some(f) => Err(f.to_error()),
+                });
+            }
+            drop(f);
+            batch.clear();
+        }
+    }
+
+    fn write_batch(&self, f: &mut SegmentFile, batch: &[u8]) -> Result<(), TsdbError> {
         if let Some(why) = &f.poisoned {
             return Err(TsdbError::io(
                 "write WAL segment",
                 &f.path(),
-                std::io::Error::other(format!(
-                    "an earlier failed write could not be cut back ({why}); \
-                     restart Sonde to repair the segment"
-                )),
+                std::io::Error::other(format!("{why}; restart Sonde to repair the segment")),
             ));
         }
         if f.size > 0 && f.size + batch.len() as u64 > self.segment_bytes {
-            self.roll(&mut f)?;
+            self.roll(f)?;
         }
-        let res = f
-            .file
-            .write_all(batch)
-            .map_err(|e| TsdbError::io("write WAL segment", &f.path(), e))
-            .and_then(|()| match self.fsync {
-                FsyncPolicy::Always => self.fsync_file(&f),
-                _ => Ok(()),
-            });
-        if let Err(e) = res {
-            self.cut_back(&mut f);
-            return Err(e);
+        if let Err(e) = f.file.write_all(batch) {
+            self.cut_back(f);
+            return Err(TsdbError::io("write WAL segment", &f.path(), e));
+        }
+        if self.fsync == FsyncPolicy::Always {
+            if let Err(e) = self.fsync_file(f) {
+                tracing::error!(path = %f.path().display(), error = %e,
+                    "WAL fsync failed; refusing writes until restart");
+                f.poisoned = Some(format!("an fsync of {} failed ({e})", f.path().display()));
+                return Err(e);
+            }
         }
         f.size += batch.len() as u64;
         self.stats
             .bytes_written
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         Ok(())
-    }
-
-    /// Drops whatever part of a failed batch reached the file, so that the
-    /// segment ends at a record boundary again.
-    fn cut_back(&self, f: &mut SegmentFile) {
-        let size = f.size;
-        // A handle of its own: the writing handle may be what failed.
-        let res = OpenOptions::new()
-            .write(true)
-            .open(f.path())
-            .and_then(|h| h.set_len(size));
-        if let Err(e) = res {
-            let path = f.path();
-            tracing::error!(path = %path.display(), error = %e,
-                "cannot cut the WAL segment back after a failed write; refusing writes until restart");
-            f.poisoned = Some(format!("cannot truncate {}: {e}", path.display()));
-        }
     }
 
     fn fsync_file(&self, f: &SegmentFile) -> Result<(), TsdbError> {
@@ -348,7 +469,7 @@ impl Wal {
             return Err(TsdbError::io(
                 "start a WAL segment after",
                 &f.path(),
-                std::io::Error::other(format!("that segment ends in a torn record ({why})")),
+                std::io::Error::other(format!("that segment cannot be trusted: {why}")),
             ));
         }
         self.fsync_file(f)?;
@@ -357,76 +478,24 @@ impl Wal {
         Ok(())
     }
 
-    /// Starts a new segment and returns its number: every write that returns
-    /// after this call is in that segment or a later one.
-    pub fn cut_segment(&self) -> Result<u64, TsdbError> {
-        let mut f = self.file.lock();
-        self.roll(&mut f)?;
-        Ok(f.index)
-    }
-
-    /// Fsyncs the current segment (the interval policy's background sync).
-    pub fn sync(&self) -> Result<(), TsdbError> {
-        let f = self.file.lock();
-        self.fsync_file(&f)
-    }
-
-    /// Starts `checkpoint.<first>`, which will hold the state of everything
-    /// before segment `first`. Nothing changes on disk until
-    /// [`Checkpoint::finish`].
-    pub fn checkpoint(&self, first: u64) -> Result<Checkpoint, TsdbError> {
-        let path = self.dir.join(checkpoint_name(first));
-        let tmp = self.dir.join(format!("{}.tmp", checkpoint_name(first)));
-        let file = File::create(&tmp).map_err(|e| TsdbError::io("create", &tmp, e))?;
-        Ok(Checkpoint {
-            dir: self.dir.clone(),
-            first,
-            path,
-            tmp,
-            out: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
-        })
-    }
-
-    /// Whether the WAL's disk takes writes again, with room to spare:
-    /// writes and fsyncs [`PROBE_BYTES`] beside the segments, then removes
-    /// them. Read-only mode is left only when this succeeds, so a disk with
-    /// a few bytes free does not flap between refusing and accepting.
-    pub fn probe(&self) -> Result<(), TsdbError> {
-        let path = self.dir.join(PROBE_FILE);
-        let res = File::create(&path).and_then(|mut f| {
-            f.write_all(&vec![0u8; PROBE_BYTES])?;
-            f.sync_all()
-        });
-        let _ = fs::remove_file(&path);
-        res.map_err(|e| TsdbError::io("write the disk probe", &path, e))
-    }
-
-    /// Makes writes to the current segment fail (a read-only handle: EBADF)
-    /// or work again, as a failing disk would, for tests of the layers above.
-    #[cfg(test)]
-    pub(crate) fn set_writable_for_test(&self, writable: bool) {
-        let mut f = self.file.lock();
-        let path = f.path();
-        f.file = if writable {
-            OpenOptions::new().append(true).open(path)
-        } else {
-            File::open(path)
+    /// Drops whatever part of a failed batch reached the file, so that the
+    /// segment ends at a record boundary again.
+    fn cut_back(&self, f: &mut SegmentFile) {
+        let size = f.size;
+        // A handle of its own: the writing handle may be what failed.
+        let res = OpenOptions::new()
+            .write(true)
+            .open(f.path())
+            .and_then(|h| h.set_len(size));
+        if let Err(e) = res {
+            let path = f.path();
+            tracing::error!(path = %path.display(), error = %e,
+                "cannot cut the WAL segment back after a failed write; refusing writes until restart");
+            f.poisoned = Some(format!(
+                "an earlier failed write could not be cut back (cannot truncate {}: {e})",
+                path.display()
+            ));
         }
-        .expect("BUG: reopening the WAL segment in a test");
-    }
-
-    /// Bytes of all WAL files (for size retention and stats).
-    pub fn disk_bytes(&self) -> u64 {
-        read_dir(&self.dir)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|n| fs::metadata(self.dir.join(n)).ok())
-            .map(|m| m.len())
-            .sum()
-    }
-
-    pub fn close(&self) -> Result<(), TsdbError> {
-        self.sync()
     }
 }
 
@@ -629,7 +698,7 @@ mod tests {
         let wal = Wal::open(dir.path(), 1 << 20, FsyncPolicy::Always, false, &mut |_| {}).unwrap();
         wal.write(&frame(1)).unwrap();
         let (path, good_len) = {
-            let mut f = wal.file.lock();
+            let mut f = wal.shared.file.lock();
             // As if part of the failing batch had reached the disk.
             let mut other = OpenOptions::new().append(true).open(f.path()).unwrap();
             other.write_all(&frame(2)[..7]).unwrap();
@@ -642,7 +711,7 @@ mod tests {
         assert!(err.contains(&path.display().to_string()), "{err}");
         assert_eq!(fs::metadata(&path).unwrap().len(), good_len);
         {
-            let mut f = wal.file.lock();
+            let mut f = wal.shared.file.lock();
             f.file = OpenOptions::new().append(true).open(f.path()).unwrap();
         }
         wal.write(&frame(3)).unwrap();

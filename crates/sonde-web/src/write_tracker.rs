@@ -21,7 +21,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use sonde_model::{
-    AppendError, Appendable, Appender, Exemplar, Labels, SeriesRef, StorageError, Timestamp,
+    AppendError, Appendable, Appender, CommitDone, Exemplar, Labels, SeriesRef, StorageError,
+    Timestamp,
 };
 
 /// Most marks kept. In-order scraping adds one mark per commit (each at a
@@ -172,6 +173,23 @@ impl Appender for TrackedAppender {
             tracker.record(min_t);
         }
         res
+    }
+
+    fn commit_then(self: Box<Self>, done: CommitDone) {
+        let TrackedAppender {
+            inner,
+            tracker,
+            min_t,
+        } = *self;
+        // Recorded before the sender hears of the commit (so that a query it
+        // sends next cannot be answered from a stale cache entry), and even
+        // when the commit failed (part of it may be visible).
+        inner.commit_then(Box::new(move |res| {
+            if min_t != Timestamp::MAX {
+                tracker.record(min_t);
+            }
+            done(res)
+        }));
     }
 
     fn rollback(self: Box<Self>) {

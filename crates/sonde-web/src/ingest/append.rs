@@ -178,6 +178,23 @@ impl Batch {
         ingest: &Ingest,
         protocol: Protocol,
     ) -> Result<Option<String>, StorageError> {
+        let (app, outcome) = self.split();
+        app.commit()?;
+        Ok(outcome.report(ingest, protocol))
+    }
+
+    /// Commits without waiting here for durability: on return the batch is
+    /// written and visible; [`Committed::durable`] waits for the rest.
+    pub fn commit_then_wait(self) -> Committed {
+        let (app, outcome) = self.split();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        app.commit_then(Box::new(move |res| {
+            let _ = tx.send(res);
+        }));
+        Committed { rx, outcome }
+    }
+
+    fn split(self) -> (Box<dyn Appender>, Outcome) {
         let Batch {
             app,
             appended,
@@ -186,13 +203,66 @@ impl Batch {
             exemplars_dropped,
             ..
         } = self;
-        app.commit()?;
+        let outcome = Outcome {
+            appended,
+            refused,
+            described,
+            exemplars_dropped,
+        };
+        (app, outcome)
+    }
+
+    pub fn rollback(self) {
+        self.app.rollback();
+    }
+}
+
+/// A committed batch on its way to durability.
+pub(crate) struct Committed {
+    rx: tokio::sync::oneshot::Receiver<Result<(), StorageError>>,
+    outcome: Outcome,
+}
+
+impl Committed {
+    /// Waits until the batch is durable, then reports as [`Batch::commit`].
+    pub async fn durable(
+        self,
+        ingest: &Ingest,
+        protocol: Protocol,
+    ) -> Result<Option<String>, StorageError> {
+        match self.rx.await {
+            Ok(res) => res.map(|()| self.outcome.report(ingest, protocol)),
+            Err(_) => Err(StorageError::Other(
+                "BUG: the storage dropped a commit without answering".into(),
+            )),
+        }
+    }
+}
+
+/// What a batch did, reported once it is committed.
+struct Outcome {
+    appended: usize,
+    refused: Refused,
+    described: Vec<String>,
+    exemplars_dropped: usize,
+}
+
+impl Outcome {
+    /// Counts the batch in `ingest`'s metrics; `None` when nothing was
+    /// refused, else a message naming what was.
+    fn report(self, ingest: &Ingest, protocol: Protocol) -> Option<String> {
+        let Outcome {
+            appended,
+            refused,
+            described,
+            exemplars_dropped,
+        } = self;
         ingest.record_batch(protocol, appended, &refused, exemplars_dropped);
         if exemplars_dropped > 0 {
             tracing::debug!(exemplars_dropped, "exemplars not stored");
         }
         if refused.total() == 0 {
-            return Ok(None);
+            return None;
         }
         let mut msg = format!("{} samples refused, {appended} accepted (", refused.total());
         let mut first = true;
@@ -214,11 +284,7 @@ impl Batch {
         if refused.total() > described.len() {
             let _ = write!(msg, "; and {} more", refused.total() - described.len());
         }
-        Ok(Some(msg))
-    }
-
-    pub fn rollback(self) {
-        self.app.rollback();
+        Some(msg)
     }
 }
 
