@@ -158,8 +158,11 @@ pub trait Appender: Send {
     /// receiver that has a whole request decoded (remote write) calls this
     /// once for the request: a storage can do many lookups faster at once
     /// than one at a time (their memory accesses overlap) and keep what it
-    /// found for the appends of this batch. The default, for storages
-    /// without such a lookup, sets every ref to 0.
+    /// found for the appends of this batch: passed with `refs[i]`, the
+    /// same slice `series[i]` (not a copy) lets it take the series found
+    /// without comparing the labels again, so that slice must not change
+    /// until the batch ends. The default, for storages without such a
+    /// lookup, sets every ref to 0.
     fn lookup_known(&mut self, series: &[&[(&str, &str)]], refs: &mut Vec<SeriesRef>) {
         refs.clear();
         refs.resize(series.len(), 0);
