@@ -376,13 +376,12 @@ impl XorAppender {
     /// tail, in one allocation.
     fn to_bytes(&self) -> Arc<[u8]> {
         let (tail, n) = self.w.tail();
-        self.count
-            .to_be_bytes()
-            .iter()
-            .chain(self.w.flushed())
-            .chain(&tail[..n])
-            .copied()
-            .collect()
+        let flushed = self.w.flushed();
+        let mut v = Vec::with_capacity(2 + flushed.len() + n);
+        v.extend_from_slice(&self.count.to_be_bytes());
+        v.extend_from_slice(flushed);
+        v.extend_from_slice(&tail[..n]);
+        Arc::from(v)
     }
 
     /// Appends a sample; `t` must be greater than the last one.

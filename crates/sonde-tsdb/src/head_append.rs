@@ -53,6 +53,8 @@ pub struct HeadAppender {
     /// `pending` count until an append takes it (in the order of the
     /// lookup, so `next` is usually the one) or the batch ends.
     found: Vec<Option<Arc<MemSeries>>>,
+    /// The slice each `found` entry was looked up with ([`slice_id`]).
+    found_at: Vec<(usize, usize)>,
     next: usize,
 }
 
@@ -66,6 +68,7 @@ impl HeadAppender {
             buf: Vec::new(),
             key: Vec::new(),
             found: Vec::new(),
+            found_at: Vec::new(),
             next: 0,
         }
     }
@@ -80,12 +83,25 @@ impl HeadAppender {
         series_ref: SeriesRef,
         same: impl Fn(&MemSeries) -> bool,
     ) -> Option<Arc<MemSeries>> {
+        self.by_ref_checked(series_ref, None, same)
+    }
+
+    /// [`Self::by_ref_where`]; `pairs` is the slice an append by pairs
+    /// came with: a series `lookup_known` found for that same slice is
+    /// taken without comparing again (its contract: the slice does not
+    /// change in between).
+    fn by_ref_checked(
+        &mut self,
+        series_ref: SeriesRef,
+        pairs: Option<&[(&str, &str)]>,
+        same: impl Fn(&MemSeries) -> bool,
+    ) -> Option<Arc<MemSeries>> {
         let id = u32::try_from(series_ref).ok().filter(|id| *id != 0)?;
-        let s = match self.take_found(id) {
-            Some(s) => s,
-            None => self.db.head.get_by_id(id)?,
+        let (s, checked) = match self.take_found(id, pairs) {
+            Some(found) => found,
+            None => (self.db.head.get_by_id(id)?, false),
         };
-        if same(&s) {
+        if checked || same(&s) {
             return Some(s);
         }
         s.release();
@@ -94,21 +110,30 @@ impl HeadAppender {
 
     /// The series with this id if this batch holds it already: the series
     /// of the sample appended last (a series' next sample), or one
-    /// `lookup_known` found, searched from where the last one taken was.
-    fn take_found(&mut self, id: u32) -> Option<Arc<MemSeries>> {
+    /// `lookup_known` found, searched from where the last one taken was;
+    /// and whether it was found for exactly the slice `pairs` (then its
+    /// labels were compared with them at the lookup).
+    fn take_found(
+        &mut self,
+        id: u32,
+        pairs: Option<&[(&str, &str)]>,
+    ) -> Option<(Arc<MemSeries>, bool)> {
         if let Some((s, _, _)) = self.samples.last() {
             if s.id == id {
                 // Marked already by the sample held: no collection race.
                 s.pending.fetch_add(1, Ordering::AcqRel);
-                return Some(s.clone());
+                return Some((s.clone(), false));
             }
         }
         let rest = self.found.get_mut(self.next..)?;
         let j = rest
             .iter()
             .position(|s| s.as_ref().is_some_and(|s| s.id == id))?;
-        self.next += j + 1;
-        rest[j].take()
+        let at = self.next + j;
+        self.next = at + 1;
+        let s = rest[j].take()?;
+        let same_slice = pairs.is_some_and(|p| self.found_at.get(at) == Some(&slice_id(p)));
+        Some((s, same_slice))
     }
 
     fn lookup(
@@ -333,7 +358,8 @@ impl Appender for HeadAppender {
         t: Timestamp,
         v: f64,
     ) -> Result<Option<SeriesRef>, AppendError> {
-        let found = match self.by_ref_where(series_ref, |s| same_pairs(s.labels.encoded(), pairs)) {
+        let same = |s: &MemSeries| same_pairs(s.labels.encoded(), pairs);
+        let found = match self.by_ref_checked(series_ref, Some(pairs), same) {
             Some(s) => Some(s),
             None => self.db.head.get_by_pairs(pairs, &mut self.key),
         };
@@ -373,6 +399,8 @@ impl Appender for HeadAppender {
                 .map(|s| s.as_ref().map_or(0, |s| s.id as SeriesRef)),
         );
         self.found = found;
+        self.found_at.clear();
+        self.found_at.extend(series.iter().map(|p| slice_id(p)));
         self.samples.reserve(series.len());
     }
 
@@ -469,6 +497,12 @@ impl Appender for HeadAppender {
     fn rollback(mut self: Box<Self>) {
         self.release_all();
     }
+}
+
+/// Where a slice of pairs is and how long it is: which slice an append by
+/// pairs came with.
+fn slice_id(pairs: &[(&str, &str)]) -> (usize, usize) {
+    (pairs.as_ptr() as usize, pairs.len())
 }
 
 /// The labels with empty values dropped (Prometheus' `WithoutEmpty`).

@@ -91,6 +91,36 @@ fn looked_up_series_take_their_samples_whatever_the_order() {
     }
 }
 
+/// A ref from the lookup given with other pairs than the slice it was
+/// looked up with is checked, not trusted: a copy of the same pairs finds
+/// the series, another series' pairs go to that series.
+#[test]
+fn refs_with_other_pairs_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), opts());
+    let a = series("m", &[("k", "a")]);
+    let b = series("m", &[("k", "b")]);
+    append(&db, &[(&a, 1000, 1.0), (&b, 1000, 1.0)]);
+    let (pa, pb) = (pairs(&a), pairs(&b));
+    let mut app = db.appender();
+    let mut refs = Vec::new();
+    app.lookup_known(&[&pa, &pb], &mut refs);
+    let copy = pa.clone();
+    assert_eq!(
+        app.append_known(refs[0], &copy, 2000, 2.0).unwrap(),
+        Some(refs[0])
+    );
+    // The ref of b with a's pairs: a's series, not b's.
+    assert_eq!(
+        app.append_known(refs[1], &pa, 3000, 3.0).unwrap(),
+        Some(refs[0])
+    );
+    app.commit().unwrap();
+    let got = dump(&db, &all());
+    assert_eq!(got[&a.to_string()].len(), 3);
+    assert_eq!(got[&b.to_string()].len(), 1);
+}
+
 /// Series looked up and never appended to are released at commit and at
 /// rollback: garbage collection can take them once they hold no data.
 #[test]
