@@ -13,16 +13,18 @@
 //! sort of every head series, so it waits until queries have spent about
 //! as many label comparisons on unranked series (`debt`): at most twice
 //! the work of sorting by labels alone, and nothing once series stop
-//! appearing.
+//! appearing; it runs on a thread of its own, so no query waits for it.
 //!
 //! Thread safety: `ranks` is replaced whole under its lock (readers keep
-//! the `Arc` they took); `rebuilding` lets one thread rebuild at a time.
+//! the `Arc` they took); `rebuilding` lets one rebuild run at a time, on
+//! a thread of its own holding clones of the series it sorts.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use parking_lot::{Mutex, RwLock};
 
@@ -33,11 +35,20 @@ type Ranks = HashMap<u32, u32, BuildHasherDefault<IdentityHasher>>;
 
 #[derive(Default)]
 pub struct SeriesOrder {
+    shared: Arc<Shared>,
+    /// The thread of the last rebuild, for tests to wait on.
+    rebuilder: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What a rebuild on its own thread shares with the queries.
+#[derive(Default)]
+struct Shared {
     ranks: RwLock<Arc<Ranks>>,
     /// Estimated label comparisons spent on unranked series since the
     /// ranks were built.
     debt: AtomicU64,
-    rebuilding: Mutex<()>,
+    /// Set while a rebuild runs: at most one at a time.
+    rebuilding: AtomicBool,
 }
 
 fn by_labels(a: &Arc<MemSeries>, b: &Arc<MemSeries>) -> CmpOrdering {
@@ -60,7 +71,7 @@ impl SeriesOrder {
         head_series: usize,
         all: impl FnOnce() -> Vec<Arc<MemSeries>>,
     ) {
-        let ranks = self.ranks.read().clone();
+        let ranks = self.shared.ranks.read().clone();
         let mut ranked: Vec<(u32, Arc<MemSeries>)> = Vec::with_capacity(series.len());
         let mut unranked: Vec<Arc<MemSeries>> = Vec::new();
         for s in series.drain(..) {
@@ -78,18 +89,48 @@ impl SeriesOrder {
         unranked.sort_unstable_by(by_labels);
         let spent = sort_cost(unranked.len()) + (ranked.len() + unranked.len()) as u64;
         merge_into(series, ranked.into_iter().map(|(_, s)| s), unranked);
-        let debt = self.debt.fetch_add(spent, Ordering::Relaxed) + spent;
+        let debt = self.shared.debt.fetch_add(spent, Ordering::Relaxed) + spent;
         if debt >= sort_cost(head_series) {
             self.rebuild(all);
         }
     }
 
-    /// Ranks every series `all` lists by labels.
+    /// Ranks every series `all` lists by labels, on a thread of its own
+    /// (a sort of the whole head is too long a pause for the query that
+    /// happens to tip the balance), unless a rebuild is running.
     fn rebuild(&self, all: impl FnOnce() -> Vec<Arc<MemSeries>>) {
-        let Some(_one) = self.rebuilding.try_lock() else {
-            return; // another query is at it
-        };
-        let mut all = all();
+        if self.shared.rebuilding.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let all = all();
+        let shared = Arc::clone(&self.shared);
+        let spawned = std::thread::Builder::new()
+            .name("sonde-series-order".into())
+            .spawn(move || shared.rebuild(all));
+        match spawned {
+            Ok(handle) => *self.rebuilder.lock() = Some(handle),
+            // No thread now: a later query tries again.
+            Err(_) => self.shared.rebuilding.store(false, Ordering::Release),
+        }
+    }
+
+    /// Waits for the running rebuild, if any (for tests).
+    #[cfg(test)]
+    pub fn wait_rebuilt(&self) {
+        let handle = self.rebuilder.lock().take();
+        if let Some(h) = handle {
+            h.join().expect("BUG: the series order rebuild panicked");
+        }
+    }
+
+    #[cfg(test)]
+    fn ranked(&self) -> usize {
+        self.shared.ranks.read().len()
+    }
+}
+
+impl Shared {
+    fn rebuild(&self, mut all: Vec<Arc<MemSeries>>) {
         all.sort_unstable_by(by_labels);
         let ranks: Ranks = all
             .iter()
@@ -98,6 +139,7 @@ impl SeriesOrder {
             .collect();
         *self.ranks.write() = Arc::new(ranks);
         self.debt.store(0, Ordering::Relaxed);
+        self.rebuilding.store(false, Ordering::Release);
     }
 }
 
@@ -162,15 +204,23 @@ mod tests {
         for _ in 0..12 {
             check_sorted(&head, &ids);
             check_sorted(&head, &some);
+            head.order().wait_rebuilt();
         }
-        assert!(!head.order().ranks.read().is_empty(), "ranks were built");
+        assert_eq!(head.order().ranked(), 300, "ranks were built");
         for i in 300..340 {
             let id = create(&head, if i % 2 == 0 { "a" } else { "c" }, i);
             ids.insert(id);
             some.insert(id);
         }
+        // Merged in until the queries' comparisons pay for a rebuild.
         check_sorted(&head, &ids);
         check_sorted(&head, &some);
+        assert_eq!(head.order().ranked(), 300);
+        for _ in 0..60 {
+            check_sorted(&head, &ids);
+            head.order().wait_rebuilt();
+        }
+        assert_eq!(head.order().ranked(), 340, "rebuilt with the new series");
         // Series without data are collected; the rest keep their order.
         let before = head.num_series();
         for s in head.all_series().iter().filter(|s| s.id % 5 == 0) {
