@@ -118,7 +118,10 @@ impl DbQuerier {
 }
 
 /// Merges per-source sorted lists of series, joining equal label sets;
-/// the chunks of equal sets are concatenated in the order of `lists`.
+/// the chunks of equal sets are concatenated in the order of `lists`, and
+/// the label set kept is the last list's (the querier puts the head last,
+/// so a series in blocks and the head keeps its head handle, which can
+/// answer an instant selector from its newest sample).
 pub fn merge_sorted<L: Ord>(lists: Vec<Vec<(L, Vec<Chunk>)>>) -> Vec<(L, Vec<Chunk>)> {
     let mut lists: Vec<_> = lists.into_iter().filter(|l| !l.is_empty()).collect();
     if lists.len() <= 1 {
@@ -147,7 +150,10 @@ pub fn merge_sorted<L: Ord>(lists: Vec<Vec<(L, Vec<Chunk>)>>) -> Vec<(L, Vec<Chu
             return out;
         };
         match out.last_mut() {
-            Some((last, c)) if *last == l => c.extend(chunks),
+            Some((last, c)) if *last == l => {
+                c.extend(chunks);
+                *last = l;
+            }
             _ => out.push((l, chunks)),
         }
     }
