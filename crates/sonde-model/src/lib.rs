@@ -18,7 +18,7 @@ pub use regex::PromRegex;
 pub use sample::{is_stale_nan, Sample, Timestamp, STALE_NAN};
 pub use self_metrics::MetricValue;
 pub use storage::{
-    AppendError, Appendable, Appender, CommitDone, Exemplar, ExemplarQueryable, ExemplarSeries,
-    MetricMetadata, MetricType, Querier, Queryable, SampleIter, SelectHints, Series, SeriesRef,
-    SeriesSet, StorageError,
+    AppendError, Appendable, Appender, Apply, CommitDone, Exemplar, ExemplarQueryable,
+    ExemplarSeries, MetricMetadata, MetricType, Querier, Queryable, SampleIter, SelectHints,
+    Series, SeriesRef, SeriesSet, StorageError,
 };

@@ -114,8 +114,59 @@ pub struct MetricMetadata {
     pub unit: String,
 }
 
-/// Called with the outcome of [`Appender::commit_then`] once it is known.
-pub type CommitDone = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
+/// Called with the outcome of [`Appender::commit_then`] once the batch is
+/// durable: the [`Apply`] that makes it visible, or why it failed.
+pub type CommitDone = Box<dyn FnOnce(Result<Apply, StorageError>) + Send>;
+
+/// The last step of a commit: makes a durable batch visible to queries.
+/// It is the CPU-heavy part of a commit, so it is handed to the committer
+/// to run on its own thread, before it acknowledges the batch. Dropped
+/// without being run, it runs then (a storage may wait for it).
+#[must_use = "a commit is visible only once its Apply has run"]
+pub struct Apply(Option<Box<dyn FnOnce() + Send>>);
+
+impl Apply {
+    pub fn new(apply: impl FnOnce() + Send + 'static) -> Self {
+        Apply(Some(Box::new(apply)))
+    }
+
+    /// Nothing left to do: the batch is visible already.
+    pub fn done() -> Self {
+        Apply(None)
+    }
+
+    pub fn run(mut self) {
+        if let Some(f) = self.0.take() {
+            f()
+        }
+    }
+
+    /// This step, then `next`.
+    pub fn then(self, next: impl FnOnce() + Send + 'static) -> Self {
+        Apply::new(move || {
+            self.run();
+            next()
+        })
+    }
+}
+
+impl Drop for Apply {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f()
+        }
+    }
+}
+
+impl std::fmt::Debug for Apply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Apply(pending)"
+        } else {
+            "Apply(done)"
+        })
+    }
+}
 
 /// A batch of appends, made visible together by [`Appender::commit`].
 pub trait Appender: Send {
@@ -180,14 +231,15 @@ pub trait Appender: Send {
     /// acknowledge the batch to whoever sent it.
     fn commit(self: Box<Self>) -> Result<(), StorageError>;
 
-    /// Commits without waiting for durability on this thread: when this
-    /// returns, the batch is written and visible (or refused), and `done`
-    /// is called, on this thread or another, possibly before this returns,
-    /// once it is safe to acknowledge the batch, or with why it is not.
-    /// A server handling many senders uses it so that no thread sleeps
-    /// through an fsync. The default commits and calls `done` at once.
+    /// Commits without waiting on this thread: `done` is called, on this
+    /// thread or another, possibly before this returns, once the batch is
+    /// durable, with the [`Apply`] that makes it visible (run it, then
+    /// acknowledge the batch to whoever sent it), or with why the batch
+    /// was not stored. A server handling many senders uses it so that no
+    /// thread sleeps through an fsync. The default commits and calls `done`
+    /// at once.
     fn commit_then(self: Box<Self>, done: CommitDone) {
-        done(self.commit())
+        done(self.commit().map(|()| Apply::done()))
     }
 
     /// Drops the batch.

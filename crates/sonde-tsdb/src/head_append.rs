@@ -4,17 +4,19 @@
 //! A batch is checked sample by sample as it is appended (so the caller
 //! learns at once which samples are refused) and buffered. At commit its
 //! records (series, samples, exemplars) are queued for the WAL writer
-//! thread, which writes them (and fsyncs, per the policy), then applies the
-//! batch to the series and the exemplar store, and then calls the committer
-//! back. So what is visible is in the WAL, and a checkpoint's segment cut
-//! never falls between a batch's write and its apply (see [`crate::wal`]).
+//! thread, which writes them (and fsyncs, per the policy) and calls the
+//! committer back with an [`Apply`]; the committer runs it on its own
+//! thread, which puts the batch into the series and the exemplar store.
+//! So what is visible is in the WAL, applies of concurrent commits run in
+//! parallel, and a checkpoint's segment cut waits for the applies of what
+//! was written before it (see [`crate::wal`]).
 
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use sonde_model::{
-    AppendError, Appender, CommitDone, Exemplar, Labels, SeriesRef, StorageError, Timestamp,
+    AppendError, Appender, Apply, CommitDone, Exemplar, Labels, SeriesRef, StorageError, Timestamp,
 };
 
 use crate::db::DbInner;
@@ -466,30 +468,44 @@ impl Appender for HeadAppender {
         self.commit_then(Box::new(move |res| {
             let _ = tx.send(res);
         }));
-        rx.recv().unwrap_or_else(|_| {
+        let apply = rx.recv().unwrap_or_else(|_| {
             Err(StorageError::Other(
                 "BUG: the WAL writer dropped a batch".into(),
             ))
-        })
+        })?;
+        apply.run();
+        Ok(())
     }
 
     /// Queued for the WAL writer on return; `done` runs on that thread once
-    /// the batch is written (and fsynced, per the policy) and applied to
-    /// the head, or failed (then nothing of it was applied).
+    /// the batch is written (and fsynced, per the policy), with the
+    /// [`Apply`] that puts it into the head, or with the failure (then
+    /// nothing of it is applied).
     fn commit_then(mut self: Box<Self>, done: CommitDone) {
-        let mut batch = match self.take_batch() {
+        let batch = match self.take_batch() {
             Ok(Some(b)) => b,
-            Ok(None) => return done(Ok(())),
+            Ok(None) => return done(Ok(Apply::done())),
             Err(e) => return done(Err(e)),
         };
+        let db = self.db.clone();
         self.db.submit_wal(
             &self.buf,
-            Box::new(move |res| {
-                if res.is_ok() {
-                    batch.apply();
+            Box::new(move |res| match res {
+                Ok(()) => {
+                    // Taken while the writer holds the segment: no
+                    // checkpoint cut until this batch is in the head.
+                    let hold = db.wal.hold_for_apply();
+                    let mut batch = batch;
+                    done(Ok(Apply::new(move || {
+                        batch.apply();
+                        drop(batch);
+                        drop(hold);
+                    })))
                 }
-                drop(batch);
-                done(res)
+                Err(e) => {
+                    drop(batch);
+                    done(Err(e))
+                }
             }),
         );
     }

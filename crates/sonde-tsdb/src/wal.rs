@@ -10,14 +10,17 @@
 //! records with a callback and returns at once; the writer takes everything
 //! queued, writes it with one `write`, fsyncs it under
 //! [`FsyncPolicy::Always`], and then calls each batch's callback in
-//! submission order, while still holding the segment, so that a segment
-//! cut ([`Wal::cut_segment`]) falls between batches whose callbacks have
-//! run. The callback is where the database applies a committed batch to the
-//! head: nothing is visible before it is in the WAL, and a checkpoint that
-//! cuts segment N sees every record before N applied. Committers never
+//! submission order, while still holding the segment. Committers never
 //! sleep through somebody else's fsync, and writes never overlap an fsync
 //! of the same file (on ext4 such a write waits for the fsync's inode
 //! write).
+//!
+//! A callback is where the database hands a written batch back to be
+//! applied to the head, by its committer's thread so that applies run in
+//! parallel. To keep "every record of the segments before a cut is
+//! applied" true for checkpoints, a callback takes an [`ApplyHold`] while
+//! the segment is held, the committer drops it once applied, and
+//! [`Wal::cut_segment`] waits for every hold to be dropped.
 //!
 //! A failed write (disk full, I/O error) fails the callbacks of every batch
 //! in it and cuts the segment back to where the write started, so the file
@@ -100,7 +103,25 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Wakes the writer: a batch arrived, or the WAL is closing.
     queued: Condvar,
+    /// Written batches not yet applied (see [`ApplyHold`]).
+    holds: Mutex<usize>,
+    /// Signalled when `holds` drops to zero.
+    released: Condvar,
     stats: WalStats,
+}
+
+/// A written batch not yet applied: [`Wal::cut_segment`] waits until it is
+/// dropped.
+pub struct ApplyHold(Arc<Shared>);
+
+impl Drop for ApplyHold {
+    fn drop(&mut self) {
+        let mut n = self.0.holds.lock();
+        *n -= 1;
+        if *n == 0 {
+            self.0.released.notify_all();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -239,6 +260,8 @@ impl Wal {
             file: Mutex::new(file),
             queue: Mutex::new(Queue::default()),
             queued: Condvar::new(),
+            holds: Mutex::new(0),
+            released: Condvar::new(),
             stats,
         });
         let writer = {
@@ -288,11 +311,24 @@ impl Wal {
         rx.recv().unwrap_or(Err(TsdbError::Closed))
     }
 
+    /// Keeps [`Wal::cut_segment`] waiting until the returned hold is
+    /// dropped. Take it in a [`Wal::submit`] callback, for a batch that is
+    /// applied later.
+    pub fn hold_for_apply(&self) -> ApplyHold {
+        *self.shared.holds.lock() += 1;
+        ApplyHold(self.shared.clone())
+    }
+
     /// Starts a new segment and returns its number: every batch written
-    /// after this call is in that segment or a later one, and every
-    /// callback of a batch in an older one has run.
+    /// after this call is in that segment or a later one, and every batch
+    /// in an older one has had its callback run and its holds dropped.
     pub fn cut_segment(&self) -> Result<u64, TsdbError> {
         let mut f = self.shared.file.lock();
+        let mut holds = self.shared.holds.lock();
+        while *holds > 0 {
+            self.shared.released.wait(&mut holds);
+        }
+        drop(holds);
         self.shared.roll(&mut f)?;
         Ok(f.index)
     }

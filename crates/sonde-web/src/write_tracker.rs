@@ -181,14 +181,16 @@ impl Appender for TrackedAppender {
             tracker,
             min_t,
         } = *self;
-        // Recorded before the sender hears of the commit (so that a query it
-        // sends next cannot be answered from a stale cache entry), and even
-        // when the commit failed (part of it may be visible).
-        inner.commit_then(Box::new(move |res| {
+        let record = move || {
             if min_t != Timestamp::MAX {
                 tracker.record(min_t);
             }
-            done(res)
+        };
+        // Recorded once the batch is visible and before the sender hears of
+        // it, so that a query it sends next cannot be answered from a stale
+        // cache entry.
+        inner.commit_then(Box::new(move |res| {
+            done(res.map(|apply| apply.then(record)))
         }));
     }
 

@@ -6,7 +6,9 @@
 
 use std::fmt::Write as _;
 
-use sonde_model::{AppendError, Appender, Exemplar, Labels, SeriesRef, StorageError, Timestamp};
+use sonde_model::{
+    AppendError, Appender, Apply, Exemplar, Labels, SeriesRef, StorageError, Timestamp,
+};
 
 use super::sanitize::pairs_to_string;
 use super::state::{Ingest, Protocol};
@@ -219,23 +221,36 @@ impl Batch {
 
 /// A committed batch on its way to durability.
 pub(crate) struct Committed {
-    rx: tokio::sync::oneshot::Receiver<Result<(), StorageError>>,
+    rx: tokio::sync::oneshot::Receiver<Result<Apply, StorageError>>,
     outcome: Outcome,
 }
 
 impl Committed {
-    /// Waits until the batch is durable, then reports as [`Batch::commit`].
+    /// Waits until the batch is durable, makes it visible (on this async
+    /// worker when `inline`, else on the blocking pool: applying is about
+    /// as much work as appending), then reports as [`Batch::commit`].
     pub async fn durable(
         self,
         ingest: &Ingest,
         protocol: Protocol,
+        inline: bool,
     ) -> Result<Option<String>, StorageError> {
-        match self.rx.await {
-            Ok(res) => res.map(|()| self.outcome.report(ingest, protocol)),
-            Err(_) => Err(StorageError::Other(
-                "BUG: the storage dropped a commit without answering".into(),
-            )),
+        let apply = match self.rx.await {
+            Ok(res) => res?,
+            Err(_) => {
+                return Err(StorageError::Other(
+                    "BUG: the storage dropped a commit without answering".into(),
+                ))
+            }
+        };
+        if inline {
+            apply.run();
+        } else {
+            tokio::task::spawn_blocking(move || apply.run())
+                .await
+                .map_err(|e| StorageError::Other(format!("applying a commit failed: {e}")))?;
         }
+        Ok(self.outcome.report(ingest, protocol))
     }
 }
 

@@ -93,7 +93,10 @@ pub(crate) async fn handle(
         Ok(w) => w,
         Err(e) => return e.into_response(),
     };
-    match committed.durable(&ingest, Protocol::RemoteWrite).await {
+    match committed
+        .durable(&ingest, Protocol::RemoteWrite, inline)
+        .await
+    {
         Ok(None) => StatusCode::NO_CONTENT.into_response(),
         Ok(Some(refused)) => ApiError::bad_data(refused).into_response(),
         Err(e) => ApiError::new(
