@@ -197,13 +197,20 @@ pub(crate) fn write_bucketed(w: &mut BitWriter, v: i64, buckets: &[u32]) {
     for (i, &bits) in buckets.iter().enumerate() {
         if fits(v, bits) {
             let ones = i as u32 + 1;
-            if ones < buckets.len() as u32 {
+            let (prefix, len) = if ones < buckets.len() as u32 {
                 // `ones` one bits then a zero.
-                w.write_bits(((1u64 << ones) - 1) << 1, ones + 1);
+                (((1u64 << ones) - 1) << 1, ones + 1)
             } else {
-                w.write_bits((1u64 << ones) - 1, ones);
+                ((1u64 << ones) - 1, ones)
+            };
+            let payload = v as u64 & mask(bits);
+            if len + bits <= 64 {
+                // Prefix and payload in one write.
+                w.write_bits((prefix << bits) | payload, len + bits);
+            } else {
+                w.write_bits(prefix, len);
+                w.write_bits(payload, bits);
             }
-            w.write_bits(v as u64 & mask(bits), bits);
             return;
         }
     }
@@ -260,22 +267,28 @@ impl XorValue {
             w.write_bit(false);
             return;
         }
-        w.write_bit(true);
         let leading = (x.leading_zeros() as u8).min(31);
         let trailing = x.trailing_zeros() as u8;
-        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
-            w.write_bit(false);
-            let sig = 64 - self.leading as u32 - self.trailing as u32;
-            w.write_bits(x >> self.trailing, sig);
+        // The control bits, and the window's fields after `11`, go with
+        // the value's bits in one write when they fit in 64 bits.
+        let (head, head_len, sig, shift) =
+            if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
+                let sig = 64 - self.leading as u32 - self.trailing as u32;
+                (0b10u64, 2, sig, self.trailing)
+            } else {
+                self.leading = leading;
+                self.trailing = trailing;
+                let sig = 64 - leading as u32 - trailing as u32;
+                // 64 significant bits are written as 0: 6 bits cannot hold 64.
+                let head = (0b11u64 << 11) | ((leading as u64) << 6) | (sig & 63) as u64;
+                (head, 13, sig, trailing)
+            };
+        let value = x >> shift;
+        if head_len + sig <= 64 {
+            w.write_bits((head << sig) | value, head_len + sig);
         } else {
-            self.leading = leading;
-            self.trailing = trailing;
-            w.write_bit(true);
-            w.write_bits(leading as u64, 5);
-            let sig = 64 - leading as u32 - trailing as u32;
-            // 64 significant bits are written as 0: 6 bits cannot hold 64.
-            w.write_bits((sig & 63) as u64, 6);
-            w.write_bits(x >> trailing, sig);
+            w.write_bits(head, head_len);
+            w.write_bits(value, sig);
         }
     }
 
@@ -561,6 +574,81 @@ mod tests {
             let it = ChunkIter::new(c.enc, &c.data.as_ref()[..cut]);
             assert!(it.count() <= 50);
         }
+    }
+
+    /// The fields written in one go are the bits the format lays out one
+    /// field after another (`docs/storage.md`), at every alignment.
+    #[test]
+    fn combined_writes_lay_out_the_fields_in_order() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut fast, mut slow) = (BitWriter::new(), BitWriter::new());
+        let (mut fx, mut sx) = (XorValue::default(), XorValue::default());
+        for i in 0..5000 {
+            let r = next();
+            // Values sharing more or fewer bits with the previous one.
+            let bits = match i % 4 {
+                0 => r,
+                1 => fx.bits() ^ (r >> (r % 64)),
+                2 => fx.bits() ^ ((r & 0xff) << (r % 56)),
+                _ => fx.bits(),
+            };
+            fx.write(&mut fast, bits);
+            reference_xor(&mut sx, &mut slow, bits);
+            let dod = (r as i64) >> (r % 64);
+            write_bucketed(&mut fast, dod, T_BUCKETS);
+            reference_bucketed(&mut slow, dod, T_BUCKETS);
+            fast.write_bits(r, (r % 7) as u32);
+            slow.write_bits(r, (r % 7) as u32);
+        }
+        assert_eq!(fast.into_bytes(), slow.into_bytes());
+    }
+
+    fn reference_xor(st: &mut XorValue, w: &mut BitWriter, bits: u64) {
+        let x = bits ^ st.v_bits;
+        st.v_bits = bits;
+        if x == 0 {
+            w.write_bit(false);
+            return;
+        }
+        w.write_bit(true);
+        let leading = (x.leading_zeros() as u8).min(31);
+        let trailing = x.trailing_zeros() as u8;
+        if st.leading != 0xff && leading >= st.leading && trailing >= st.trailing {
+            w.write_bit(false);
+            w.write_bits(
+                x >> st.trailing,
+                64 - st.leading as u32 - st.trailing as u32,
+            );
+        } else {
+            st.leading = leading;
+            st.trailing = trailing;
+            w.write_bit(true);
+            w.write_bits(leading as u64, 5);
+            let sig = 64 - leading as u32 - trailing as u32;
+            w.write_bits((sig & 63) as u64, 6);
+            w.write_bits(x >> trailing, sig);
+        }
+    }
+
+    fn reference_bucketed(w: &mut BitWriter, v: i64, buckets: &[u32]) {
+        if v == 0 {
+            w.write_bit(false);
+            return;
+        }
+        let i = buckets.iter().position(|b| fits(v, *b)).unwrap();
+        for _ in 0..=i {
+            w.write_bit(true);
+        }
+        if i + 1 < buckets.len() {
+            w.write_bit(false);
+        }
+        w.write_bits(v as u64 & mask(buckets[i]), buckets[i]);
     }
 
     proptest::proptest! {
