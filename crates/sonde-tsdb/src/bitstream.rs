@@ -290,6 +290,54 @@ impl<'a> BitReader<'a> {
     }
 }
 
+/// How the first 8 bits of a bucketed field (see
+/// [`BitReader::read_bucketed`]) decode: per byte value, `[prefix bits,
+/// payload bits]`. Every bucket list has at most 7 buckets, so the byte
+/// holds the whole prefix.
+pub type BucketTable = [[u8; 2]; 256];
+
+/// The [`BucketTable`] of `buckets` (at most 7 of them).
+pub const fn bucket_table(buckets: &[u32]) -> BucketTable {
+    assert!(
+        buckets.len() <= 7,
+        "BUG: a bucket prefix must fit in a byte"
+    );
+    let max = buckets.len() as u32;
+    let mut table = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let ones = (b as u8).leading_ones();
+        let k = if ones < max { ones } else { max };
+        table[b] = if k == 0 {
+            [1, 0]
+        } else {
+            let prefix = if k < max { k + 1 } else { k };
+            [prefix as u8, buckets[k as usize - 1] as u8]
+        };
+        b += 1;
+    }
+    table
+}
+
+/// A bucketed field at the top of `w` (a [`BitReader::peek`], or one
+/// shifted by the fields before it): its value and its length in bits,
+/// or `None` when it is longer than `avail` bits (read it with
+/// [`BitReader::read_bucketed`] then). The sign extension is one
+/// arithmetic shift.
+#[inline(always)]
+pub fn bucketed_in(w: u64, table: &BucketTable, avail: u32) -> Option<(i64, u32)> {
+    let [prefix, bits] = table[(w >> 56) as usize];
+    let (prefix, bits) = (prefix as u32, bits as u32);
+    let used = prefix + bits;
+    if used > avail {
+        return None;
+    }
+    // `bits` < 57 here; for 0 bits the mask clears the shifted bits.
+    let raw = (((w << prefix) as i64) >> (63 - bits)) >> 1;
+    let mask = if bits == 0 { 0 } else { -1 };
+    Some((raw & mask, used))
+}
+
 /// The `width`-bit field (`width` <= 64) at bit `pos` of `data`, for a
 /// caller that knows it lies within `data` (bits past the end read as
 /// zeros): one load and two shifts for fields of up to 56 bits, which is

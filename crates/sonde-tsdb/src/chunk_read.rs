@@ -12,7 +12,7 @@
 
 use sonde_model::Sample;
 
-use crate::bitstream::{BitReader, OutOfBits};
+use crate::bitstream::{bucket_table, bucketed_in, BitReader, BucketTable, OutOfBits};
 use crate::chunk::{header_count, ChunkData, Encoding, XorValue, T_BUCKETS};
 use crate::chunk_int::{IntMode, POW10, V_BUCKETS};
 use crate::chunk_packed::PackedState;
@@ -267,8 +267,12 @@ impl DecodeState {
         let mut r = BitReader::new(data, self.pos);
         let (mut t, mut td, mut xor) = (self.t, self.tdelta, self.xor);
         for _ in self.i..self.n {
-            let Ok(dod) = r.read_bucketed(T_BUCKETS) else {
-                return;
+            let dod = match bucketed_in(r.peek(), &T_TABLE, 57) {
+                Some((dod, used)) if r.consume(used).is_ok() => dod,
+                _ => match r.read_bucketed(T_BUCKETS) {
+                    Ok(dod) => dod,
+                    Err(OutOfBits) => return,
+                },
             };
             td = td.wrapping_add(dod);
             t = t.wrapping_add(td);
@@ -278,14 +282,15 @@ impl DecodeState {
         }
     }
 
-    /// Samples 2 and later of an integer chunk into `sink`.
+    /// Samples 2 and later of an integer chunk into `sink`. Both fields of
+    /// a sample usually come from one [`BitReader::peek`].
     fn collect_int(&self, data: &[u8], sink: &mut RangeSink<'_>) {
         let mut r = BitReader::new(data, self.pos);
         let (mut t, mut td, mut iv, mut vd) = (self.t, self.tdelta, self.iv, self.vdelta);
         let (g, scale) = (self.divisor, self.scale);
         let dod_mode = self.mode == IntMode::DeltaOfDelta;
         for _ in self.i..self.n {
-            let (Ok(dod), Ok(x)) = (r.read_bucketed(T_BUCKETS), r.read_bucketed(V_BUCKETS)) else {
+            let Ok((dod, x)) = int_fields(&mut r) else {
                 return;
             };
             td = td.wrapping_add(dod);
@@ -297,6 +302,27 @@ impl DecodeState {
             }
         }
     }
+}
+
+/// The timestamp buckets' decoding table.
+static T_TABLE: BucketTable = bucket_table(T_BUCKETS);
+/// The integer value buckets' decoding table.
+static V_TABLE: BucketTable = bucket_table(V_BUCKETS);
+
+/// The timestamp and value fields of an integer chunk's sample 2 or
+/// later: from one peek when both fit in it, else field by field (which
+/// also finds where the stream ends).
+#[inline(always)]
+fn int_fields(r: &mut BitReader<'_>) -> Result<(i64, i64), OutOfBits> {
+    let w = r.peek();
+    if let Some((dod, tu)) = bucketed_in(w, &T_TABLE, 57) {
+        if let Some((x, vu)) = bucketed_in(w << tu, &V_TABLE, 57 - tu) {
+            if r.consume(tu + vu).is_ok() {
+                return Ok((dod, x));
+            }
+        }
+    }
+    Ok((r.read_bucketed(T_BUCKETS)?, r.read_bucketed(V_BUCKETS)?))
 }
 
 #[cfg(test)]
