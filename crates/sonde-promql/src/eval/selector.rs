@@ -301,6 +301,8 @@ impl Evaluator<'_, '_> {
         let pinned = vs.at.as_ref().map(|at| self.at_time(at));
         let offset = super::offset_ms(&vs.offset);
         let per_step = self.ctx.limits.tracks_per_step();
+        // Steps see the data as of their own time: a dashboard's selector.
+        let plain = pinned.is_none() && offset == 0 && cap.is_none() && !per_step;
         let mut out = Vec::with_capacity(selected.len());
         // The series' samples any step can see, read in bulk (reused).
         let mut seen: Vec<Sample> = Vec::new();
@@ -317,33 +319,37 @@ impl Evaluator<'_, '_> {
                 it.collect_in(first_ref.saturating_sub(lookback), last_ref, &mut seen);
                 None
             };
-            let mut pending = seen.iter().peekable();
             let mut points = Vec::new();
-            for step in 0..steps {
-                if step % CHECK_EVERY == CHECK_EVERY - 1 {
-                    self.ctx.limits.check()?;
-                }
-                let ts = self.step_ts(step);
-                let r = pinned.unwrap_or(ts).saturating_sub(offset);
-                let visible = cap.map_or(r, |c| r.min(c));
-                while let Some(smp) = pending.next_if(|smp| smp.t <= visible) {
-                    last = Some(*smp);
-                }
-                if let Some(l) = last {
-                    if l.t >= r - lookback && !is_stale_nan(l.v) {
-                        let v = if sample_time {
-                            l.t as f64 / 1000.0
-                        } else {
-                            l.v
-                        };
-                        if points.capacity() == 0 {
-                            // Most series have a point at every step from
-                            // their first on: one allocation.
-                            points.reserve_exact(steps - step);
-                        }
-                        points.push(Sample::new(ts, v));
-                        if per_step {
-                            self.count_queryable(ts, 1);
+            if steps > 1 && plain && !sample_time {
+                self.plain_steps(&seen, &mut points)?;
+            } else {
+                let mut pending = seen.iter().peekable();
+                for step in 0..steps {
+                    if step % CHECK_EVERY == CHECK_EVERY - 1 {
+                        self.ctx.limits.check()?;
+                    }
+                    let ts = self.step_ts(step);
+                    let r = pinned.unwrap_or(ts).saturating_sub(offset);
+                    let visible = cap.map_or(r, |c| r.min(c));
+                    while let Some(smp) = pending.next_if(|smp| smp.t <= visible) {
+                        last = Some(*smp);
+                    }
+                    if let Some(l) = last {
+                        if l.t >= r - lookback && !is_stale_nan(l.v) {
+                            let v = if sample_time {
+                                l.t as f64 / 1000.0
+                            } else {
+                                l.v
+                            };
+                            if points.capacity() == 0 {
+                                // Most series have a point at every step from
+                                // their first on: one allocation.
+                                points.reserve_exact(steps - step);
+                            }
+                            points.push(Sample::new(ts, v));
+                            if per_step {
+                                self.count_queryable(ts, 1);
+                            }
                         }
                     }
                 }
@@ -360,6 +366,39 @@ impl Evaluator<'_, '_> {
             }
         }
         Ok(Val::Vector(out))
+    }
+
+    /// The points of an instant vector selector without `@`, offset or
+    /// cap over the steps (of which there are several), from the samples
+    /// `seen` in its time range: at each step the newest sample at or
+    /// before it, unless older than the lookback or a staleness marker.
+    /// What the general walk gives, with one index into `seen` (it was
+    /// about 100 instructions per series and step, a quarter of
+    /// `count_by_name`'s range query).
+    fn plain_steps(&self, seen: &[Sample], points: &mut Vec<Sample>) -> Result<()> {
+        let (steps, lookback) = (self.steps(), self.ctx.lookback);
+        let mut next = 0;
+        for step in 0..steps {
+            if step % CHECK_EVERY == CHECK_EVERY - 1 {
+                self.ctx.limits.check()?;
+            }
+            let ts = self.step_ts(step);
+            while next < seen.len() && seen[next].t <= ts {
+                next += 1;
+            }
+            let Some(last) = next.checked_sub(1).map(|k| seen[k]) else {
+                continue;
+            };
+            if last.t >= ts - lookback && !is_stale_nan(last.v) {
+                if points.capacity() == 0 {
+                    // Most series have a point at every step from their
+                    // first on: one allocation.
+                    points.reserve_exact(steps - step);
+                }
+                points.push(Sample::new(ts, last.v));
+            }
+        }
+        Ok(())
     }
 
     /// The source behind a range selector, selected once for all steps.
