@@ -70,7 +70,8 @@ fn bench(c: &mut Criterion) {
     group(c, "block_chunk", N_BLOCK, Chunk::packed_from_samples);
 }
 
-/// Encode and decode throughput of each pattern in chunks of `n` samples.
+/// Encode and decode throughput of each pattern in chunks of `n` samples
+/// (decoding sample by sample, and in bulk into a buffer).
 fn group(c: &mut Criterion, name: &str, n: usize, encode: fn(&[(i64, f64)]) -> Chunk) {
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(n as u64));
@@ -84,6 +85,19 @@ fn group(c: &mut Criterion, name: &str, n: usize, encode: fn(&[(i64, f64)]) -> C
             BenchmarkId::new("decode", format!("{p:?}")),
             &chunk,
             |b, c| b.iter(|| c.iter().fold(0.0, |acc, (_, v)| acc + v)),
+        );
+        // What range queries do: every sample into a reused buffer.
+        let mut buf = Vec::with_capacity(n);
+        g.bench_with_input(
+            BenchmarkId::new("decode_range", format!("{p:?}")),
+            &chunk,
+            |b, c| {
+                b.iter(|| {
+                    buf.clear();
+                    c.iter().collect_range(i64::MIN, i64::MAX, &mut buf);
+                    buf.len()
+                })
+            },
         );
     }
     g.finish();
