@@ -1,5 +1,6 @@
 //! The `sonde` binary: parses the command line and hands off to a subcommand.
 
+mod allocator;
 mod check;
 mod cli;
 mod logging;
@@ -15,6 +16,7 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    allocator::configure();
     let cli = Cli::parse();
     let result = match cli.command {
         None => server::run(cli.server),
