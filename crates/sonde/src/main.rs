@@ -1,6 +1,5 @@
 //! The `sonde` binary: parses the command line and hands off to a subcommand.
 
-mod allocator;
 mod check;
 mod cli;
 mod logging;
@@ -16,7 +15,6 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    allocator::configure();
     let cli = Cli::parse();
     let result = match cli.command {
         None => server::run(cli.server),
