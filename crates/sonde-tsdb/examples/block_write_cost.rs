@@ -12,19 +12,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a measuring tool
 
+#[path = "../benches/support/cpu.rs"]
+mod cpu;
 #[path = "../benches/support/workload.rs"]
 mod workload;
 
+use cpu::cpu_secs;
 use sonde_tsdb::block_write::write_block;
 use sonde_tsdb::chunk::Chunk;
-
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 fn rewrite(dir: &str) {
     let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();

@@ -462,7 +462,7 @@ impl XorAppender {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use sonde_model::STALE_NAN;
 
@@ -651,6 +651,30 @@ mod tests {
         w.write_bits(v as u64 & mask(buckets[i]), buckets[i]);
     }
 
+    /// Samples for the property tests: increasing times from `deltas`,
+    /// values of one `kind`: any float (0), integers (1), decimals (2).
+    pub(crate) fn proptest_samples(
+        deltas: &[i64],
+        vals: &[f64],
+        ints: &[i64],
+        kind: u8,
+    ) -> Vec<(i64, f64)> {
+        let mut t = -1_000_000_000i64;
+        deltas
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                t += d;
+                let v = match kind {
+                    0 => vals[i],
+                    1 => ints[i] as f64,
+                    _ => ints[i] as f64 / 1000.0,
+                };
+                (t, v)
+            })
+            .collect()
+    }
+
     proptest::proptest! {
         #[test]
         fn any_sorted_samples_round_trip(
@@ -659,15 +683,7 @@ mod tests {
             ints in proptest::collection::vec(-1_000_000i64..1_000_000, 200),
             kind in 0u8..3,
         ) {
-            let mut t = -1_000_000_000i64;
-            let samples: Vec<(i64, f64)> = deltas.iter().enumerate().map(|(i, d)| {
-                t += d;
-                (t, match kind {
-                    0 => vals[i],
-                    1 => ints[i] as f64,
-                    _ => ints[i] as f64 / 1000.0,
-                })
-            }).collect();
+            let samples = proptest_samples(&deltas, &vals, &ints, kind);
             round_trip(&samples);
             crate::chunk_packed::tests::check(&samples);
         }

@@ -571,32 +571,10 @@ impl PackedState {
             self.times.get(times, i)?
         };
         let mut r = BitReader::new(data, self.pos);
+        self.advance(i, &mut r)?;
         let v = match self.kind {
-            ValueKind::Xor => {
-                if i == 0 {
-                    self.xor.set(r.read_bits(64)?);
-                } else {
-                    self.xor.read(&mut r)?;
-                }
-                f64::from_bits(self.xor.bits())
-            }
-            ValueKind::Delta => {
-                if i > 0 {
-                    let x = self.field(&mut r)?;
-                    self.m = self.m.wrapping_add(x);
-                }
-                self.corrected(&mut r)?
-            }
-            ValueKind::DeltaOfDelta => {
-                if i > 1 {
-                    let x = self.field(&mut r)?;
-                    self.d = self.d.wrapping_add(x);
-                }
-                if i > 0 {
-                    self.m = self.m.wrapping_add(self.d);
-                }
-                self.corrected(&mut r)?
-            }
+            ValueKind::Xor => f64::from_bits(self.xor.bits()),
+            ValueKind::Delta | ValueKind::DeltaOfDelta => self.corrected(&mut r)?,
         };
         self.pos = r.pos();
         Ok((t, v))
@@ -703,29 +681,40 @@ impl PackedState {
     fn skip_values(&mut self, from: u16, to: u16, data: &[u8]) -> Result<(), OutOfBits> {
         let mut r = BitReader::new(data, self.pos);
         for i in from..to {
-            match self.kind {
-                ValueKind::Xor if i == 0 => self.xor.set(r.read_bits(64)?),
-                ValueKind::Xor => self.xor.read(&mut r)?,
-                ValueKind::Delta => {
-                    if i > 0 {
-                        let x = self.field(&mut r)?;
-                        self.m = self.m.wrapping_add(x);
-                    }
-                    r.consume(self.cwidth)?;
-                }
-                ValueKind::DeltaOfDelta => {
-                    if i > 1 {
-                        let x = self.field(&mut r)?;
-                        self.d = self.d.wrapping_add(x);
-                    }
-                    if i > 0 {
-                        self.m = self.m.wrapping_add(self.d);
-                    }
-                    r.consume(self.cwidth)?;
-                }
+            self.advance(i, &mut r)?;
+            if self.kind != ValueKind::Xor {
+                r.consume(self.cwidth)?;
             }
         }
         self.pos = r.pos();
+        Ok(())
+    }
+
+    /// Reads sample `i`'s value fields up to its correction: the XOR value,
+    /// or the running decimal (delta, delta of delta) brought to sample
+    /// `i`. Shared by reading (`next`, which then applies the correction)
+    /// and skipping (`skip_values`, which steps over it).
+    #[inline(always)]
+    fn advance(&mut self, i: u16, r: &mut BitReader<'_>) -> Result<(), OutOfBits> {
+        match self.kind {
+            ValueKind::Xor if i == 0 => self.xor.set(r.read_bits(64)?),
+            ValueKind::Xor => self.xor.read(r)?,
+            ValueKind::Delta => {
+                if i > 0 {
+                    let x = self.field(r)?;
+                    self.m = self.m.wrapping_add(x);
+                }
+            }
+            ValueKind::DeltaOfDelta => {
+                if i > 1 {
+                    let x = self.field(r)?;
+                    self.d = self.d.wrapping_add(x);
+                }
+                if i > 0 {
+                    self.m = self.m.wrapping_add(self.d);
+                }
+            }
+        }
         Ok(())
     }
 

@@ -473,15 +473,7 @@ mod tests {
             kind in 0u8..3,
             window in (0usize..150, 0usize..150),
         ) {
-            let mut t = -1_000_000_000i64;
-            let samples: Vec<(i64, f64)> = deltas.iter().enumerate().map(|(i, d)| {
-                t += d;
-                (t, match kind {
-                    0 => vals[i],
-                    1 => ints[i] as f64,
-                    _ => ints[i] as f64 / 1000.0,
-                })
-            }).collect();
+            let samples = crate::chunk::tests::proptest_samples(&deltas, &vals, &ints, kind);
             let at = |k: usize| samples[k.min(samples.len() - 1)].0;
             let (mint, maxt) = (at(window.0) - (window.0 as i64 % 2), at(window.1));
             for c in [Chunk::from_samples(&samples), Chunk::packed_from_samples(&samples)] {

@@ -287,23 +287,28 @@ struct Logged {
 }
 
 impl Logged {
-    fn apply(&mut self) {
-        let db = &self.db;
+    /// Puts the batch into the head, releasing each series' pending mark
+    /// as its sample is in (one pass; `Drop` releases only what is left).
+    fn apply(mut self) {
+        let db = self.db.clone();
         let allow_ooo = db.opts.out_of_order_window_ms > 0;
         let range = db.opts.block_range_ms;
+        let total = self.samples.len() as u64;
         let mut dropped = 0u64;
         let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
-        for (s, t, v) in &self.samples {
+        for (s, t, v) in self.samples.drain(..) {
             let mut d = s.data.lock();
             // Re-checked: another batch may have committed meanwhile.
-            match d.placement(*t, *v, allow_ooo) {
+            match d.placement(t, v, allow_ooo) {
                 Ok(p) => {
-                    d.insert(*t, *v, p, range);
-                    min_t = min_t.min(*t);
-                    max_t = max_t.max(*t);
+                    d.insert(t, v, p, range);
+                    min_t = min_t.min(t);
+                    max_t = max_t.max(t);
                 }
                 Err(_) => dropped += 1,
             }
+            drop(d);
+            s.release();
         }
         if min_t <= max_t {
             // Once per batch: these atomics are shared by all appenders.
@@ -321,7 +326,7 @@ impl Logged {
         }
         let m = &db.metrics;
         m.samples_appended
-            .fetch_add(self.samples.len() as u64 - dropped, Ordering::Relaxed);
+            .fetch_add(total - dropped, Ordering::Relaxed);
         m.samples_dropped_at_commit
             .fetch_add(dropped, Ordering::Relaxed);
     }
@@ -495,10 +500,8 @@ impl Appender for HeadAppender {
                     // Taken while the writer holds the segment: no
                     // checkpoint cut until this batch is in the head.
                     let hold = db.wal.hold_for_apply();
-                    let mut batch = batch;
                     done(Ok(Apply::new(move || {
                         batch.apply();
-                        drop(batch);
                         drop(hold);
                     })))
                 }

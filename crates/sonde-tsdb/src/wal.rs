@@ -299,8 +299,9 @@ impl Wal {
     }
 
     /// Writes framed records and returns once they are written (and
-    /// fsynced, per the policy).
-    pub fn write(&self, records: &[u8]) -> Result<(), TsdbError> {
+    /// fsynced, per the policy): `submit`, waited for.
+    #[cfg(test)]
+    fn write(&self, records: &[u8]) -> Result<(), TsdbError> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.submit(
             records,
