@@ -83,6 +83,12 @@ impl BitWriter {
         self.buf
     }
 
+    /// The writer's buffer, emptied, for another writer to reuse.
+    pub fn into_empty_buffer(mut self) -> Vec<u8> {
+        self.buf.clear();
+        self.buf
+    }
+
     #[inline]
     pub fn write_bit(&mut self, bit: bool) {
         self.write_bits(bit as u64, 1);

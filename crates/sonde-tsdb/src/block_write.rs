@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use roaring::RoaringBitmap;
-use sonde_model::Labels;
+use sonde_model::{Labels, Sample};
 
 use crate::block::{
     BlockCompaction, BlockMeta, BlockStats, CHUNKS_MAGIC, FORMAT_VERSION, INDEX_MAGIC,
@@ -159,6 +159,8 @@ struct ChunkWriter {
     columns: HashMap<Vec<u8>, u64>,
     column_bytes: usize,
     samples: Vec<(i64, f64)>,
+    /// The series' samples as decoded, before `samples`.
+    decoded: Vec<Sample>,
     ts: Vec<i64>,
     column: Vec<u8>,
     frame: Vec<u8>,
@@ -173,6 +175,7 @@ impl ChunkWriter {
             columns: HashMap::new(),
             column_bytes: 0,
             samples: Vec::new(),
+            decoded: Vec::new(),
             ts: Vec::new(),
             column: Vec::new(),
             frame: Vec::new(),
@@ -198,9 +201,13 @@ impl ChunkWriter {
     ) -> std::io::Result<()> {
         let mut samples = std::mem::take(&mut self.samples);
         samples.clear();
+        // Decoded in bulk (one loop per chunk, state in locals).
+        self.decoded.clear();
         for c in chunks {
-            samples.extend(c.iter());
+            c.iter()
+                .collect_range(i64::MIN, i64::MAX, &mut self.decoded);
         }
+        samples.extend(self.decoded.iter().map(|s| (s.t, s.v)));
         let parts = samples.len().div_ceil(BLOCK_CHUNK_SAMPLES).max(1);
         let per = samples.len().div_ceil(parts);
         let mut res = Ok(());

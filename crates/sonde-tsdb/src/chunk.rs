@@ -10,10 +10,13 @@
 //! [`Encoding::Int`] when that is smaller (measured per chunk, so it never
 //! loses against XOR).
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
+use sonde_model::Sample;
+
 use crate::bitstream::{BitReader, BitWriter, OutOfBits};
-use crate::chunk_int::encode_int;
+use crate::chunk_int::{encode_int_into, IntScratch};
 pub use crate::chunk_read::{ChunkIter, DecodeState};
 
 /// Samples per chunk before the head cuts a new one. 120 is Prometheus'
@@ -357,8 +360,15 @@ impl Default for XorAppender {
 
 impl XorAppender {
     pub fn new() -> Self {
+        Self::with_buffer(Vec::new())
+    }
+
+    /// An empty appender writing into `buf` (emptied; its capacity is
+    /// kept), e.g. the buffer of the series' chunk sealed before it.
+    pub fn with_buffer(mut buf: Vec<u8>) -> Self {
+        buf.clear();
         XorAppender {
-            w: BitWriter::new(),
+            w: BitWriter::from_parts(buf, 0),
             count: 0,
             t: 0,
             tdelta: 0,
@@ -389,12 +399,22 @@ impl XorAppender {
     /// tail, in one allocation.
     fn to_bytes(&self) -> Arc<[u8]> {
         let (tail, n) = self.w.tail();
-        let flushed = self.w.flushed();
-        let mut v = Vec::with_capacity(2 + flushed.len() + n);
-        v.extend_from_slice(&self.count.to_be_bytes());
-        v.extend_from_slice(flushed);
-        v.extend_from_slice(&tail[..n]);
-        Arc::from(v)
+        // Chained slice iterators have an exact length: one allocation.
+        self.count
+            .to_be_bytes()
+            .into_iter()
+            .chain(self.w.flushed().iter().copied())
+            .chain(tail[..n].iter().copied())
+            .collect()
+    }
+
+    /// The chunk's bytes into `dst` (cleared first).
+    fn bytes_into(&self, dst: &mut Vec<u8>) {
+        let (tail, n) = self.w.tail();
+        dst.clear();
+        dst.extend_from_slice(&self.count.to_be_bytes());
+        dst.extend_from_slice(self.w.flushed());
+        dst.extend_from_slice(&tail[..n]);
     }
 
     /// Appends a sample; `t` must be greater than the last one.
@@ -437,29 +457,78 @@ impl XorAppender {
     /// Closes the chunk, choosing the smallest of XOR and the integer
     /// encoding (decimal-scaled values, delta or delta-of-delta mode).
     pub fn seal(self) -> Chunk {
-        if self.all_finite && self.count > 2 {
-            let xor = self.snapshot();
-            let samples: Vec<(i64, f64)> = xor.iter().collect();
-            if let Some(int) = encode_int(&samples) {
-                if int.len() < xor.data.len() {
-                    return Chunk {
-                        enc: Encoding::Int,
-                        mint: self.mint,
-                        maxt: self.t,
-                        data: ChunkBytes::Owned(Arc::from(int)),
-                    };
-                }
+        self.seal_keeping_buffer().0
+    }
+
+    /// [`XorAppender::seal`], giving back the bit stream's buffer (empty,
+    /// its capacity kept) for the series' next chunk: the head then grows
+    /// a chunk's buffer once per series, not once per chunk. The chunk's
+    /// bytes are the one allocation: the XOR form and the integer form
+    /// are assembled in this thread's scratch buffers.
+    pub fn seal_keeping_buffer(self) -> (Chunk, Vec<u8>) {
+        let (enc, data) = SEAL.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            let sealed = self.seal_with(&mut scratch);
+            if scratch.capacity() > RETAIN_SEAL_BYTES {
+                *scratch = SealScratch::default();
             }
-            return xor;
-        }
-        Chunk {
-            enc: Encoding::Xor,
+            sealed
+        });
+        let chunk = Chunk {
+            enc,
             mint: self.mint,
             maxt: self.t,
-            data: ChunkBytes::Owned(self.to_bytes()),
+            data: ChunkBytes::Owned(data),
+        };
+        (chunk, self.w.into_empty_buffer())
+    }
+
+    fn seal_with(&self, scratch: &mut SealScratch) -> (Encoding, Arc<[u8]>) {
+        if !(self.all_finite && self.count > 2) {
+            return (Encoding::Xor, self.to_bytes());
         }
+        let SealScratch {
+            xor,
+            samples,
+            int,
+            int_scratch,
+        } = scratch;
+        self.bytes_into(xor);
+        samples.clear();
+        ChunkIter::new(Encoding::Xor, xor.as_slice()).collect_range(i64::MIN, i64::MAX, samples);
+        if encode_int_into(samples, xor.len(), int_scratch, int) {
+            return (Encoding::Int, Arc::from(int.as_slice()));
+        }
+        (Encoding::Xor, Arc::from(xor.as_slice()))
     }
 }
+
+/// Buffers of [`XorAppender::seal`], kept by each thread between seals.
+#[derive(Debug, Default)]
+struct SealScratch {
+    xor: Vec<u8>,
+    samples: Vec<Sample>,
+    int: Vec<u8>,
+    int_scratch: IntScratch,
+}
+
+impl SealScratch {
+    fn capacity(&self) -> usize {
+        self.xor.capacity()
+            + self.samples.capacity() * std::mem::size_of::<Sample>()
+            + self.int.capacity()
+            + self.int_scratch.capacity()
+    }
+}
+
+thread_local! {
+    static SEAL: RefCell<SealScratch> = RefCell::new(SealScratch::default());
+}
+
+/// Largest seal scratch a thread keeps: a head chunk of 120 samples takes
+/// about 4 KiB; the rare chunk of thousands of samples (an out-of-order
+/// or imported one) gives its buffers back.
+const RETAIN_SEAL_BYTES: usize = 64 << 10;
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -3,9 +3,16 @@
 //! delta-of-deltas divided by their common divisor, whichever is smaller
 //! (`docs/storage.md` section "Encoding 2: integer"). Decoded by
 //! [`crate::chunk::DecodeState`].
+//!
+//! The head seals a chunk every 120 samples of every series, so this runs
+//! on the ingest path: the sizes of both value modes are counted without
+//! writing either, and only the smaller is written, when it beats the XOR
+//! form, into buffers the caller keeps.
 
-use crate::bitstream::BitWriter;
-use crate::chunk::{write_bucketed, T_BUCKETS};
+use sonde_model::Sample;
+
+use crate::bitstream::{zigzag, BitWriter};
+use crate::chunk::{fits, write_bucketed, T_BUCKETS};
 
 /// Bit widths of the integer value buckets (deltas or delta-of-deltas,
 /// divided by their common divisor). Finer than the timestamp buckets
@@ -22,10 +29,19 @@ const MAX_SCALED: f64 = 9_007_199_254_740_992.0;
 /// The smallest decimal exponent `e` such that every value is exactly
 /// `m / 10^e` for an integer `m` (bit-exact, so -0.0 and NaNs never
 /// qualify), with the scaled integers.
+#[cfg(test)]
 pub(crate) fn decimal_scale(samples: &[(i64, f64)]) -> Option<(u8, Vec<i64>)> {
+    let mut out = Vec::new();
+    let e = decimal_scale_into(samples.iter().map(|s| s.1), &mut out)?;
+    Some((e, out))
+}
+
+/// [`decimal_scale`] into `out` (cleared first), which keeps its
+/// allocation between calls.
+fn decimal_scale_into(values: impl Iterator<Item = f64> + Clone, out: &mut Vec<i64>) -> Option<u8> {
     'exp: for (e, p) in POW10.iter().enumerate() {
-        let mut out = Vec::with_capacity(samples.len());
-        for &(_, v) in samples {
+        out.clear();
+        for v in values.clone() {
             let m = (v * p).round();
             // Checked through the integer, exactly as the decoder computes
             // it (this is what rejects -0.0).
@@ -35,7 +51,7 @@ pub(crate) fn decimal_scale(samples: &[(i64, f64)]) -> Option<(u8, Vec<i64>)> {
             }
             out.push(m as i64);
         }
-        return Some((e as u8, out));
+        return Some(e as u8);
     }
     None
 }
@@ -47,18 +63,115 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
     a
 }
 
+/// Buffers of [`encode_int_into`], kept by the caller between chunks.
+#[derive(Debug, Default)]
+pub(crate) struct IntScratch {
+    ms: Vec<i64>,
+}
+
+impl IntScratch {
+    /// Bytes the buffers hold on to.
+    pub(crate) fn capacity(&self) -> usize {
+        self.ms.capacity() * 8
+    }
+}
+
 /// Encodes sorted samples whose values are decimals (see
-/// [`decimal_scale`]) in the smaller of the two value modes.
-pub(crate) fn encode_int(samples: &[(i64, f64)]) -> Option<Vec<u8>> {
-    let (exp, ms) = decimal_scale(samples)?;
+/// [`decimal_scale`]) in the smaller of the two value modes (delta-of-delta
+/// when both take as many bytes) into `out`, if that takes fewer than
+/// `limit` bytes; returns whether it did (`out` is then the chunk's bytes,
+/// else unspecified).
+pub(crate) fn encode_int_into(
+    samples: &[Sample],
+    limit: usize,
+    scratch: &mut IntScratch,
+    out: &mut Vec<u8>,
+) -> bool {
+    let ms = &mut scratch.ms;
+    let Some(exp) = decimal_scale_into(samples.iter().map(|s| s.v), ms) else {
+        return false;
+    };
     let mut g = 0u64;
     for w in ms.windows(2) {
-        g = gcd(g, w[1].checked_sub(w[0])?.unsigned_abs());
+        let Some(d) = w[1].checked_sub(w[0]) else {
+            return false;
+        };
+        if g != 1 {
+            g = gcd(g, d.unsigned_abs());
+        }
     }
     let g = g.max(1);
-    let a = encode_int_mode(samples, &ms, exp, IntMode::DeltaOfDelta, g);
-    let b = encode_int_mode(samples, &ms, exp, IntMode::Delta, g);
-    Some(if b.len() < a.len() { b } else { a })
+    let head = 4 + uvarint_len(g);
+    let (dod_bits, delta_bits) = mode_bits(samples, ms, g as i64);
+    let dod_len = head + dod_bits.div_ceil(8);
+    let delta_len = head + delta_bits.div_ceil(8);
+    let (mode, len) = if delta_len < dod_len {
+        (IntMode::Delta, delta_len)
+    } else {
+        (IntMode::DeltaOfDelta, dod_len)
+    };
+    if len >= limit {
+        return false;
+    }
+    encode_int_mode(samples, ms, exp, mode, g, out);
+    debug_assert_eq!(out.len(), len, "BUG: counted and written sizes differ");
+    true
+}
+
+/// Bits of the two modes' bit streams (after the header): delta-of-delta,
+/// delta. Counts what [`encode_int_mode`] writes.
+fn mode_bits(samples: &[Sample], ms: &[i64], g: i64) -> (usize, usize) {
+    let (mut common, mut dod, mut delta) = (0usize, 0usize, 0usize);
+    let (mut t, mut td, mut vd) = (0i64, 0i64, 0i64);
+    for (i, (s, &m)) in samples.iter().zip(ms).enumerate() {
+        match i {
+            0 => common += 8 * (varint_len(s.t) + varint_len(m)),
+            1 => {
+                td = s.t - t;
+                vd = (m - ms[0]) / g;
+                common += 8 * (varint_len(td) + varint_len(vd));
+            }
+            _ => {
+                let ntd = s.t - t;
+                let nvd = (m - ms[i - 1]) / g;
+                common += bucketed_bits(ntd - td, T_BUCKETS);
+                dod += bucketed_bits(nvd - vd, V_BUCKETS);
+                delta += bucketed_bits(nvd, V_BUCKETS);
+                td = ntd;
+                vd = nvd;
+            }
+        }
+        t = s.t;
+    }
+    (common + dod, common + delta)
+}
+
+/// Bits [`write_bucketed`] writes for `v`.
+#[inline]
+fn bucketed_bits(v: i64, buckets: &[u32]) -> usize {
+    if v == 0 {
+        return 1;
+    }
+    for (i, &bits) in buckets.iter().enumerate() {
+        if fits(v, bits) {
+            let ones = i + 1;
+            let prefix = if ones < buckets.len() { ones + 1 } else { ones };
+            return prefix + bits as usize;
+        }
+    }
+    unreachable!("BUG: the last bucket holds 64 bits");
+}
+
+/// Bytes of `v`'s unsigned LEB128 varint.
+#[inline]
+fn uvarint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Bytes of `v`'s zigzag varint ([`BitWriter::write_varint`]).
+#[inline]
+fn varint_len(v: i64) -> usize {
+    uvarint_len(zigzag(v))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -70,17 +183,27 @@ pub(crate) enum IntMode {
     Delta = 1,
 }
 
-/// `count u16 BE | exp u8 | mode u8 | divisor uvarint | bit stream`.
-fn encode_int_mode(samples: &[(i64, f64)], ms: &[i64], exp: u8, mode: IntMode, g: u64) -> Vec<u8> {
-    let mut head = Vec::with_capacity(8);
-    head.extend_from_slice(&(samples.len() as u16).to_be_bytes());
-    head.push(exp);
-    head.push(mode as u8);
-    crate::wal_record::put_uvarint(&mut head, g);
-    let mut w = BitWriter::from_parts(head.clone(), head.len() * 8);
+/// `count u16 BE | exp u8 | mode u8 | divisor uvarint | bit stream`, into
+/// `out` (cleared first).
+fn encode_int_mode(
+    samples: &[Sample],
+    ms: &[i64],
+    exp: u8,
+    mode: IntMode,
+    g: u64,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.extend_from_slice(&(samples.len() as u16).to_be_bytes());
+    out.push(exp);
+    out.push(mode as u8);
+    crate::wal_record::put_uvarint(out, g);
+    let head_bits = out.len() * 8;
+    let mut w = BitWriter::from_parts(std::mem::take(out), head_bits);
     let g = g as i64;
     let (mut t, mut td, mut vd) = (0i64, 0i64, 0i64);
-    for (i, (&(st, _), &m)) in samples.iter().zip(ms).enumerate() {
+    for (i, (s, &m)) in samples.iter().zip(ms).enumerate() {
+        let st = s.t;
         match i {
             0 => {
                 w.write_varint(st);
@@ -107,5 +230,78 @@ fn encode_int_mode(samples: &[(i64, f64)], ms: &[i64], exp: u8, mode: IntMode, g
         }
         t = st;
     }
-    w.into_bytes()
+    *out = w.into_bytes();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The encoder before sizes were counted: both modes written in full,
+    /// the smaller kept.
+    fn reference(samples: &[Sample]) -> Option<Vec<u8>> {
+        let pairs: Vec<(i64, f64)> = samples.iter().map(|s| (s.t, s.v)).collect();
+        let (exp, ms) = decimal_scale(&pairs)?;
+        let mut g = 0u64;
+        for w in ms.windows(2) {
+            g = gcd(g, w[1].checked_sub(w[0])?.unsigned_abs());
+        }
+        let g = g.max(1);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        encode_int_mode(samples, &ms, exp, IntMode::DeltaOfDelta, g, &mut a);
+        encode_int_mode(samples, &ms, exp, IntMode::Delta, g, &mut b);
+        Some(if b.len() < a.len() { b } else { a })
+    }
+
+    fn check(samples: &[Sample], scratch: &mut IntScratch, out: &mut Vec<u8>) {
+        let want = reference(samples);
+        let got = encode_int_into(samples, usize::MAX, scratch, out).then(|| out.clone());
+        assert_eq!(got, want);
+        if let Some(w) = want {
+            // The limit is strict: not written when it takes that many.
+            assert!(!encode_int_into(samples, w.len(), scratch, out));
+            assert!(encode_int_into(samples, w.len() + 1, scratch, out));
+            assert_eq!(*out, w);
+        }
+    }
+
+    #[test]
+    fn counted_sizes_pick_what_writing_both_picks_twice_on_the_same_buffers() {
+        let (mut scratch, mut out) = (IntScratch::default(), Vec::new());
+        let counter: Vec<Sample> = (0..120)
+            .map(|i| Sample::new(i * 15_000 + i % 7, (i * i * 3) as f64))
+            .collect();
+        let gauge: Vec<Sample> = (0..120)
+            .map(|i| Sample::new(i * 15_000, ((i * 7919) % 1000) as f64 * 0.01))
+            .collect();
+        let pages: Vec<Sample> = (0..120)
+            .map(|i| Sample::new(i * 15_000, (4096 * (1000 + (i * 31) % 97)) as f64))
+            .collect();
+        let huge: Vec<Sample> = vec![Sample::new(0, 9e15), Sample::new(1, -9e15)];
+        for _ in 0..2 {
+            for s in [&counter, &gauge, &pages, &huge] {
+                check(s, &mut scratch, &mut out);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn counted_sizes_pick_what_writing_both_picks(
+            deltas in proptest::collection::vec((1i64..100_000, -1_000_000i64..1_000_000, 0u32..4), 1..300),
+        ) {
+            let (mut t, mut m) = (1_700_000_000_000i64, 0i64);
+            let samples: Vec<Sample> = deltas
+                .iter()
+                .map(|&(dt, dm, e)| {
+                    t += dt;
+                    m += dm;
+                    Sample::new(t, m as f64 / POW10[e as usize])
+                })
+                .collect();
+            let (mut scratch, mut out) = (IntScratch::default(), Vec::new());
+            check(&samples, &mut scratch, &mut out);
+        }
+    }
 }

@@ -307,7 +307,11 @@ impl Bounds {
             Some(f) => {
                 self.min = self.min.min(x);
                 self.max = self.max.max(x);
-                self.g = gcd(self.g, x.wrapping_sub(f).unsigned_abs());
+                // Once 1, the divisor stays 1: skip the divisions (most
+                // gauges get there within a few samples).
+                if self.g != 1 {
+                    self.g = gcd(self.g, x.wrapping_sub(f).unsigned_abs());
+                }
             }
         }
     }
