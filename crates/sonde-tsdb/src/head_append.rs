@@ -79,8 +79,6 @@ pub struct HeadAppender {
     /// the time an exemplar without its own timestamp takes.
     last: (u32, i64),
     buf: Vec<u8>,
-    /// Key buffer of lookups by label pairs.
-    key: Vec<u8>,
     /// Series found by [`Appender::lookup_known`], each holding its
     /// `pending` count until an append takes it (in the order of the
     /// lookup, so `next` is usually the one) or the batch ends.
@@ -101,7 +99,6 @@ impl HeadAppender {
             exemplars: Vec::new(),
             last: (0, i64::MIN),
             buf: spare.buf,
-            key: Vec::new(),
             found: spare.found,
             found_at: spare.found_at,
             next: 0,
@@ -409,7 +406,7 @@ impl Appender for HeadAppender {
         let same = |s: &MemSeries| same_pairs(s.labels.encoded(), pairs);
         let found = match self.by_ref_checked(series_ref, Some(pairs), same) {
             Some(s) => Some(s),
-            None => self.db.head.get_by_pairs(pairs, &mut self.key),
+            None => self.db.head.get_by_pairs(pairs),
         };
         let Some(s) = found else {
             return Ok(None);
