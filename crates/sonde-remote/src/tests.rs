@@ -205,3 +205,53 @@ fn snappy_and_prost_helpers_round_trip() {
         Err(DecodeError::TooLarge { .. })
     ));
 }
+
+/// Labels in the form Prometheus writes them, then in others (a value of
+/// 128 bytes or more, an empty value proto3 leaves out, the fields of a
+/// label swapped), in every order: decoded as prost decodes them; and a
+/// run of labels that is not UTF-8 names the string.
+#[test]
+fn label_forms_agree_with_prost() {
+    let long = "v".repeat(200);
+    let forms: Vec<Vec<u8>> = vec![
+        Label::encode_to_vec(&label("a", "1")),
+        Label::encode_to_vec(&label("b", &long)),
+        Label::encode_to_vec(&label("c", "")),
+        // value first, then name
+        vec![0x12, 0x01, b'2', 0x0a, 0x01, b'd'],
+        Label::encode_to_vec(&label("e", "ü")),
+    ];
+    let mut dec = WriteDecoder::new(DecodeLimits::default());
+    for rot in 0..forms.len() {
+        let mut series = Vec::new();
+        for f in forms.iter().cycle().skip(rot).take(forms.len() * 2) {
+            series.push(0x0a);
+            prost::encoding::encode_varint(f.len() as u64, &mut series);
+            series.extend_from_slice(f);
+        }
+        let sample = Sample::encode_to_vec(&Sample {
+            value: 1.0,
+            timestamp: 5,
+        });
+        series.push(0x12);
+        series.push(sample.len() as u8);
+        series.extend_from_slice(&sample);
+        let mut body = vec![0x0a];
+        prost::encoding::encode_varint(series.len() as u64, &mut body);
+        body.extend_from_slice(&series);
+        let theirs = WriteRequest::decode(body.as_slice()).unwrap();
+        let ours = dec.decode(&body).unwrap();
+        assert!(same(&ours.to_owned_proto(), &theirs), "rotation {rot}");
+        assert_eq!(ours.series().next().unwrap().labels().len(), 10);
+        dec.recycle(ours);
+    }
+    // timeseries[0]: a good label, then one whose value is "\xff".
+    let bad = [
+        0x0a, 0x0f, 0x0a, 0x05, 0x0a, 0x01, b'a', 0x12, 0x00, 0x0a, 0x06, 0x0a, 0x01, b'b', 0x12,
+        0x01, 0xff,
+    ];
+    assert_eq!(
+        dec.decode(&bad[..]).unwrap_err().to_string(),
+        "malformed protobuf at byte 16 in timeseries[0].labels: string is not valid UTF-8"
+    );
+}

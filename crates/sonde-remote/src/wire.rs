@@ -124,25 +124,7 @@ impl<'a> Reader<'a> {
     /// A length-delimited field read as UTF-8 text, borrowed.
     #[inline(always)]
     pub(crate) fn string(&mut self, path: Path<'_>) -> Result<&'a str, DecodeError> {
-        self.string_in(None, path)
-    }
-
-    /// A length-delimited field read as text, borrowed from `text` (a
-    /// stretch of the buffer already checked as UTF-8, starting at the
-    /// absolute offset `.0`) when it lies inside it on character
-    /// boundaries, else checked on its own.
-    #[inline(always)]
-    pub(crate) fn string_in(
-        &mut self,
-        text: Option<(usize, &'a str)>,
-        path: Path<'_>,
-    ) -> Result<&'a str, DecodeError> {
         let r = self.sub(path)?;
-        if let Some((base, t)) = text {
-            if let Some(s) = r.pos.checked_sub(base).and_then(|a| t.get(a..r.end - base)) {
-                return Ok(s);
-            }
-        }
         let bytes = &self.buf[r.pos..r.end];
         std::str::from_utf8(bytes).map_err(|e| DecodeError::Protobuf {
             offset: r.pos + e.valid_up_to(),
@@ -151,41 +133,64 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// A `Label` message as Prometheus writes it, taken whole when the next
-    /// bytes (after its field key) are `len 0x0a nlen name 0x12 vlen value`
-    /// with one-byte lengths and both strings inside `text` (see
-    /// [`Reader::string_in`]): what the general decoding of the message
-    /// would return, without its per-field steps. `None`, having consumed
-    /// nothing, for any other form (the caller then decodes it field by
-    /// field, errors included).
-    #[inline(always)]
-    pub(crate) fn label_fast(
-        &mut self,
-        text: Option<(usize, &'a str)>,
-    ) -> Option<(&'a str, &'a str)> {
-        let (base, t) = text?;
-        let b = self.buf.get(..self.end)?;
-        let p = self.pos;
-        let one = |i: usize| b.get(i).copied().filter(|x| *x < 0x80).map(usize::from);
-        let len = one(p)?;
-        let end = p + 1 + len;
-        let nlen = match b.get(p + 1..p + 3)? {
-            [0x0a, n] if *n < 0x80 => usize::from(*n),
-            _ => return None,
+    /// The labels at the start of a `TimeSeries` as Prometheus writes
+    /// them, taken in two tight passes: the run of `Label` fields of the
+    /// form `0x0a len 0x0a nlen name 0x12 vlen value` (one-byte lengths),
+    /// at most `max` of them, is found and checked as UTF-8 at once, then
+    /// its strings are pushed to `out`. What the general decoding of those
+    /// fields would give, without its per-field steps. Returns whether it
+    /// took any; when not (no such label first, or the run is not UTF-8)
+    /// nothing is consumed or pushed, and the caller decodes field by
+    /// field, errors included.
+    #[inline]
+    pub(crate) fn labels_run(&mut self, max: usize, out: &mut Vec<(&'a str, &'a str)>) -> bool {
+        let b: &'a [u8] = &self.buf[..self.end];
+        let start = self.pos;
+        let (mut p, mut n) = (start, 0);
+        while n < max {
+            let Some(&[0x0a, len, 0x0a, nlen]) = b.get(p..p + 4) else {
+                break;
+            };
+            let (len, nlen) = (usize::from(len), usize::from(nlen));
+            if len >= 0x80 || nlen >= 0x80 {
+                break;
+            }
+            let name_end = p + 4 + nlen;
+            let end = p + 2 + len;
+            match b.get(name_end..name_end + 2) {
+                Some(&[0x12, vlen]) if vlen < 0x80 && name_end + 2 + usize::from(vlen) == end => {}
+                _ => break,
+            }
+            if end > b.len() {
+                break;
+            }
+            p = end;
+            n += 1;
+        }
+        if n == 0 {
+            return false;
+        }
+        let Ok(text) = std::str::from_utf8(&b[start..p]) else {
+            return false;
         };
-        let name_end = p + 3 + nlen;
-        if b.get(name_end) != Some(&0x12) {
-            return None;
+        // The framing bytes are ASCII, so every string starts and ends on
+        // a character boundary of `text`; `get` checks it all the same.
+        let t = text.as_bytes();
+        out.reserve(n);
+        let mut q = 0;
+        for _ in 0..n {
+            let nlen = usize::from(t[q + 3]);
+            let vs = q + 6 + nlen;
+            let vlen = usize::from(t[vs - 1]);
+            let (Some(name), Some(value)) = (text.get(q + 4..vs - 2), text.get(vs..vs + vlen))
+            else {
+                return false;
+            };
+            out.push((name, value));
+            q = vs + vlen;
         }
-        let vlen = one(name_end + 1)?;
-        let value_start = name_end + 2;
-        if value_start + vlen != end || end > self.end {
-            return None;
-        }
-        let name = t.get(p + 3 - base..name_end - base)?;
-        let value = t.get(value_start - base..end - base)?;
-        self.pos = end;
-        Some((name, value))
+        self.pos = p;
+        true
     }
 
     /// A `Sample` message as Prometheus writes it, taken whole when the
@@ -222,28 +227,6 @@ impl<'a> Reader<'a> {
             }
         }
         None
-    }
-
-    /// The run of `field` length-delimited fields starting here, as text,
-    /// if it is valid UTF-8 as a whole (one check instead of one per
-    /// string; the framing bytes of short fields are ASCII). `None` when
-    /// there is no such run or it is not text.
-    pub(crate) fn text_run(&self, field: u64) -> Option<(usize, &'a str)> {
-        let mut p = self.clone();
-        let start = p.pos;
-        let key = (field << 3) | u64::from(LEN);
-        while !p.at_end() && p.buf[p.pos] == key as u8 && key < 0x80 {
-            p.pos += 1;
-            let len = usize::try_from(p.varint(&String::new).ok()?).ok()?;
-            let end = p.pos.checked_add(len).filter(|e| *e <= p.end)?;
-            p.pos = end;
-        }
-        if p.pos == start {
-            return None;
-        }
-        std::str::from_utf8(&self.buf[start..p.pos])
-            .ok()
-            .map(|t| (start, t))
     }
 
     /// Skips a field of an unknown number.
