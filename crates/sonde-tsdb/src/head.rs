@@ -88,31 +88,44 @@ fn fold(a: u64, b: u64) -> u64 {
 fn hash_str(mut h: u64, s: &[u8]) -> u64 {
     let n = s.len();
     h ^= (n as u64).wrapping_mul(K1);
-    if n > 16 {
-        let mut i = 0;
-        while i + 16 < n {
-            h = fold(h ^ word8(s, i) ^ K1, word8(s, i + 8) ^ K2);
-            i += 16;
+    if let (Some(first), Some(last)) = (s.first_chunk::<8>(), s.last_chunk::<8>()) {
+        if n > 16 {
+            return hash_long(h, s);
         }
-        return fold(h ^ word8(s, n - 16) ^ K3, word8(s, n - 8) ^ K2);
+        return fold(h ^ u64::from_le_bytes(*first) ^ K3, u64::from_le_bytes(*last) ^ K2);
     }
-    let (a, b) = if n >= 8 {
-        (word8(s, 0), word8(s, n - 8))
-    } else if n >= 4 {
-        (u64::from(word4(s, 0)), u64::from(word4(s, n - 4)))
-    } else if n > 0 {
-        let a = (u64::from(s[0]) << 16) | (u64::from(s[n / 2]) << 8) | u64::from(s[n - 1]);
-        (a, 0)
+    let a = if let (Some(first), Some(last)) = (s.first_chunk::<4>(), s.last_chunk::<4>()) {
+        (u64::from(u32::from_le_bytes(*first)) << 32) | u64::from(u32::from_le_bytes(*last))
+    } else if let (Some(&a), Some(&b), Some(&c)) = (s.first(), s.get(n / 2), s.last()) {
+        (u64::from(a) << 16) | (u64::from(b) << 8) | u64::from(c)
     } else {
-        (0, 0)
+        0
     };
-    fold(h ^ a ^ K3, b ^ K2)
+    fold(h ^ a ^ K3, K2)
+}
+
+/// [`hash_str`] of a string of more than 16 bytes: 16 bytes per fold,
+/// the last 16 overlapping.
+#[inline(never)]
+fn hash_long(mut h: u64, s: &[u8]) -> u64 {
+    let n = s.len();
+    let mut i = 0;
+    while i + 16 < n {
+        h = fold(h ^ word8(s, i) ^ K1, word8(s, i + 8) ^ K2);
+        i += 16;
+    }
+    fold(h ^ word8(s, n - 16) ^ K3, word8(s, n - 8) ^ K2)
 }
 
 /// [`hash_strs`] of pairs in the order given.
 #[inline]
 fn hash_pairs(pairs: &[(&str, &str)]) -> u64 {
-    hash_strs(pairs.iter().flat_map(|(n, v)| [*n, *v]))
+    let mut h = SEED;
+    for (n, v) in pairs {
+        h = hash_str(h, n.as_bytes());
+        h = hash_str(h, v.as_bytes());
+    }
+    fold(h, K2)
 }
 
 /// Whether `enc` (a set's [`Labels::encoded`] bytes) holds exactly
