@@ -24,6 +24,7 @@
 //! dec.recycle(got);
 //! ```
 
+mod ascii;
 mod decode;
 mod error;
 pub mod frame;

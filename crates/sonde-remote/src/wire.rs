@@ -170,7 +170,7 @@ impl<'a> Reader<'a> {
         if n == 0 {
             return false;
         }
-        let Ok(text) = std::str::from_utf8(&b[start..p]) else {
+        let Some(text) = crate::ascii::text(&b[start..p]) else {
             return false;
         };
         // The framing bytes are ASCII, so every string starts and ends on
