@@ -42,18 +42,42 @@ fn decimal_scale_into(values: impl Iterator<Item = f64> + Clone, out: &mut Vec<i
     'exp: for (e, p) in POW10.iter().enumerate() {
         out.clear();
         for v in values.clone() {
-            let m = (v * p).round();
             // Checked through the integer, exactly as the decoder computes
             // it (this is what rejects -0.0).
-            let in_range = m.abs() < MAX_SCALED; // false for NaN
-            if !in_range || ((m as i64) as f64 / p).to_bits() != v.to_bits() {
-                continue 'exp;
+            match round_below(v * p, MAX_SCALED) {
+                Some(m) if (m as f64 / p).to_bits() == v.to_bits() => out.push(m),
+                _ => continue 'exp,
             }
-            out.push(m as i64);
         }
         return Some(e as u8);
     }
     None
+}
+
+/// `x.round()` (half away from zero) as an integer, if its magnitude is
+/// below `limit` (a power of two of at least 2^52; `None` for NaN).
+///
+/// `f64::round` is a call into libm on x86-64 without SSE4.1; this is a
+/// truncating conversion and a comparison, run for every value of every
+/// chunk the head seals and of every block chunk (equal results: tested
+/// against `f64::round`).
+#[inline]
+pub(crate) fn round_below(x: f64, limit: f64) -> Option<i64> {
+    // Rounding is monotonic and `limit` an integer, so `|round(x)| < limit`
+    // exactly when `|x| < limit`.
+    if !(x.abs() < limit) {
+        return None;
+    }
+    let i = x as i64;
+    // Exact: below 2^52 the fraction is representable, above it is 0.
+    let f = x - i as f64;
+    Some(if f >= 0.5 {
+        i + 1
+    } else if f <= -0.5 {
+        i - 1
+    } else {
+        i
+    })
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -282,6 +306,53 @@ mod tests {
         for _ in 0..2 {
             for s in [&counter, &gauge, &pages, &huge] {
                 check(s, &mut scratch, &mut out);
+            }
+        }
+    }
+
+    #[test]
+    fn round_below_is_f64_round() {
+        let limit = 9_007_199_254_740_992.0;
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            -2.5,
+            0.49999999999999994,
+            -0.49999999999999994,
+            4503599627370495.5,
+            -4503599627370495.5,
+            4503599627370496.0,
+            9007199254740991.0,
+            -9007199254740991.0,
+            limit,
+            -limit,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+        ];
+        let mut r = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..100_000 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            let x = f64::from_bits(r);
+            xs.push(x);
+            xs.push((r % 2_000_001) as f64 / 1000.0 - 1000.0);
+            xs.push(x * 1e-300);
+            xs.push((r >> 4) as f64 * if r & 1 == 0 { 1.0 } else { -1.0 });
+        }
+        for x in xs {
+            // The head's limit (2^53) and the block encoder's (2^60).
+            for limit in [limit, (1u64 << 60) as f64] {
+                let want = x.round();
+                let want = (want.abs() < limit).then_some(want as i64);
+                assert_eq!(round_below(x, limit), want, "{x:e}");
             }
         }
     }

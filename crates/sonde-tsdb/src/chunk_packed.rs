@@ -277,11 +277,7 @@ const SETTLED_CORRECTION_BITS: u32 = 8;
 /// (`0.001 + 0.001 + ...`). None when `m` is out of range (or `v` NaN).
 #[inline]
 fn scaled(v: f64, p: f64) -> Option<(i64, i64)> {
-    let m = (v * p).round();
-    if m.is_nan() || m.abs() >= MAX_SCALED {
-        return None;
-    }
-    let m = m as i64;
+    let m = crate::chunk_int::round_below(v * p, MAX_SCALED)?;
     Some((
         m,
         (v.to_bits() as i64).wrapping_sub(decimal(m, p).to_bits() as i64),

@@ -92,7 +92,10 @@ fn hash_str(mut h: u64, s: &[u8]) -> u64 {
         if n > 16 {
             return hash_long(h, s);
         }
-        return fold(h ^ u64::from_le_bytes(*first) ^ K3, u64::from_le_bytes(*last) ^ K2);
+        return fold(
+            h ^ u64::from_le_bytes(*first) ^ K3,
+            u64::from_le_bytes(*last) ^ K2,
+        );
     }
     let a = if let (Some(first), Some(last)) = (s.first_chunk::<4>(), s.last_chunk::<4>()) {
         (u64::from(u32::from_le_bytes(*first)) << 32) | u64::from(u32::from_le_bytes(*last))
