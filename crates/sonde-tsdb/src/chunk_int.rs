@@ -65,7 +65,7 @@ fn decimal_scale_into(values: impl Iterator<Item = f64> + Clone, out: &mut Vec<i
 pub(crate) fn round_below(x: f64, limit: f64) -> Option<i64> {
     // Rounding is monotonic and `limit` an integer, so `|round(x)| < limit`
     // exactly when `|x| < limit`.
-    if !(x.abs() < limit) {
+    if x.is_nan() || x.abs() >= limit {
         return None;
     }
     let i = x as i64;
