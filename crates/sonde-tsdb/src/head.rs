@@ -79,7 +79,7 @@ const K3: u64 = 0x94D0_49BB_1331_11EB;
 /// The high and low halves of the 128-bit product, xored: every bit of
 /// both operands reaches the low bits (which pick the stripe).
 #[inline(always)]
-fn fold(a: u64, b: u64) -> u64 {
+pub(crate) fn fold(a: u64, b: u64) -> u64 {
     let m = u128::from(a) * u128::from(b);
     (m as u64) ^ ((m >> 64) as u64)
 }
