@@ -248,6 +248,9 @@ pub trait Appender: Send {
 
 /// Something that accepts samples.
 pub trait Appendable: Send + Sync {
+    /// A batch to append to. Take it when the samples are at hand and
+    /// commit (or roll back) promptly: storage may hold a group commit open
+    /// for a batch in progress.
     fn appender(&self) -> Box<dyn Appender>;
 }
 

@@ -377,7 +377,14 @@ impl DbInner {
     /// they are written (and fsynced, per the policy): the place to apply
     /// them to the head (see [`crate::wal`]). A refusal (read-only mode) is
     /// reported at once; a failed write puts the database in read-only mode.
-    pub(crate) fn submit_wal(&self, records: &[u8], on_written: Written) {
+    /// `pending` is the commit's count for group commit
+    /// ([`crate::wal::Wal::pending`]), if it took one.
+    pub(crate) fn submit_wal(
+        &self,
+        records: &[u8],
+        on_written: Written,
+        pending: Option<crate::wal::Pending>,
+    ) {
         let gate = self.writes.gate();
         if let Gate::Refused(e) = gate {
             return on_written(Err(e));
@@ -409,6 +416,7 @@ impl DbInner {
                     Some(f) => Err(StorageError::ReadOnly(f)),
                 })
             }),
+            pending,
         );
     }
 

@@ -196,6 +196,7 @@ impl DbInner {
                 }
                 let _ = tx.send(res);
             }),
+            None,
         );
         let res = rx.recv().unwrap_or_else(|_| {
             Err(StorageError::Other(

@@ -23,7 +23,7 @@ use crate::db::DbInner;
 use crate::exemplars::{Refusal, StoredExemplar};
 use crate::head::{same_pairs, LookupScratch};
 use crate::series::{MemSeries, Placement};
-use crate::wal::append_frame;
+use crate::wal::{append_frame, Pending};
 use crate::wal_record::{
     encode_exemplars, encode_samples, encode_series, REC_EXEMPLARS, REC_SAMPLES, REC_SERIES,
 };
@@ -86,6 +86,10 @@ pub struct HeadAppender {
     /// The slice each `found` entry was looked up with ([`slice_id`]).
     found_at: Vec<(usize, usize)>,
     next: usize,
+    /// This batch's count with the WAL writer (see [`Pending`]): an
+    /// appender is taken right before its samples are appended, so its
+    /// commit is coming.
+    pending: Option<Pending>,
 }
 
 impl HeadAppender {
@@ -94,7 +98,6 @@ impl HeadAppender {
             .try_with(|s| std::mem::take(&mut *s.borrow_mut()))
             .unwrap_or_default();
         HeadAppender {
-            db,
             samples: spare.samples,
             exemplars: Vec::new(),
             last: (0, i64::MIN),
@@ -102,6 +105,8 @@ impl HeadAppender {
             found: spare.found,
             found_at: spare.found_at,
             next: 0,
+            pending: Some(db.wal.pending()),
+            db,
         }
     }
 
@@ -215,6 +220,7 @@ impl HeadAppender {
     }
 
     fn release_all(&mut self) {
+        self.pending = None;
         for (s, _, _) in self.samples.drain(..) {
             s.release();
         }
@@ -531,6 +537,7 @@ impl Appender for HeadAppender {
             Err(e) => return done(Err(e)),
         };
         let db = self.db.clone();
+        let pending = self.pending.take();
         self.db.submit_wal(
             &self.buf,
             Box::new(move |res| match res {
@@ -548,6 +555,7 @@ impl Appender for HeadAppender {
                     done(Err(e))
                 }
             }),
+            pending,
         );
     }
 

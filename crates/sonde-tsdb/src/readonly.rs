@@ -32,7 +32,7 @@ use crate::options::DbOptions;
 use crate::querier::{DbQuerier, Source};
 use crate::replay::{load_blocks, Replay};
 use crate::wal::{checkpoint_name, list, segment_name, WalStats};
-use crate::wal_read::scan;
+use crate::wal_read::{is_zero, scan};
 
 /// How often the replay starts over when a WAL file vanished under it (a
 /// running server checkpointing); each retry reads less, as the checkpoint
@@ -180,7 +180,9 @@ fn replay_wal(dir: &Path, head: &Head, range: i64) -> Result<WalSummary, TsdbErr
         })?;
         sum.segments += 1;
         sum.bytes += data.len() as u64;
-        sum.torn_bytes += (data.len() - good) as u64;
+        if !is_zero(&data[good..]) {
+            sum.torn_bytes += (data.len() - good) as u64;
+        }
     }
     sum.samples = replay.samples;
     sum.unknown_refs = replay.unknown;

@@ -10,9 +10,10 @@ use crate::wal::{WalStats, FRAME_HEADER};
 use crate::wal_record::{self, Record};
 
 /// Feeds the good records of one file to `on_record` and returns the length
-/// of its good prefix. A bad record followed only by zeros or running past
-/// the end is a torn tail (allowed in the last segment); anything else is
-/// corruption, an error unless `repair`.
+/// of its good prefix. In the last segment, zeros after the last record are
+/// the unwritten part of its preallocated space: the clean end. A bad record
+/// followed only by zeros or running past the end is a torn tail (allowed in
+/// the last segment); anything else is corruption, an error unless `repair`.
 pub(crate) fn scan(
     path: &Path,
     data: &[u8],
@@ -23,6 +24,10 @@ pub(crate) fn scan(
 ) -> Result<usize, TsdbError> {
     let mut off = 0usize;
     while off < data.len() {
+        // A frame never starts with kind 0, so the tail is checked once.
+        if is_last && data[off] == 0 && is_zero(&data[off..]) {
+            break;
+        }
         match frame_at(data, off) {
             Ok((kind, payload, next)) => match wal_record::decode(kind, payload) {
                 Some(rec) => {
@@ -37,6 +42,11 @@ pub(crate) fn scan(
         }
     }
     Ok(off)
+}
+
+/// Whether `rest` is all zero bytes: preallocated space never written.
+pub(crate) fn is_zero(rest: &[u8]) -> bool {
+    rest.iter().all(|b| *b == 0)
 }
 
 fn bad(
@@ -76,7 +86,7 @@ fn bad(
 /// short by the end of the file).
 #[allow(clippy::type_complexity)]
 fn frame_at(data: &[u8], off: usize) -> Result<(u8, &[u8], usize), (&'static str, bool)> {
-    let rest_is_zero = |from: usize| data.get(from..).is_none_or(|r| r.iter().all(|b| *b == 0));
+    let rest_is_zero = |from: usize| data.get(from..).is_none_or(is_zero);
     let Some(h) = data.get(off..off + FRAME_HEADER) else {
         return Err(("truncated record header", true));
     };

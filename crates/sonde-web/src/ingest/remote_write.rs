@@ -147,13 +147,15 @@ pub(crate) fn write(
     SCRATCH.with(|cell| {
         let mut guard = cell.borrow_mut();
         let (raw, decoder) = &mut *guard;
+        // Taken before decoding: from here storage expects this commit, so
+        // a group commit forming now can wait for it (see `Appendable`).
+        let mut batch = Batch::new(app.appender(), now_ms());
         snappy::decompress_into(body, limits.max_decompressed_bytes, raw).map_err(decode_error)?;
         decoder.set_limits(DecodeLimits {
             max_series: limits.max_series_per_request,
             max_labels_per_series: limits.max_labels_per_series,
         });
         let req = decoder.decode(raw).map_err(decode_error)?;
-        let mut batch = Batch::new(app.appender(), now_ms());
         // Every series looked up at once (the storage overlaps the memory
         // accesses of the lookups), then appended in the same order.
         let all: Vec<&[(&str, &str)]> = req.series().map(|s| s.labels()).collect();
