@@ -98,6 +98,7 @@ pub(crate) struct Acc {
 
 impl Acc {
     /// The state after the group's first sample `v`.
+    #[inline(always)]
     fn first(op: AggOp, v: f64) -> Acc {
         let value = match op {
             AggOp::Stddev | AggOp::Stdvar => 0.0,
@@ -113,6 +114,7 @@ impl Acc {
 
     /// Folds in the group's next sample `v` (Prometheus 2.42's arithmetic
     /// and order of operations).
+    #[inline(always)]
     fn fold(&mut self, op: AggOp, v: f64) {
         match op {
             AggOp::Sum => self.value += v,

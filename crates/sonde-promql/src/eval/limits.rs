@@ -92,6 +92,21 @@ impl Limits {
         Ok(())
     }
 
+    /// [`Limits::hold_briefly`] for each of a series' windows at once:
+    /// `sum` samples in all, `most` in the largest. The same total, peak
+    /// and limit as a call per window, as long as no other thread of the
+    /// query moves the shared count meanwhile (then each gives a peak as
+    /// of a slightly different moment).
+    pub fn hold_each(&self, sum: usize, most: usize) -> Result<()> {
+        self.total.set(self.total.get() + sum as u64);
+        let now = self.held.load(Ordering::Relaxed) + most;
+        self.peak.set(self.peak.get().max(now));
+        if now > self.max_samples {
+            return Err(QueryError::too_many_samples());
+        }
+        Ok(())
+    }
+
     /// All samples ever accounted, for statistics.
     pub fn total(&self) -> u64 {
         self.total.get()
