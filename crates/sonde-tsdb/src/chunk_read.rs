@@ -13,7 +13,7 @@
 use sonde_model::Sample;
 
 use crate::bitstream::{bucket_table, bucketed_in, BitReader, BucketTable, OutOfBits};
-use crate::chunk::{header_count, ChunkData, Encoding, XorValue, T_BUCKETS};
+use crate::chunk::{header_count, ChunkData, Encoding, XorMark, XorValue, T_BUCKETS};
 use crate::chunk_int::{IntMode, POW10, V_BUCKETS};
 use crate::chunk_packed::PackedState;
 
@@ -246,6 +246,12 @@ impl<B: ChunkData> ChunkIter<B> {
             p.collect_range(st.i, st.n, data, times, &mut sink);
             return;
         }
+        if st.i == 0 && self.enc == Encoding::Xor {
+            // Samples up to a mark before `mint` would all be skipped.
+            if let Some(m) = self.data.mark().filter(|m| m.t < mint) {
+                st.resume(m);
+            }
+        }
         // The first two samples have their own fields.
         while st.i < 2 {
             match st.next(self.enc, data, times) {
@@ -262,6 +268,20 @@ impl<B: ChunkData> ChunkIter<B> {
 }
 
 impl DecodeState {
+    /// Continues an XOR chunk's decoding from `m` (a state the writer
+    /// recorded before sample `m.i`); a mark that does not fit the chunk
+    /// is ignored.
+    fn resume(&mut self, m: &XorMark) {
+        if m.i < 2 || m.i >= self.n || m.pos < 16 {
+            return;
+        }
+        self.pos = m.pos as usize;
+        self.i = m.i;
+        self.t = m.t;
+        self.tdelta = m.tdelta;
+        self.xor = m.xor;
+    }
+
     /// Samples 2 and later of an XOR chunk into `sink`.
     fn collect_xor(&self, data: &[u8], sink: &mut RangeSink<'_>) {
         let mut r = BitReader::new(data, self.pos);
@@ -462,6 +482,61 @@ mod tests {
                 assert_eq!(bits(&got), bits(&want), "{enc:?} cut at {cut}");
             }
         }
+    }
+
+    /// An open chunk read from a mark gives what reading it from its
+    /// start gives, at every length and from every start time.
+    fn check_marks(samples: &[(i64, f64)]) -> usize {
+        let mut app = crate::chunk::XorAppender::new();
+        let mut resumed = 0;
+        for (n, &(t, v)) in samples.iter().enumerate() {
+            app.append(t, v);
+            let plain = app.snapshot();
+            // The samples' times and the times just after them, around
+            // the marks and at a sample in five elsewhere.
+            let starts: Vec<i64> = samples[..=n]
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| k % 32 <= 2 || k % 32 == 31 || k % 5 == 0)
+                .flat_map(|(_, s)| [s.0, s.0 + 1])
+                .collect();
+            for &mint in &starts {
+                let marked = app.snapshot_from(mint);
+                resumed += usize::from(marked.data.mark().is_some());
+                for maxt in [t, t - 1, samples[n / 2].0, i64::MAX] {
+                    let mut want = Vec::new();
+                    plain.iter().collect_range(mint, maxt, &mut want);
+                    let mut got = vec![Sample::new(-7, 1.0)];
+                    marked.iter().collect_range(mint, maxt, &mut got);
+                    let want: Vec<(i64, f64)> = want.iter().map(|s| (s.t, s.v)).collect();
+                    let got: Vec<(i64, f64)> = got[1..].iter().map(|s| (s.t, s.v)).collect();
+                    assert_eq!(bits(&got), bits(&want), "{n} samples [{mint}, {maxt}]");
+                }
+            }
+        }
+        resumed
+    }
+
+    #[test]
+    fn open_chunks_read_from_a_mark_as_from_their_start() {
+        let t = |i: i64| 1_700_000_000_000 + i * 15_000 + (i * 7919 % 6);
+        let cpu: Vec<(i64, f64)> = (0..120)
+            .map(|i| (t(i), (1_000_000 + i * 1497 + i % 3) as f64 / 100.0))
+            .collect();
+        let odd: Vec<(i64, f64)> = (0..100)
+            .map(|i| match i % 7 {
+                0 => (t(i), f64::NAN),
+                1 => (t(i), sonde_model::STALE_NAN),
+                2 => (t(i), -0.0),
+                3 => (t(i) + 3, 1e300),
+                _ => (t(i) + (i / 5) * 70_000, (i as f64).sin()),
+            })
+            .collect();
+        let mut odd = odd;
+        odd.sort_by_key(|s| s.0);
+        odd.dedup_by_key(|s| s.0);
+        assert!(check_marks(&cpu) > 500);
+        assert!(check_marks(&odd) > 0);
     }
 
     proptest::proptest! {

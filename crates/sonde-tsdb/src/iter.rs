@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use sonde_model::{Labels, Sample, SampleIter, Series};
 
-use crate::chunk::{Chunk, ChunkBytes, ChunkData, ChunkIter};
+use crate::chunk::{Chunk, ChunkBytes, ChunkData, ChunkIter, XorMark};
 use crate::series::MemSeries;
 
 /// The label set of a selected series: built for it (blocks), or the head
@@ -112,6 +112,11 @@ impl ChunkData for Borrowed<'_> {
     #[inline]
     fn times(&self) -> &[u8] {
         self.0.times()
+    }
+
+    #[inline]
+    fn mark(&self) -> Option<&XorMark> {
+        self.0.mark()
     }
 }
 

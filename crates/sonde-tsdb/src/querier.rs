@@ -31,6 +31,49 @@ pub trait Source: Send + Sync {
     ) -> Result<Vec<(SeriesLabels, Vec<Chunk>)>, TsdbError>;
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, TsdbError>;
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, TsdbError>;
+
+    /// [`Source::select_chunks`] for reading the samples in bulk from
+    /// `mint` on (range selectors, range queries), where the head's open
+    /// chunks come with a decoder mark
+    /// ([`crate::series::SeriesData::chunks_from`]).
+    fn select_chunks_from(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+    ) -> Result<Vec<(SeriesLabels, Vec<Chunk>)>, TsdbError> {
+        self.select_chunks(mint, maxt, matchers)
+    }
+}
+
+impl Head {
+    fn select_head_chunks(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+        marked: bool,
+    ) -> Vec<(SeriesLabels, Vec<Chunk>)> {
+        let ids = self.select_ids(matchers);
+        let series = self.series_sorted(&ids);
+        let mut out = Vec::with_capacity(series.len());
+        for s in series {
+            let (chunks, tombstones) = {
+                let d = s.data.lock();
+                let chunks = if marked {
+                    d.chunks_from(mint, maxt)
+                } else {
+                    d.chunks_in(mint, maxt)
+                };
+                (chunks, d.tombstones().to_vec())
+            };
+            let chunks = apply_tombstones(chunks, &tombstones);
+            if !chunks.is_empty() {
+                out.push((SeriesLabels::Head(s), chunks));
+            }
+        }
+        out
+    }
 }
 
 impl Source for Head {
@@ -40,20 +83,16 @@ impl Source for Head {
         maxt: i64,
         matchers: &[Matcher],
     ) -> Result<Vec<(SeriesLabels, Vec<Chunk>)>, TsdbError> {
-        let ids = self.select_ids(matchers);
-        let series = self.series_sorted(&ids);
-        let mut out = Vec::with_capacity(series.len());
-        for s in series {
-            let (chunks, tombstones) = {
-                let d = s.data.lock();
-                (d.chunks_in(mint, maxt), d.tombstones().to_vec())
-            };
-            let chunks = apply_tombstones(chunks, &tombstones);
-            if !chunks.is_empty() {
-                out.push((SeriesLabels::Head(s), chunks));
-            }
-        }
-        Ok(out)
+        Ok(self.select_head_chunks(mint, maxt, matchers, false))
+    }
+
+    fn select_chunks_from(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+    ) -> Result<Vec<(SeriesLabels, Vec<Chunk>)>, TsdbError> {
+        Ok(self.select_head_chunks(mint, maxt, matchers, true))
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, TsdbError> {
@@ -197,17 +236,21 @@ impl Querier for DbQuerier {
             mint = mint.max(hints.start);
             maxt = maxt.min(hints.end);
         }
+        // Only a vector selector at one time asks for the newest sample
+        // alone (`SampleIter::last_in`); range selectors and steps of a
+        // range query read chunks, so they need not look it up, and they
+        // may start decoding the open chunk at a mark. (A hint, not a
+        // contract: any series answers every read correctly.)
+        let newest = hints.range == 0 && hints.step == 0;
         let lists = self
             .sources
             .iter()
-            .map(|s| s.select_chunks(mint, maxt, matchers))
+            .map(|s| match newest {
+                true => s.select_chunks(mint, maxt, matchers),
+                false => s.select_chunks_from(mint, maxt, matchers),
+            })
             .collect::<Result<Vec<_>, TsdbError>>()?;
         let series = merge_sorted(lists);
-        // Only a vector selector at one time asks for the newest sample
-        // alone (`SampleIter::last_in`); range selectors and steps of a
-        // range query read chunks, so they need not look it up. (A hint,
-        // not a contract: any series answers every read correctly.)
-        let newest = hints.range == 0 && hints.step == 0;
         let iter = series
             .into_iter()
             .map(move |(labels, chunks)| Ok(selected_series(labels, chunks, mint, maxt, newest)));

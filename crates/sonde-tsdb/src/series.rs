@@ -252,11 +252,26 @@ impl SeriesData {
     /// Handles of every chunk overlapping `[mint, maxt]` (the open chunk and
     /// the unsealed out-of-order samples as fresh snapshots).
     pub fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<Chunk> {
+        self.chunks(mint, maxt, false)
+    }
+
+    /// [`SeriesData::chunks_in`] for a reader of the samples from `mint`
+    /// on: the open chunk comes with a decoder mark before `mint` when it
+    /// has one ([`XorAppender::snapshot_from`]).
+    pub fn chunks_from(&self, mint: i64, maxt: i64) -> Vec<Chunk> {
+        self.chunks(mint, maxt, true)
+    }
+
+    fn chunks(&self, mint: i64, maxt: i64, marked: bool) -> Vec<Chunk> {
         let overlaps = |c: &&Chunk| c.mint <= maxt && c.maxt >= mint;
         let mut out: Vec<Chunk> = self.sealed.iter().filter(overlaps).cloned().collect();
         if let Some(o) = &self.open {
             if o.mint() <= maxt && o.maxt() >= mint {
-                out.push(o.snapshot());
+                out.push(if marked {
+                    o.snapshot_from(mint)
+                } else {
+                    o.snapshot()
+                });
             }
         }
         if let Some(r) = &self.rare {

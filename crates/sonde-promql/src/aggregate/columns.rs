@@ -50,10 +50,14 @@ pub(super) fn aggregate(
             ev.ctx.limits.check()?;
         }
         let row = &mut cells[g * steps..(g + 1) * steps];
-        // `sum`, the usual one, with its arithmetic inlined (a call per
-        // point was half of the fold's cost).
+        // The usual ones with their arithmetic inlined (a call per point
+        // was half of the fold's cost).
         match op {
             AggOp::Sum => fold_series(ev, AggOp::Sum, row, &s.samples),
+            AggOp::Count => fold_series(ev, AggOp::Count, row, &s.samples),
+            AggOp::Avg => fold_series(ev, AggOp::Avg, row, &s.samples),
+            AggOp::Min => fold_series(ev, AggOp::Min, row, &s.samples),
+            AggOp::Max => fold_series(ev, AggOp::Max, row, &s.samples),
             _ => fold_series(ev, op, row, &s.samples),
         }
         if let Some(p) = s.samples.first() {
