@@ -1,7 +1,6 @@
 //! Opening a database: the lock file, the blocks on disk, and the replay
 //! of the WAL into the head.
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -13,6 +12,10 @@ use crate::exemplars::ExemplarStore;
 use crate::head::Head;
 use crate::series::MemSeries;
 use crate::wal_record::Record;
+
+/// How many samples ahead a record's series are prefetched while its
+/// samples are put.
+const PREFETCH_AHEAD: usize = 8;
 
 /// Takes an exclusive `flock` on `<dir>/lock`; it is released when the
 /// file is closed, including by the death of the process.
@@ -84,8 +87,13 @@ pub(crate) struct Replay<'a> {
     exemplars: &'a ExemplarStore,
     range: i64,
     /// WAL series id -> series (ids of one label set can differ across
-    /// checkpoints when a series was collected and created again).
-    refs: HashMap<u32, Arc<MemSeries>>,
+    /// checkpoints when a series was collected and created again). Ids are
+    /// small dense integers, so Fx's one multiplication hashes them well.
+    refs: rustc_hash::FxHashMap<u32, Arc<MemSeries>>,
+    /// Time bounds of the samples put in the current record, given to the
+    /// head once per record rather than as two atomic updates per sample.
+    min_t: i64,
+    max_t: i64,
     pub(crate) samples: u64,
     pub(crate) exemplars_added: u64,
     pub(crate) unknown: u64,
@@ -97,24 +105,56 @@ impl<'a> Replay<'a> {
             head,
             exemplars,
             range,
-            refs: HashMap::new(),
+            refs: Default::default(),
+            min_t: i64::MAX,
+            max_t: i64::MIN,
             samples: 0,
             exemplars_added: 0,
             unknown: 0,
         }
     }
 
-    fn put(&mut self, id: u32, t: i64, v: f64) {
-        let Some(s) = self.refs.get(&id) else {
-            self.unknown += 1;
-            return;
-        };
+    fn put(&mut self, s: &MemSeries, t: i64, v: f64) {
         let mut d = s.data.lock();
         if let Ok(p) = d.placement(t, v, true) {
             d.insert(t, v, p, self.range);
-            self.head.observe_time(t);
+            self.min_t = self.min_t.min(t);
+            self.max_t = self.max_t.max(t);
             self.samples += 1;
         }
+    }
+
+    /// The samples of one record: each sample of a request is usually of
+    /// another series, so the series are looked up and prefetched a few
+    /// samples ahead of their puts (each is a cache miss otherwise).
+    fn put_samples(&mut self, list: &[(u32, i64, f64)]) {
+        let found: Vec<Option<Arc<MemSeries>>> = list
+            .iter()
+            .map(|(id, _, _)| self.refs.get(id).cloned())
+            .collect();
+        for s in found.iter().take(PREFETCH_AHEAD).flatten() {
+            s.prefetch();
+        }
+        for (i, (s, &(_, t, v))) in found.iter().zip(list).enumerate() {
+            if let Some(Some(next)) = found.get(i + PREFETCH_AHEAD) {
+                next.prefetch();
+            }
+            match s {
+                Some(s) => self.put(s, t, v),
+                None => self.unknown += 1,
+            }
+        }
+    }
+
+    /// Gives the head the time bounds of the samples put since the last
+    /// call.
+    fn publish_times(&mut self) {
+        if self.min_t <= self.max_t {
+            self.head.observe_time(self.min_t);
+            self.head.observe_time(self.max_t);
+        }
+        self.min_t = i64::MAX;
+        self.max_t = i64::MIN;
     }
 
     pub(crate) fn apply(&mut self, rec: Record) {
@@ -127,15 +167,18 @@ impl<'a> Replay<'a> {
                 }
             }
             Record::Samples(list) => {
-                for (id, t, v) in list {
-                    self.put(id, t, v);
-                }
+                self.put_samples(&list);
+                self.publish_times();
             }
-            Record::Chunk(id, c) => {
-                for (t, v) in c.iter() {
-                    self.put(id, t, v);
+            Record::Chunk(id, c) => match self.refs.get(&id).cloned() {
+                Some(s) => {
+                    for (t, v) in c.iter() {
+                        self.put(&s, t, v);
+                    }
+                    self.publish_times();
                 }
-            }
+                None => self.unknown += u64::from(c.num_samples()),
+            },
             Record::Exemplars(list) => {
                 for (id, e) in list {
                     match self.refs.get(&id) {
