@@ -12,12 +12,13 @@
 //! the disk per fsync). Replay takes the zeros after the last record as the
 //! segment's clean end.
 //!
-//! Writes go through one writer thread, which is the leader of a
-//! permanent group commit. [`Wal::submit`] queues a batch of framed
-//! records with a callback and returns at once; the writer takes everything
-//! queued, writes it with one `write`, fsyncs it under
-//! [`FsyncPolicy::Always`], and then calls each batch's callback in
-//! submission order, while still holding the segment. Committers never
+//! Under [`FsyncPolicy::Always`] writes go through one writer thread,
+//! which is the leader of a permanent group commit. [`Wal::submit`] queues
+//! a batch of framed records with a callback and returns at once; the
+//! writer takes everything queued, writes it with one `write`, fsyncs it,
+//! and then calls each batch's callback in submission order, while still
+//! holding the segment. (Under the other policies there is no fsync to
+//! share, and the committer writes and calls back itself.) Committers never
 //! sleep through somebody else's fsync, and writes never overlap an fsync
 //! of the same file (on ext4 such a write waits for the fsync's inode
 //! write).
@@ -346,6 +347,10 @@ impl Wal {
     /// `pending` is the commit's count from [`Wal::pending`], if it took
     /// one.
     pub fn submit(&self, records: &[u8], done: OnWritten, pending: Option<Pending>) {
+        if self.shared.fsync != FsyncPolicy::Always {
+            drop(pending);
+            return self.write_here(records, done);
+        }
         let mut q = self.shared.queue.lock();
         if let Some(mut p) = pending {
             p.counted = false;
@@ -360,6 +365,25 @@ impl Wal {
         if q.callbacks.len() == 1 || (q.writer_waiting && q.pending == 0) {
             self.shared.queued.notify_one();
         }
+    }
+
+    /// Without an fsync per commit there is nothing to group: the
+    /// committer writes its batch itself, saving the writer thread's two
+    /// wake-ups. The segment is held as the writer holds it (callback
+    /// included), so the order of writes and applies is the same.
+    fn write_here(&self, records: &[u8], done: OnWritten) {
+        let mut f = self.shared.file.lock();
+        // Checked with the segment held: `close` stops the queue first and
+        // then takes the segment, so no write follows its final fsync.
+        if self.shared.queue.lock().stop {
+            drop(f);
+            return done(Err(TsdbError::Closed));
+        }
+        let res = self.shared.write_batch(&mut f, records);
+        if let Err(e) = &res {
+            tracing::error!(error = %e, bytes = records.len(), "WAL write failed; the batch is refused");
+        }
+        done(res);
     }
 
     /// Counts a commit that has started appending and will be submitted
