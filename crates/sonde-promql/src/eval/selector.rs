@@ -16,7 +16,7 @@ use sonde_model::{
     is_stale_nan, Labels, MatchOp, Matcher, Sample, SampleIter, SelectHints, Timestamp, METRIC_NAME,
 };
 
-use super::{duration_ms, Evaluator, Series, Val};
+use super::{duration_ms, Evaluator, Series, Val, SERIES_PER_CHECK};
 use crate::error::{QueryError, Result};
 
 /// Steps between deadline checks inside one series' walk: a clock read is
@@ -348,8 +348,10 @@ impl Evaluator<'_, '_> {
         // Selections know their length: no regrowing of a list of
         // thousands of series.
         let mut out = Vec::with_capacity(set.size_hint().0);
-        for s in set {
-            self.ctx.limits.check()?;
+        for (i, s) in set.enumerate() {
+            if i % SERIES_PER_CHECK == SERIES_PER_CHECK - 1 {
+                self.ctx.limits.check()?;
+            }
             out.push(s?);
         }
         Ok(out)
@@ -376,8 +378,10 @@ impl Evaluator<'_, '_> {
         let mut out = Vec::with_capacity(selected.len());
         // The series' samples any step can see, read in bulk (reused).
         let mut seen: Vec<Sample> = Vec::new();
-        for s in &selected {
-            self.ctx.limits.check()?;
+        for (i, s) in selected.iter().enumerate() {
+            if i % SERIES_PER_CHECK == SERIES_PER_CHECK - 1 {
+                self.ctx.limits.check()?;
+            }
             let mut it = s.samples();
             seen.clear();
             let mut last = if steps == 1 {

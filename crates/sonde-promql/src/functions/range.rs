@@ -8,6 +8,7 @@ use sonde_model::{Labels, Sample, Timestamp};
 use crate::error::{QueryError, Result};
 use crate::eval::{
     check_same_labelset, drop_metric_name, unwrap_parens, Evaluator, RangeSource, Series, Val,
+    SERIES_PER_CHECK,
 };
 use crate::functions::label::absent_labels;
 use crate::math::{kahan_inc, quantile};
@@ -112,8 +113,10 @@ pub(crate) fn eval(ev: &Evaluator<'_, '_>, call: &Call, f: RangeFn) -> Result<Va
     let mut drops: Vec<u32> = Vec::new();
     let mut buf = Vec::new();
     let range_secs = src.range as f64 / 1000.0;
-    for s in &src.series {
-        ev.ctx.limits.check()?;
+    for (i, s) in src.series.iter().enumerate() {
+        if i % SERIES_PER_CHECK == SERIES_PER_CHECK - 1 {
+            ev.ctx.limits.check()?;
+        }
         let samples = src.load(walk_ev, s, &mut buf);
         if counts_resets {
             running_drops(samples, &mut drops);
