@@ -438,14 +438,20 @@ impl XorAppender {
     /// The chunk's bytes: the count, the flushed words, the unfinished
     /// tail, in one allocation.
     fn to_bytes(&self) -> Arc<[u8]> {
-        let (tail, n) = self.w.tail();
-        // Chained slice iterators have an exact length: one allocation.
-        self.count
-            .to_be_bytes()
-            .into_iter()
-            .chain(self.w.flushed().iter().copied())
-            .chain(tail[..n].iter().copied())
-            .collect()
+        // Assembled in a scratch buffer and copied into the `Arc` whole:
+        // collecting the chained byte iterators into it went byte by byte
+        // (a quarter of an instant `rate` query's instructions, since
+        // every query copies the open chunks it reads; docs/benchmarks.md
+        // "Session 5").
+        BYTES.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            self.bytes_into(&mut buf);
+            let bytes = Arc::from(buf.as_slice());
+            if buf.capacity() > RETAIN_SEAL_BYTES {
+                *buf = Vec::new();
+            }
+            bytes
+        })
     }
 
     /// The chunk's bytes into `dst` (cleared first).
@@ -598,6 +604,8 @@ impl SealScratch {
 
 thread_local! {
     static SEAL: RefCell<SealScratch> = RefCell::new(SealScratch::default());
+    /// [`XorAppender::to_bytes`]' scratch.
+    static BYTES: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Largest seal scratch a thread keeps: a head chunk of 120 samples takes
