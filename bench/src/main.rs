@@ -82,6 +82,12 @@ struct Args {
     /// suite runs a second time on Sonde with it ("sonde+cache").
     #[arg(long, allow_hyphen_values = true)]
     sonde_cache_flag: Option<String>,
+    /// Flag for a second ingest run of Sonde, reported as its own row
+    /// ("sonde <flag>") with its own ratios, e.g.
+    /// `--sonde-ingest-variant=--storage.tsdb.wal-fsync=1s` to measure Sonde
+    /// at the peers' durability (no fsync per request). No queries.
+    #[arg(long, allow_hyphen_values = true)]
+    sonde_ingest_variant: Option<String>,
     /// Small run to check the harness: 1,000 series, 1 h, 2 repetitions.
     #[arg(long)]
     quick: bool,
@@ -146,12 +152,26 @@ fn main() -> anyhow::Result<()> {
     );
 
     let mut results = Vec::new();
+    let mut runs = Vec::new();
     for name in &args.servers {
         let Some(spec) = spec_for(&args, name)? else {
             continue;
         };
-        let data = root.join(&spec.name);
-        match run_server(&args, &spec, &data, &config, &w, &enc) {
+        let variant = match (&args.sonde_ingest_variant, spec.kind) {
+            (Some(flag), Kind::Sonde) => Some(Spec {
+                name: format!("{} {flag}", spec.name),
+                extra_args: spec.extra_args.iter().chain([flag]).cloned().collect(),
+                ..spec.clone()
+            }),
+            _ => None,
+        };
+        runs.push((spec, !args.no_queries));
+        runs.extend(variant.map(|v| (v, false)));
+    }
+    for (spec, queries) in &runs {
+        let name = &spec.name;
+        let data = root.join(name.replace(' ', "_"));
+        match run_server(&args, spec, *queries, &data, &config, &w, &enc) {
             Ok(mut rs) => {
                 for r in &rs {
                     eprintln!(
@@ -182,7 +202,14 @@ fn main() -> anyhow::Result<()> {
     ));
     out.push_str(&report::ingest_table(&results, w.samples()));
     out.push('\n');
-    out.push_str(&report::ratio_table(&results));
+    for sonde in results
+        .iter()
+        .filter(|r| r.name.starts_with("sonde") && !r.name.ends_with("+cache"))
+    {
+        out.push_str(&format!("Ratios of {}:\n\n", sonde.name));
+        out.push_str(&report::ratio_table(sonde, &results));
+        out.push('\n');
+    }
     if !args.no_queries {
         out.push('\n');
         out.push_str(&report::query_table(&results, args.hours));
@@ -226,6 +253,7 @@ fn spec_for(args: &Args, name: &str) -> anyhow::Result<Option<Spec>> {
 fn run_server(
     args: &Args,
     spec: &Spec,
+    queries: bool,
     data: &Path,
     config: &Path,
     w: &workload::Workload,
@@ -263,7 +291,7 @@ fn run_server(
         server.pid(),
         &format!("{}-queries", spec.name),
     );
-    let suite = (!args.no_queries).then(|| query::run_suite(&api, w, args.reps));
+    let suite = queries.then(|| query::run_suite(&api, w, args.reps));
     drop(profile);
     server.stop()?;
     let mut out = vec![ServerResult {
@@ -275,7 +303,7 @@ fn run_server(
         restart_cpu,
         suite,
     }];
-    if let (Kind::Sonde, Some(flag), false) = (spec.kind, &args.sonde_cache_flag, args.no_queries) {
+    if let (Kind::Sonde, Some(flag), true) = (spec.kind, &args.sonde_cache_flag, queries) {
         let cached = Spec {
             name: format!("{}+cache", spec.name),
             // The base flags without the one the cache flag sets again.
