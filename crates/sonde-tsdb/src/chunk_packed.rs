@@ -415,7 +415,9 @@ impl DecimalPlan {
                     ValueKind::DeltaOfDelta => d.wrapping_sub(prev_d),
                     _ => d,
                 };
-                w.write_bits(x.wrapping_sub(self.base) as u64 / self.g, self.width);
+                let f = x.wrapping_sub(self.base) as u64;
+                // Most chunks' divisor is 1: no division then.
+                w.write_bits(if self.g == 1 { f } else { f / self.g }, self.width);
             }
             w.write_bits(c.wrapping_sub(self.cbase) as u64, self.cwidth);
             (prev_m, prev_d) = (m, d);
