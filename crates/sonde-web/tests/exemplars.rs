@@ -23,6 +23,23 @@ use serde_json::{json, Value as Json};
 use sonde_remote::proto::{Exemplar, Label, Sample, TimeSeries, WriteRequest};
 use sonde_tsdb::{Db, DbOptions, FsyncPolicy};
 
+/// Opens `dir`, retrying while its lock is still held. A closed database
+/// has released its lock file, but a process that another test of this
+/// binary is spawning at that moment (Prometheus) holds a copy of every
+/// descriptor between its fork and its exec, and with it the `flock`.
+async fn open_retrying(dir: &Path, opts: DbOptions) -> Arc<Db> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Db::open(dir, opts.clone()) {
+            Ok(db) => return db,
+            Err(e) if e.to_string().contains("in use") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("opening {}: {e}", dir.display()),
+        }
+    }
+}
+
 /// A Db-backed server that can be stopped, so that the test can open the
 /// same directory again.
 struct Server {
@@ -39,7 +56,7 @@ impl Server {
             background: false,
             ..DbOptions::default()
         };
-        let db = Db::open(dir, opts).unwrap();
+        let db = open_retrying(dir, opts).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
