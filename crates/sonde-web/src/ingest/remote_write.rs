@@ -20,6 +20,9 @@
 //!   full: the body names the file and the cause) or there is no storage;
 //!   also retried.
 //!
+//! Error bodies are plain text, one line, as Prometheus' `http.Error`
+//! writes them (`text/plain; charset=utf-8`): senders log them as they are.
+//!
 //! Native histograms are not stored: their samples count as refused
 //! (invalid) and the response says so. Exemplars go to the appender; one it
 //! does not take is dropped without failing the request, as in Prometheus.
@@ -47,25 +50,23 @@ pub(crate) async fn handle(
     body: Body,
 ) -> Response {
     let Some(appendable) = ctx.appendable.clone() else {
-        return unavailable();
+        return text_error(unavailable_error());
     };
     let enc = header_str(&headers, header::CONTENT_ENCODING);
     if !enc.is_empty() && !enc.eq_ignore_ascii_case("snappy") {
-        return (
+        return text(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::bad_data(format!(
+            &format!(
                 "Content-Encoding {enc:?} is not accepted: remote write bodies are snappy-compressed"
-            ))
-            .message,
-        )
-            .into_response();
+            ),
+        );
     }
     let ingest = ctx.ingest.clone();
     let limits = ingest.limits();
     let body = match body::read(body, limits.max_body_bytes).await {
         Ok(b) => b,
-        Err(e) if e.too_large => return (StatusCode::PAYLOAD_TOO_LARGE, e.message).into_response(),
-        Err(e) => return ApiError::bad_data(e.message).into_response(),
+        Err(e) if e.too_large => return text(StatusCode::PAYLOAD_TOO_LARGE, &e.message),
+        Err(e) => return text_error(ApiError::bad_data(e.message)),
     };
     ingest.record_body(Protocol::RemoteWrite, body.len());
     // A sender's usual batch (500-2,000 samples) is decoded and appended
@@ -81,32 +82,30 @@ pub(crate) async fn handle(
         match tokio::task::spawn_blocking(work).await {
             Ok(w) => w,
             Err(e) => {
-                return ApiError::new(
+                return text_error(ApiError::new(
                     ErrorType::Internal,
                     format!("remote write task failed: {e}"),
-                )
-                .into_response()
+                ))
             }
         }
     };
     let (committed, n) = match written {
         Ok(w) => w,
-        Err(e) => return e.into_response(),
+        Err(e) => return text_error(e),
     };
     match committed
         .durable(&ingest, Protocol::RemoteWrite, inline)
         .await
     {
         Ok(None) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Some(refused)) => ApiError::bad_data(refused).into_response(),
-        Err(e) => ApiError::new(
+        Ok(Some(refused)) => text_error(ApiError::bad_data(refused)),
+        Err(e) => text_error(ApiError::new(
             storage_error_type(&e),
             format!(
                 "storage failed committing {n} series: {e}; the request is not acknowledged, \
                  send it again"
             ),
-        )
-        .into_response(),
+        )),
     }
 }
 
@@ -115,12 +114,34 @@ pub(crate) async fn handle(
 /// the blocking pool.
 const INLINE_BODY_BYTES: usize = 32 << 10;
 
-pub(crate) fn unavailable() -> Response {
+fn unavailable_error() -> ApiError {
     ApiError::new(
         ErrorType::Unavailable,
         "this server stores no pushed samples (no appendable storage)",
     )
-    .into_response()
+}
+
+/// The JSON error of the HTTP API, for the endpoints that answer in JSON.
+pub(crate) fn unavailable() -> Response {
+    unavailable_error().into_response()
+}
+
+/// An error as Prometheus' remote-write receiver answers it: the API
+/// error's status, its message as one line of plain text.
+fn text_error(e: ApiError) -> Response {
+    text(e.kind.status(), &e.message)
+}
+
+fn text(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        format!("{message}\n"),
+    )
+        .into_response()
 }
 
 /// Largest decompressed buffer a blocking thread keeps between requests
