@@ -115,7 +115,7 @@ impl Db {
         )?;
         tracing::info!(
             series = head.num_series(),
-            samples = replay.samples,
+            samples = replay.samples(),
             exemplars = replay.exemplars_added,
             unknown_refs = replay.unknown,
             blocks = blocks.len(),

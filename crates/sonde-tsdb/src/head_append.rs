@@ -105,7 +105,7 @@ impl HeadAppender {
             found: spare.found,
             found_at: spare.found_at,
             next: 0,
-            pending: Some(db.wal.pending()),
+            pending: db.wal.pending(),
             db,
         }
     }

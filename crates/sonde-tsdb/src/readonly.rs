@@ -184,7 +184,7 @@ fn replay_wal(dir: &Path, head: &Head, range: i64) -> Result<WalSummary, TsdbErr
             sum.torn_bytes += (data.len() - good) as u64;
         }
     }
-    sum.samples = replay.samples;
+    sum.samples = replay.samples();
     sum.unknown_refs = replay.unknown;
     Ok(sum)
 }

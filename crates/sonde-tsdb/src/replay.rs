@@ -85,35 +85,26 @@ pub(crate) fn block_dirs(dir: &Path, remove_incomplete: bool) -> Result<Vec<Path
 pub(crate) struct Replay<'a> {
     head: &'a Head,
     exemplars: &'a ExemplarStore,
-    range: i64,
     /// WAL series id -> series (ids of one label set can differ across
     /// checkpoints when a series was collected and created again). Ids are
     /// small dense integers, so Fx's one multiplication hashes them well.
     refs: rustc_hash::FxHashMap<u32, Arc<MemSeries>>,
-    /// Time bounds of the samples put in the current record, given to the
-    /// head once per record rather than as two atomic updates per sample.
-    min_t: i64,
-    max_t: i64,
-    pub(crate) samples: u64,
+    puts: Puts,
     pub(crate) exemplars_added: u64,
     pub(crate) unknown: u64,
 }
 
-impl<'a> Replay<'a> {
-    pub(crate) fn new(head: &'a Head, exemplars: &'a ExemplarStore, range: i64) -> Self {
-        Replay {
-            head,
-            exemplars,
-            range,
-            refs: Default::default(),
-            min_t: i64::MAX,
-            max_t: i64::MIN,
-            samples: 0,
-            exemplars_added: 0,
-            unknown: 0,
-        }
-    }
+/// Puts samples into their series, counting them.
+struct Puts {
+    range: i64,
+    /// Time bounds of the samples put in the current record, given to the
+    /// head once per record rather than as two atomic updates per sample.
+    min_t: i64,
+    max_t: i64,
+    samples: u64,
+}
 
+impl Puts {
     fn put(&mut self, s: &MemSeries, t: i64, v: f64) {
         let mut d = s.data.lock();
         if let Ok(p) = d.placement(t, v, true) {
@@ -123,15 +114,36 @@ impl<'a> Replay<'a> {
             self.samples += 1;
         }
     }
+}
+
+impl<'a> Replay<'a> {
+    pub(crate) fn new(head: &'a Head, exemplars: &'a ExemplarStore, range: i64) -> Self {
+        Replay {
+            head,
+            exemplars,
+            refs: Default::default(),
+            puts: Puts {
+                range,
+                min_t: i64::MAX,
+                max_t: i64::MIN,
+                samples: 0,
+            },
+            exemplars_added: 0,
+            unknown: 0,
+        }
+    }
+
+    /// Samples put into the head (a sample logged twice counts once).
+    pub(crate) fn samples(&self) -> u64 {
+        self.puts.samples
+    }
 
     /// The samples of one record: each sample of a request is usually of
     /// another series, so the series are looked up and prefetched a few
     /// samples ahead of their puts (each is a cache miss otherwise).
     fn put_samples(&mut self, list: &[(u32, i64, f64)]) {
-        let found: Vec<Option<Arc<MemSeries>>> = list
-            .iter()
-            .map(|(id, _, _)| self.refs.get(id).cloned())
-            .collect();
+        let found: Vec<Option<&Arc<MemSeries>>> =
+            list.iter().map(|(id, _, _)| self.refs.get(id)).collect();
         for s in found.iter().take(PREFETCH_AHEAD).flatten() {
             s.prefetch();
         }
@@ -140,7 +152,7 @@ impl<'a> Replay<'a> {
                 next.prefetch();
             }
             match s {
-                Some(s) => self.put(s, t, v),
+                Some(s) => self.puts.put(s, t, v),
                 None => self.unknown += 1,
             }
         }
@@ -149,12 +161,13 @@ impl<'a> Replay<'a> {
     /// Gives the head the time bounds of the samples put since the last
     /// call.
     fn publish_times(&mut self) {
-        if self.min_t <= self.max_t {
-            self.head.observe_time(self.min_t);
-            self.head.observe_time(self.max_t);
+        let p = &mut self.puts;
+        if p.min_t <= p.max_t {
+            self.head.observe_time(p.min_t);
+            self.head.observe_time(p.max_t);
         }
-        self.min_t = i64::MAX;
-        self.max_t = i64::MIN;
+        p.min_t = i64::MAX;
+        p.max_t = i64::MIN;
     }
 
     pub(crate) fn apply(&mut self, rec: Record) {
@@ -170,10 +183,10 @@ impl<'a> Replay<'a> {
                 self.put_samples(&list);
                 self.publish_times();
             }
-            Record::Chunk(id, c) => match self.refs.get(&id).cloned() {
+            Record::Chunk(id, c) => match self.refs.get(&id) {
                 Some(s) => {
                     for (t, v) in c.iter() {
-                        self.put(&s, t, v);
+                        self.puts.put(s, t, v);
                     }
                     self.publish_times();
                 }

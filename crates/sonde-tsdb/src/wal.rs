@@ -137,9 +137,10 @@ struct Shared {
     stats: WalStats,
 }
 
-/// A commit on its way to the WAL: counted from its first append until it
-/// is submitted or dropped, so that the writer can wait for it to join the
-/// group that is forming. Take it only where the commit follows promptly.
+/// A commit on its way to the WAL: counted from its appender's creation
+/// until it is submitted or dropped, so that the writer can wait for it to
+/// join the group that is forming. Take it only where the commit follows
+/// promptly.
 pub struct Pending {
     shared: Arc<Shared>,
     /// Cleared when the count was taken back by [`Wal::submit`].
@@ -344,6 +345,7 @@ impl Wal {
     /// Queues framed records; the writer thread writes them (see the module
     /// comment) and then calls `done`. After [`Wal::close`] `done` is
     /// called at once with an error.
+    ///
     /// `pending` is the commit's count from [`Wal::pending`], if it took
     /// one.
     pub fn submit(&self, records: &[u8], done: OnWritten, pending: Option<Pending>) {
@@ -386,14 +388,18 @@ impl Wal {
         done(res);
     }
 
-    /// Counts a commit that has started appending and will be submitted
-    /// soon (see [`Pending`]).
-    pub fn pending(&self) -> Pending {
+    /// Counts a commit that is about to append and will be submitted soon
+    /// (see [`Pending`]); `None` when commits are not grouped (no fsync per
+    /// commit), so that nothing is counted for nothing.
+    pub fn pending(&self) -> Option<Pending> {
+        if self.shared.fsync != FsyncPolicy::Always {
+            return None;
+        }
         self.shared.queue.lock().pending += 1;
-        Pending {
+        Some(Pending {
             shared: self.shared.clone(),
             counted: true,
-        }
+        })
     }
 
     /// Writes framed records and returns once they are written (and
@@ -995,13 +1001,10 @@ mod tests {
         let fsyncs = || wal.stats().fsyncs.load(Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
         let pending = wal.pending();
+        assert!(pending.is_some(), "counted under FsyncPolicy::Always");
         let tx2 = tx.clone();
         wal.submit(&frame(1), Box::new(move |r| tx2.send(r).unwrap()), None);
-        wal.submit(
-            &frame(2),
-            Box::new(move |r| tx.send(r).unwrap()),
-            Some(pending),
-        );
+        wal.submit(&frame(2), Box::new(move |r| tx.send(r).unwrap()), pending);
         rx.recv().unwrap().unwrap();
         rx.recv().unwrap().unwrap();
         assert_eq!(fsyncs(), 1, "one fsync for the group");
