@@ -108,6 +108,11 @@ struct Args {
     /// Also write the report to this file.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Run everything this many times (same workload, servers in the same
+    /// order each time) and end with a table of the issue-3 targets run by
+    /// run: how often each was met.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -151,8 +156,7 @@ fn main() -> anyhow::Result<()> {
         started.elapsed()
     );
 
-    let mut results = Vec::new();
-    let mut runs = Vec::new();
+    let mut specs = Vec::new();
     for name in &args.servers {
         let Some(spec) = spec_for(&args, name)? else {
             continue;
@@ -165,13 +169,56 @@ fn main() -> anyhow::Result<()> {
             }),
             _ => None,
         };
-        runs.push((spec, !args.no_queries));
-        runs.extend(variant.map(|v| (v, false)));
+        specs.push((spec, !args.no_queries));
+        specs.extend(variant.map(|v| (v, false)));
     }
-    for (spec, queries) in &runs {
+
+    let mut out = String::new();
+    let mut all = Vec::new();
+    for run in 1..=args.runs {
+        if args.runs > 1 {
+            eprintln!("=== run {run} of {}", args.runs);
+            out.push_str(&format!("## Run {run} of {}\n\n", args.runs));
+        }
+        let results = run_all(&args, &specs, run, &root, &config, &w, &enc);
+        out.push_str(&run_report(&args, &w, &results));
+        all.push(results);
+    }
+    if args.runs > 1 {
+        out.push_str(&format!("## The targets over {} runs\n\n", args.runs));
+        for (spec, _) in specs.iter().filter(|(s, _)| s.kind == Kind::Sonde) {
+            out.push_str(&format!("{}:\n\n", spec.name));
+            out.push_str(&report::runs_table(&spec.name, &all));
+            out.push('\n');
+        }
+    }
+    println!("{out}");
+    if let Some(path) = &args.report {
+        std::fs::write(path, &out).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// One run: every server in turn, each on a fresh data directory.
+fn run_all(
+    args: &Args,
+    specs: &[(Spec, bool)],
+    run: u32,
+    root: &Path,
+    config: &Path,
+    w: &workload::Workload,
+    enc: &encode::Encoded,
+) -> Vec<ServerResult> {
+    let mut results = Vec::new();
+    for (spec, queries) in specs {
         let name = &spec.name;
-        let data = root.join(name.replace(' ', "_"));
-        match run_server(&args, spec, *queries, &data, &config, &w, &enc) {
+        let dir = name.replace(' ', "_");
+        let data = root.join(if args.runs > 1 {
+            format!("{dir}-run{run}")
+        } else {
+            dir
+        });
+        match run_server(args, spec, *queries, &data, config, w, enc) {
             Ok(mut rs) => {
                 for r in &rs {
                     eprintln!(
@@ -187,7 +234,11 @@ fn main() -> anyhow::Result<()> {
             let _ = std::fs::remove_dir_all(&data);
         }
     }
+    results
+}
 
+/// The tables of one run: ingest, the targets' ratios, queries.
+fn run_report(args: &Args, w: &workload::Workload, results: &[ServerResult]) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "Workload: {} series, {} steps of {} s ({} samples), {} shards, {} samples per request, {} query repetitions; load average at start: {}\n\n",
@@ -200,25 +251,21 @@ fn main() -> anyhow::Result<()> {
         args.reps,
         load_average()
     ));
-    out.push_str(&report::ingest_table(&results, w.samples()));
+    out.push_str(&report::ingest_table(results, w.samples()));
     out.push('\n');
     for sonde in results
         .iter()
         .filter(|r| r.name.starts_with("sonde") && !r.name.ends_with("+cache"))
     {
         out.push_str(&format!("Ratios of {}:\n\n", sonde.name));
-        out.push_str(&report::ratio_table(sonde, &results));
+        out.push_str(&report::ratio_table(sonde, results));
         out.push('\n');
     }
     if !args.no_queries {
         out.push('\n');
-        out.push_str(&report::query_table(&results, args.hours));
+        out.push_str(&report::query_table(results, args.hours));
     }
-    println!("{out}");
-    if let Some(path) = &args.report {
-        std::fs::write(path, &out).with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
+    out
 }
 
 /// The spec of a server by name, or `None` (with a printed reason) when its
