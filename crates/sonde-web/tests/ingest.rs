@@ -116,23 +116,8 @@ impl Server {
 
     /// `query` at `t` (ms) as {labels-string: value}.
     async fn query(&self, query: &str, t: i64) -> BTreeMap<String, f64> {
-        let resp: Json = self
-            .http
-            .get(format!("{}/api/v1/query", self.url))
-            .query(&[
-                ("query", query),
-                ("time", &format!("{}", t as f64 / 1000.0)),
-            ])
-            .send()
+        common::query_at(&self.http, &self.url, query, t as f64 / 1000.0)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(resp["status"], "success", "{resp}");
-        resp["data"]["result"]
-            .as_array()
-            .unwrap()
             .iter()
             .map(|r| {
                 let m: BTreeMap<String, String> =
@@ -400,20 +385,14 @@ async fn remote_write_refuses_bad_data_with_400_and_keeps_the_valid_series() {
         assert!(msg.starts_with("1 samples refused, 1 accepted ("), "{msg}");
     }
     // The valid series of every request was stored.
-    let r: Json = s
-        .http
-        .get(format!("{}/api/v1/query", s.url))
-        .query(&[
-            ("query", "count_over_time(good[1m])"),
-            ("time", &format!("{}", (t + 100) as f64 / 1000.0)),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(r["data"]["result"][0]["value"][1], "6", "{r}");
+    let r = common::query_at(
+        &s.http,
+        &s.url,
+        "count_over_time(good[1m])",
+        (t + 100) as f64 / 1000.0,
+    )
+    .await;
+    assert_eq!(r[0]["value"][1], "6", "{r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -995,22 +974,8 @@ async fn text_import_with_default_and_own_timestamps() {
         )
         .await;
     assert_eq!((st, resp.as_str()), (204, ""));
-    let r: Json = s
-        .http
-        .get(format!("{}/api/v1/query", s.url))
-        .query(&[
-            ("query", "timestamp(jobs_total)"),
-            ("time", &format!("{}", t as f64 / 1000.0)),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut got: Vec<(String, String, String)> = r["data"]["result"]
-        .as_array()
-        .unwrap()
+    let r = common::query_at(&s.http, &s.url, "timestamp(jobs_total)", t as f64 / 1000.0).await;
+    let mut got: Vec<(String, String, String)> = r
         .iter()
         .map(|x| {
             (

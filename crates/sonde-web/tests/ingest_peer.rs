@@ -57,19 +57,8 @@ async fn raw_samples(
     base: &str,
     t: f64,
 ) -> BTreeMap<String, Vec<(f64, String)>> {
-    let resp: Json = http
-        .get(format!("{base}/api/v1/query"))
-        .query(&[("query", r#"{job="static"}[1h]"#), ("time", &t.to_string())])
-        .send()
+    common::query_at(http, base, r#"{job="static"}[1h]"#, t)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(resp["status"], "success", "{base}: {resp}");
-    resp["data"]["result"]
-        .as_array()
-        .unwrap()
         .iter()
         .map(|r| {
             let m: BTreeMap<String, String> = serde_json::from_value(r["metric"].clone()).unwrap();

@@ -56,22 +56,8 @@ async fn vm_export(http: &reqwest::Client, base: &str) -> Stored {
 
 /// Everything Sonde stored up to `t` ms, through a range selector.
 async fn sonde_samples(http: &reqwest::Client, base: &str, t: i64) -> Stored {
-    let j: Json = http
-        .get(format!("{base}/api/v1/query"))
-        .query(&[
-            ("query", r#"{__name__=~".+"}[1h]"#),
-            ("time", &format!("{}", t as f64 / 1000.0)),
-        ])
-        .send()
+    common::query_at(http, base, r#"{__name__=~".+"}[1h]"#, t as f64 / 1000.0)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(j["status"], "success", "{j}");
-    j["data"]["result"]
-        .as_array()
-        .unwrap()
         .iter()
         .map(|r| {
             let samples = r["values"]

@@ -200,3 +200,27 @@ pub async fn serve_db(dir: &std::path::Path) -> SocketAddr {
     let db = sonde_tsdb::Db::open(dir, opts).expect("open Db");
     serve(db_context(&db)).await
 }
+
+/// `GET {base}/api/v1/query` of `query` at `time` (Unix seconds), checked
+/// to have succeeded: the answer's `data.result` (a vector or a matrix).
+pub async fn query_at(
+    http: &reqwest::Client,
+    base: &str,
+    query: &str,
+    time: f64,
+) -> Vec<serde_json::Value> {
+    let resp: serde_json::Value = http
+        .get(format!("{base}/api/v1/query"))
+        .query(&[("query", query), ("time", &time.to_string())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resp["status"], "success", "{base}: {query}: {resp}");
+    match resp["data"]["result"].as_array() {
+        Some(result) => result.clone(),
+        None => panic!("{base}: {query}: no result array in {resp}"),
+    }
+}
