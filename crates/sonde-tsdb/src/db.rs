@@ -35,7 +35,7 @@ use crate::head_append::HeadAppender;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::options::{DbOptions, FsyncPolicy};
 use crate::querier::{DbQuerier, Source};
-use crate::replay::{load_blocks, lock_dir, Replay};
+use crate::replay::{lock_dir, open_blocks, remove_incomplete_blocks, DirLock, Replay};
 use crate::wal::Wal;
 
 /// Called on the WAL writer once records are written (see
@@ -80,7 +80,51 @@ pub(crate) struct DbInner {
     /// Holds the `flock` on `<dir>/lock` until [`Db::close`] (or drop), so
     /// that the directory can be opened again once this database is closed,
     /// even while stray handles to it live on.
-    lock: Mutex<Option<fs::File>>,
+    lock: Mutex<Option<DirLock>>,
+}
+
+/// What an open loads before the database can start: the blocks, and the
+/// head with the WAL replayed into it.
+struct Loaded {
+    blocks: Vec<Block>,
+    head: Arc<Head>,
+    exemplars: ExemplarStore,
+    wal: Wal,
+}
+
+impl Loaded {
+    /// Loads the blocks and replays the WAL, writing nothing to `dir` until
+    /// the replay is done, so that a cancel leaves it as it was.
+    fn replay(dir: &Path, opts: &DbOptions) -> Result<Loaded, TsdbError> {
+        let blocks = open_blocks(dir, &opts.cancel)?;
+        let head = Arc::new(Head::new(opts.stripes));
+        let started = Instant::now();
+        let exemplars = ExemplarStore::new(opts.max_exemplars);
+        let mut replay = Replay::new(&head, &exemplars, opts.block_range_ms);
+        let wal = Wal::open_cancellable(
+            &dir.join("wal"),
+            opts.wal_segment_bytes,
+            opts.wal_fsync,
+            opts.wal_repair,
+            &opts.cancel,
+            &mut |rec| replay.apply(rec),
+        )?;
+        tracing::info!(
+            series = head.num_series(),
+            samples = replay.samples(),
+            exemplars = replay.exemplars_added,
+            unknown_refs = replay.unknown,
+            blocks = blocks.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "storage opened"
+        );
+        Ok(Loaded {
+            blocks,
+            head,
+            exemplars,
+            wal,
+        })
+    }
 }
 
 /// The storage engine. Open with [`Db::open`]; it implements
@@ -93,35 +137,35 @@ pub struct Db {
 impl Db {
     /// Opens (or creates) the database in `dir`: loads blocks, replays the
     /// WAL into the head, and starts background maintenance if enabled.
+    /// `opts.cancel` stops it with [`TsdbError::Cancelled`] and the
+    /// directory as it was (see [`crate::CancelOpen`]).
     pub fn open(dir: &Path, opts: DbOptions) -> Result<Arc<Db>, TsdbError> {
         opts.validate()?;
+        opts.cancel.check(dir, || "before it started".into())?;
         fs::create_dir_all(dir).map_err(|e| TsdbError::io("create data directory", dir, e))?;
         let lock = if opts.no_lockfile {
             None
         } else {
             Some(lock_dir(dir)?)
         };
-        let blocks = load_blocks(dir, true)?;
-        let head = Arc::new(Head::new(opts.stripes));
-        let started = Instant::now();
-        let exemplars = ExemplarStore::new(opts.max_exemplars);
-        let mut replay = Replay::new(&head, &exemplars, opts.block_range_ms);
-        let wal = Wal::open(
-            &dir.join("wal"),
-            opts.wal_segment_bytes,
-            opts.wal_fsync,
-            opts.wal_repair,
-            &mut |rec| replay.apply(rec),
-        )?;
-        tracing::info!(
-            series = head.num_series(),
-            samples = replay.samples(),
-            exemplars = replay.exemplars_added,
-            unknown_refs = replay.unknown,
-            blocks = blocks.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "storage opened"
-        );
+        let Loaded {
+            blocks,
+            head,
+            exemplars,
+            wal,
+        } = match Loaded::replay(dir, &opts) {
+            Ok(loaded) => loaded,
+            Err(e @ TsdbError::Cancelled { .. }) => {
+                tracing::info!(dir = %dir.display(), "storage open cancelled; nothing on disk was changed");
+                if let Some(lock) = lock {
+                    lock.undo();
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        // Only now that the open can no longer be cancelled.
+        remove_incomplete_blocks(dir)?;
         let inner = Arc::new(DbInner {
             dir: dir.to_path_buf(),
             opts,
@@ -506,6 +550,7 @@ impl DbInner {
 mod tests {
     use super::*;
     use sonde_model::{Labels, SelectHints};
+    use std::path::PathBuf;
 
     fn samples(db: &Db) -> Vec<i64> {
         let q = db.querier(0, i64::MAX).unwrap();
@@ -644,5 +689,154 @@ mod tests {
         let db = Db::open(dir.path(), opts).unwrap();
         let all = samples(&db);
         assert_eq!(all.len(), 4 * 300, "checkpoints cut: {checkpoints}");
+    }
+
+    /// Every file under `dir` (relative path, contents; `None` for a
+    /// directory), to compare a directory before and after an open.
+    fn files(dir: &Path) -> std::collections::BTreeMap<PathBuf, Option<Vec<u8>>> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let path = e.unwrap().path();
+                let rel = path.strip_prefix(dir).unwrap().to_path_buf();
+                if path.is_dir() {
+                    todo.push(path);
+                    out.insert(rel, None);
+                } else {
+                    out.insert(rel, Some(fs::read(&path).unwrap()));
+                }
+            }
+        }
+        out
+    }
+
+    /// A database as a crash leaves it: a block, a checkpoint, several WAL
+    /// segments after it (the last with its preallocated zeros, which an
+    /// open truncates), an incomplete block (which an open removes), and no
+    /// lock file (which an open creates). Returns the sample count.
+    fn crashed_db(dir: &Path, opts: &DbOptions) -> usize {
+        let db = Db::open(dir, opts.clone()).unwrap();
+        let up = Labels::from_pairs(&[("__name__", "up")]);
+        let write = |ts: std::ops::Range<i64>| {
+            for t in ts {
+                let mut a = db.appender();
+                a.append(0, &up, t * 1000, t as f64).unwrap();
+                a.commit().unwrap();
+            }
+        };
+        write(1..100);
+        db.cut_block(100_000).unwrap();
+        write(100..200);
+        db.inner.checkpoint().unwrap();
+        write(200..600);
+        drop(db);
+        fs::create_dir(dir.join("01HINCOMPLETE.tmp")).unwrap();
+        fs::remove_file(dir.join("lock")).unwrap();
+        let (checkpoint, segments) = crate::wal::list(&dir.join("wal")).unwrap();
+        assert!(checkpoint.is_some() && segments.len() >= 3, "{segments:?}");
+        assert_eq!(fs::read_dir(dir).unwrap().count(), 3, "wal, block, tmp");
+        599
+    }
+
+    fn small_wal() -> DbOptions {
+        DbOptions {
+            background: false,
+            wal_fsync: FsyncPolicy::Never,
+            wal_segment_bytes: 4096,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn open_cancelled_before_it_starts_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = small_wal();
+        let total = crashed_db(dir.path(), &opts);
+        let before = files(dir.path());
+        let cancelled = DbOptions {
+            cancel: crate::CancelOpen::default(),
+            ..opts.clone()
+        };
+        cancelled.cancel.cancel();
+        let err = Db::open(dir.path(), cancelled).err().unwrap();
+        assert!(matches!(err, TsdbError::Cancelled { .. }), "{err}");
+        assert!(err.to_string().contains("before it started"), "{err}");
+        assert_eq!(files(dir.path()), before);
+
+        let db = Db::open(dir.path(), opts).unwrap();
+        assert_eq!(samples(&db).len(), total);
+        assert!(dir.path().join("lock").exists());
+        assert!(!dir.path().join("01HINCOMPLETE.tmp").exists());
+    }
+
+    /// Cancelled while the replay is between two segments: the second
+    /// segment is a named pipe, so the replay is known to have finished the
+    /// first when the pipe is opened for writing, and reads the second
+    /// only once the flag is set (as a slow disk would deliver it).
+    #[test]
+    fn open_cancelled_during_the_replay_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = small_wal();
+        let total = crashed_db(dir.path(), &opts);
+        let before = files(dir.path());
+        let wal = dir.path().join("wal");
+        let (_, segments) = crate::wal::list(&wal).unwrap();
+        let second = wal.join(crate::wal::segment_name(segments[1]));
+        let bytes = fs::read(&second).unwrap();
+        fs::remove_file(&second).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&second).status();
+        assert!(made.unwrap().success(), "mkfifo {}", second.display());
+
+        let cancelled = DbOptions {
+            cancel: crate::CancelOpen::default(),
+            ..opts.clone()
+        };
+        let cancel = cancelled.cancel.clone();
+        let open = {
+            let dir = dir.path().to_path_buf();
+            std::thread::spawn(move || Db::open(&dir, cancelled).err())
+        };
+        let mut pipe = fs::OpenOptions::new().write(true).open(&second).unwrap();
+        cancel.cancel();
+        std::io::Write::write_all(&mut pipe, &bytes).unwrap();
+        drop(pipe);
+        let err = open.join().unwrap().expect("the open was cancelled");
+        let at = format!(
+            "while replaying WAL segment {}",
+            crate::wal::segment_name(segments[1])
+        );
+        assert!(err.to_string().contains(&at), "{err}");
+
+        fs::remove_file(&second).unwrap();
+        fs::write(&second, &bytes).unwrap();
+        assert_eq!(files(dir.path()), before);
+        let db = Db::open(dir.path(), opts).unwrap();
+        assert_eq!(samples(&db).len(), total);
+    }
+
+    /// No record is applied once the flag is set, even in the middle of a
+    /// segment, and the segment's zero tail is not truncated.
+    #[test]
+    fn wal_open_applies_no_record_after_the_cancel() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = small_wal();
+        crashed_db(dir.path(), &opts);
+        let wal = dir.path().join("wal");
+        let before = files(&wal);
+        let cancel = crate::CancelOpen::default();
+        let mut applied = 0;
+        let res =
+            Wal::open_cancellable(&wal, 4096, FsyncPolicy::Never, false, &cancel, &mut |_| {
+                applied += 1;
+                cancel.cancel();
+            });
+        let err = res.err().unwrap();
+        assert!(
+            err.to_string().contains("while replaying checkpoint."),
+            "{err}"
+        );
+        assert_eq!(applied, 1);
+        assert_eq!(files(&wal), before);
     }
 }

@@ -29,6 +29,13 @@ pub enum TsdbError {
     InvalidOption { name: &'static str, reason: String },
     #[error("the database is closed")]
     Closed,
+    /// [`crate::options::CancelOpen`] stopped an open; nothing on disk was
+    /// changed.
+    #[error(
+        "opening {dir} was cancelled {at}; nothing on disk was changed, \
+         the next open replays the whole WAL"
+    )]
+    Cancelled { dir: PathBuf, at: String },
 }
 
 impl TsdbError {

@@ -62,6 +62,6 @@ mod write_state;
 pub use db::{Db, Progress};
 pub use error::TsdbError;
 pub use metrics::MetricsSnapshot;
-pub use options::{DbOptions, FsyncPolicy};
+pub use options::{CancelOpen, DbOptions, FsyncPolicy};
 pub use readonly::ReadOnlyDb;
 pub use stats::TsdbStats;

@@ -1,5 +1,8 @@
 //! Options of [`crate::Db`], with defaults in one place ([`DbOptions::default`]).
 
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::TsdbError;
@@ -19,6 +22,41 @@ pub enum FsyncPolicy {
     Interval(Duration),
     /// Never fsync except at segment cut and close (tests, throwaway data).
     Never,
+}
+
+/// Stops a [`crate::Db::open`] in progress, e.g. when the server is told to
+/// stop while it replays a long WAL. The open checks it between blocks,
+/// between WAL files and before applying each WAL record; once it is set
+/// the open returns [`TsdbError::Cancelled`] before its first write to the
+/// directory (removing incomplete blocks, truncating a torn WAL tail,
+/// repairing, creating the next segment), so the directory is left as it
+/// was found and the next open replays all of it. Setting it after the
+/// open has returned has no effect.
+///
+/// Thread safety: clones share one flag, set and read from any thread.
+#[derive(Debug, Clone, Default)]
+pub struct CancelOpen(Arc<AtomicBool>);
+
+impl CancelOpen {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// [`TsdbError::Cancelled`] when cancelled; `at` says where the open
+    /// stopped ("while loading block ...").
+    pub(crate) fn check(&self, dir: &Path, at: impl FnOnce() -> String) -> Result<(), TsdbError> {
+        if !self.is_cancelled() {
+            return Ok(());
+        }
+        Err(TsdbError::Cancelled {
+            dir: dir.to_path_buf(),
+            at: at(),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +94,8 @@ pub struct DbOptions {
     /// Capacity of the exemplar store (Prometheus'
     /// `storage.exemplars.max_exemplars`); 0 or less disables it.
     pub max_exemplars: i64,
+    /// Cancels [`crate::Db::open`] from another thread (see [`CancelOpen`]).
+    pub cancel: CancelOpen,
 }
 
 impl Default for DbOptions {
@@ -75,6 +115,7 @@ impl Default for DbOptions {
             // Prometheus' default once exemplar storage is enabled; memory
             // grows with use, ~100 bytes per exemplar.
             max_exemplars: 100_000,
+            cancel: CancelOpen::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::block::Block;
 use crate::error::TsdbError;
 use crate::exemplars::ExemplarStore;
 use crate::head::Head;
+use crate::options::CancelOpen;
 use crate::series::MemSeries;
 use crate::wal_record::Record;
 
@@ -17,10 +18,32 @@ use crate::wal_record::Record;
 /// samples are put.
 const PREFETCH_AHEAD: usize = 8;
 
-/// Takes an exclusive `flock` on `<dir>/lock`; it is released when the
-/// file is closed, including by the death of the process.
-pub(crate) fn lock_dir(dir: &Path) -> Result<fs::File, TsdbError> {
+/// The exclusive `flock` on `<dir>/lock`; it is released when the file is
+/// closed, including by the death of the process.
+pub(crate) struct DirLock {
+    file: fs::File,
+    path: PathBuf,
+    /// Whether taking the lock created the file.
+    created: bool,
+}
+
+impl DirLock {
+    /// Releases the lock and removes the file if taking the lock created
+    /// it, so that a cancelled open leaves the directory as it found it.
+    /// The file is removed while the lock is held: a process that opened
+    /// it meanwhile finds it locked, never a second lock file beside it.
+    pub(crate) fn undo(self) {
+        if self.created {
+            let _ = fs::remove_file(&self.path);
+        }
+        drop(self.file);
+    }
+}
+
+/// Takes the lock on `dir` (see [`DirLock`]).
+pub(crate) fn lock_dir(dir: &Path) -> Result<DirLock, TsdbError> {
     let path = dir.join("lock");
+    let created = !path.exists();
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -28,7 +51,11 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<fs::File, TsdbError> {
         .open(&path)
         .map_err(|e| TsdbError::io("create lock file", &path, e))?;
     match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(file),
+        Ok(()) => Ok(DirLock {
+            file,
+            path,
+            created,
+        }),
         Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(TsdbError::io(
             "lock",
             &path,
@@ -45,12 +72,28 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<fs::File, TsdbError> {
 /// interrupted writes (`*.tmp`) when `remove_incomplete` (a read-only open
 /// skips them instead).
 pub(crate) fn load_blocks(dir: &Path, remove_incomplete: bool) -> Result<Vec<Block>, TsdbError> {
-    let mut blocks = block_dirs(dir, remove_incomplete)?
-        .iter()
-        .map(|p| Block::open(p))
-        .collect::<Result<Vec<_>, _>>()?;
+    if remove_incomplete {
+        remove_incomplete_blocks(dir)?;
+    }
+    open_blocks(dir, &CancelOpen::default())
+}
+
+/// Opens every complete block under `dir`, sorted by time, checking
+/// `cancel` before each one.
+pub(crate) fn open_blocks(dir: &Path, cancel: &CancelOpen) -> Result<Vec<Block>, TsdbError> {
+    let mut blocks = Vec::new();
+    for path in block_dirs(dir, false)? {
+        cancel.check(dir, || format!("while loading block {}", path.display()))?;
+        blocks.push(Block::open(&path)?);
+    }
     blocks.sort_by_key(|b| b.meta.min_time);
     Ok(blocks)
+}
+
+/// Removes the leftovers of interrupted block writes (`*.tmp`); only an
+/// opening writer may.
+pub(crate) fn remove_incomplete_blocks(dir: &Path) -> Result<(), TsdbError> {
+    block_dirs(dir, true).map(drop)
 }
 
 /// The complete block directories under `dir` (those with a `meta.json`):

@@ -59,7 +59,7 @@ use std::time::Instant;
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::TsdbError;
-use crate::options::FsyncPolicy;
+use crate::options::{CancelOpen, FsyncPolicy};
 use crate::wal_read::scan;
 use crate::wal_record::Record;
 
@@ -258,9 +258,36 @@ impl Wal {
         repair: bool,
         on_record: &mut dyn FnMut(Record),
     ) -> Result<Wal, TsdbError> {
-        fs::create_dir_all(dir).map_err(|e| TsdbError::io("create WAL directory", dir, e))?;
+        let never = CancelOpen::default();
+        Self::open_cancellable(dir, segment_bytes, fsync, repair, &never, on_record)
+    }
+
+    /// [`Wal::open`], stopped by `cancel`: no record is applied once it is
+    /// set, and it is checked after each file, before anything is written
+    /// (the directory, a truncated tail, the next segment), so a cancelled
+    /// open returns [`TsdbError::Cancelled`] with the WAL untouched.
+    pub fn open_cancellable(
+        dir: &Path,
+        segment_bytes: u64,
+        fsync: FsyncPolicy,
+        repair: bool,
+        cancel: &CancelOpen,
+        on_record: &mut dyn FnMut(Record),
+    ) -> Result<Wal, TsdbError> {
         let stats = WalStats::default();
-        let (checkpoint, segments) = list(dir)?;
+        cancel.check(dir, || "before the WAL replay".into())?;
+        let (checkpoint, segments) = if dir.exists() {
+            list(dir)?
+        } else {
+            (None, Vec::new())
+        };
+        // The rest of a file is still read and checked once cancelled (the
+        // reader has no way out), but nothing more is applied.
+        let on_record = &mut |rec| {
+            if !cancel.is_cancelled() {
+                on_record(rec)
+            }
+        };
         if let Some(cp) = checkpoint {
             let path = dir.join(checkpoint_name(cp));
             tracing::info!(path = %path.display(), "replaying WAL checkpoint");
@@ -268,6 +295,7 @@ impl Wal {
             // A checkpoint is renamed into place only when complete, so any
             // damage is corruption, never a torn write.
             scan(&path, &data, false, false, &stats, on_record)?;
+            cancel.check(dir, || format!("while replaying {}", checkpoint_name(cp)))?;
         }
         let live: Vec<u64> = segments
             .into_iter()
@@ -279,6 +307,14 @@ impl Wal {
             let data = fs::read(&path).map_err(|e| TsdbError::io("read", &path, e))?;
             let is_last = n + 1 == live.len();
             let good = scan(&path, &data, is_last, repair, &stats, on_record)?;
+            cancel.check(dir, || {
+                format!(
+                    "while replaying WAL segment {} ({} of {})",
+                    segment_name(*seg),
+                    n + 1,
+                    live.len()
+                )
+            })?;
             if good < data.len() {
                 truncate(&path, good as u64)?;
                 if !is_last {
@@ -310,6 +346,7 @@ impl Wal {
             (None, Some(c)) => c,
             (None, None) => 1,
         };
+        fs::create_dir_all(dir).map_err(|e| TsdbError::io("create WAL directory", dir, e))?;
         let file = SegmentFile::create(dir, next)?;
         stats.segment.store(next, Ordering::Relaxed);
         let shared = Arc::new(Shared {
