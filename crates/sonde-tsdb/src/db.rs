@@ -83,6 +83,18 @@ pub(crate) struct DbInner {
     lock: Mutex<Option<DirLock>>,
 }
 
+/// Undoes what a cancelled open did before its replay: takes the lock
+/// (see [`DirLock::undo`]) and, when it created `dir`, removes it (empty
+/// again: nothing was written in it).
+fn undo_open(dir: &Path, created: bool, lock: Option<DirLock>) {
+    if let Some(lock) = lock {
+        lock.undo();
+    }
+    if created {
+        let _ = fs::remove_dir(dir);
+    }
+}
+
 /// What an open loads before the database can start: the blocks, and the
 /// head with the WAL replayed into it.
 struct Loaded {
@@ -142,6 +154,7 @@ impl Db {
     pub fn open(dir: &Path, opts: DbOptions) -> Result<Arc<Db>, TsdbError> {
         opts.validate()?;
         opts.cancel.check(dir, || "before it started".into())?;
+        let created = !dir.exists();
         fs::create_dir_all(dir).map_err(|e| TsdbError::io("create data directory", dir, e))?;
         let lock = if opts.no_lockfile {
             None
@@ -155,14 +168,13 @@ impl Db {
             wal,
         } = match Loaded::replay(dir, &opts) {
             Ok(loaded) => loaded,
-            Err(e @ TsdbError::Cancelled { .. }) => {
-                tracing::info!(dir = %dir.display(), "storage open cancelled; nothing on disk was changed");
-                if let Some(lock) = lock {
-                    lock.undo();
+            Err(e) => {
+                if let TsdbError::Cancelled { at, .. } = &e {
+                    tracing::info!(dir = %dir.display(), at, "storage open cancelled; nothing on disk was changed");
+                    undo_open(dir, created, lock);
                 }
                 return Err(e);
             }
-            Err(e) => return Err(e),
         };
         // Only now that the open can no longer be cancelled.
         remove_incomplete_blocks(dir)?;

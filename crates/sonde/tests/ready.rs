@@ -12,42 +12,25 @@
 mod common;
 
 use std::io::Write;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::remote::{self, Ledger};
-use common::{get, Sonde};
+use common::{empty_config, get, replace_with_pipe, Sonde};
 
 const NAME: &str = "ready_test_metric";
 const SERIES: usize = 300;
 
 fn write_some(sonde: &Sonde, ledger: &mut Ledger, t0: i64, batches: i64) {
-    let client = reqwest::blocking::Client::new();
-    for i in 0..batches {
-        let t = t0 + i * 1000;
-        let (status, body) = remote::write(&client, &sonde.addr, NAME, 0..SERIES, t).unwrap();
-        assert_eq!(status, 204, "{body}");
-        ledger.record(0..SERIES, t, true);
-    }
-}
-
-fn config(dir: &Path) -> String {
-    let path = dir.join("prometheus.yml");
-    std::fs::write(&path, "scrape_configs: []\n").unwrap();
-    format!("--config.file={}", path.display())
+    remote::write_batches(&sonde.addr, ledger, NAME, 0..SERIES, t0, batches);
 }
 
 #[test]
 fn ready_and_api_answer_503_until_the_wal_is_replayed() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
-    let config = config(work.path());
+    let config = empty_config(work.path());
     let args = [config.as_str()];
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = remote::now_ms();
     let t0 = now - 1_800_000;
     let mut ledger = Ledger::default();
 
@@ -61,12 +44,9 @@ fn ready_and_api_answer_503_until_the_wal_is_replayed() {
 
     let wal = data.join("wal");
     let segment = wal.join("00000001");
-    let bytes = std::fs::read(&segment).unwrap();
-    assert!(!bytes.is_empty());
     assert!(wal.join("00000002").exists());
-    std::fs::remove_file(&segment).unwrap();
-    let status = Command::new("mkfifo").arg(&segment).status().unwrap();
-    assert!(status.success(), "mkfifo {}", segment.display());
+    let bytes = replace_with_pipe(&segment);
+    assert!(!bytes.is_empty());
 
     let cwd = tempfile::tempdir().unwrap();
     let sonde = Sonde::spawn(Sonde::command(cwd.path(), &data, &args), cwd);

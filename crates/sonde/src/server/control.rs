@@ -6,7 +6,9 @@
 //! `reload_status`'s mutex, so two reloads never interleave. Storage and
 //! scraping are set once, by [`ServerState::open_storage`], after the web
 //! server has started (it answers 503 meanwhile, as Prometheus does during
-//! WAL replay); `ready` turns true only after that.
+//! WAL replay); `ready` turns true only after that. A stop requested before
+//! then (`/-/quit` here, signals in `mod.rs`) cancels the storage open
+//! through `startup`, which leaves the data directory untouched.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +19,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sonde_config::{Config, LoadOptions};
 use sonde_promql::{Engine, EngineOptions};
 use sonde_scrape::{ManagerOptions, ScrapeManager};
-use sonde_tsdb::Db;
+use sonde_tsdb::{CancelOpen, Db, DbOptions};
 use sonde_web::{
     BuildInfo, Ingest, IngestLimits, QueryService, RuntimeInfo, ServerControl, WebContext,
     WebOptions,
@@ -49,6 +51,10 @@ pub struct ServerState {
     /// Limits and counters of the push endpoints; limits follow reloads.
     ingest: Arc<Ingest>,
     ready: AtomicBool,
+    /// Set when start-up finished (ready was reached once); never cleared.
+    started: AtomicBool,
+    /// Cancels the storage open when a stop is requested during start-up.
+    startup: CancelOpen,
     quit: watch::Sender<bool>,
 }
 
@@ -88,11 +94,13 @@ fn load_config(
 
 impl ServerState {
     /// Loads the configuration and sets up the server's own metrics. Storage
-    /// and scraping start later, in [`ServerState::open_storage`].
+    /// and scraping start later, in [`ServerState::open_storage`], which
+    /// `startup` cancels.
     pub fn new(
         args: ServerArgs,
         route_prefix: String,
         listen: SocketAddr,
+        startup: CancelOpen,
     ) -> anyhow::Result<Arc<ServerState>> {
         let config = load_config(&args, listen, &route_prefix)?;
         tracing::info!(file = %args.config_file, "loaded configuration");
@@ -124,16 +132,22 @@ impl ServerState {
             scrape: OnceLock::new(),
             ingest,
             ready: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            startup,
             quit,
         }))
     }
 
     /// Opens storage (replaying the WAL, which can take minutes on a big
     /// one; progress is logged per segment) and starts scraping with the
-    /// configuration in force.
+    /// configuration in force. Fails with [`sonde_tsdb::TsdbError::Cancelled`]
+    /// in its chain when the start-up was stopped during the open.
     pub async fn open_storage(self: &Arc<Self>) -> anyhow::Result<()> {
         let config = self.current_config();
-        let db_opts = storage::options(&self.args, &config)?;
+        let db_opts = DbOptions {
+            cancel: self.startup.clone(),
+            ..storage::options(&self.args, &config)?
+        };
         let path = self.args.tsdb_path.clone();
         let db = tokio::task::spawn_blocking(move || storage::open(&path, db_opts))
             .await
@@ -249,7 +263,13 @@ impl ServerState {
     }
 
     pub fn set_ready(&self) {
+        self.started.store(true, Ordering::Release);
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// Whether a stop was requested during start-up.
+    pub fn startup_stopped(&self) -> bool {
+        self.startup.is_cancelled()
     }
 
     /// Changes to `true` when `/-/quit` has been called.
@@ -345,6 +365,10 @@ impl ServerControl for ServerState {
     }
 
     fn quit(&self) {
+        if !self.started.load(Ordering::Acquire) && !self.startup.is_cancelled() {
+            tracing::info!("quit requested over HTTP during start-up; stopping the WAL replay");
+        }
+        self.startup.cancel();
         self.quit.send_replace(true);
     }
 

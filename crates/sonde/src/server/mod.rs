@@ -1,5 +1,8 @@
 //! `sonde server`: opens storage, starts scraping and serves the API, then
 //! waits for SIGTERM/SIGINT or `/-/quit`, reloading on SIGHUP or `/-/reload`.
+//! A stop requested while storage opens cancels the open (a WAL replay can
+//! take minutes) and exits without changing the data directory; a SIGHUP
+//! then waits for the start-up to finish.
 //!
 //! Each subsystem has `start`, `apply_config` and `shutdown`; this module
 //! wires them and stops them in reverse order. No global mutable state, so two
@@ -21,6 +24,8 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tower::ServiceExt;
+
+use sonde_tsdb::{CancelOpen, TsdbError};
 
 use crate::cli::ServerArgs;
 use crate::logging;
@@ -44,7 +49,20 @@ async fn serve_until_stopped(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let mut terminate =
         signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
-    let server = Server::start(args).await?;
+    let startup = CancelOpen::default();
+    let start = Server::start(args, startup.clone());
+    tokio::pin!(start);
+    // `/-/quit` cancels the start-up itself (see `ServerState::quit`).
+    let started = loop {
+        tokio::select! {
+            started = &mut start => break started?,
+            _ = terminate.recv() => stop_starting(&startup, "SIGTERM"),
+            _ = interrupt.recv() => stop_starting(&startup, "SIGINT"),
+        }
+    };
+    let Some(server) = started else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let mut quit = server.state.quit_requested();
     loop {
         tokio::select! {
@@ -55,11 +73,34 @@ async fn serve_until_stopped(args: ServerArgs) -> anyhow::Result<ExitCode> {
             }
             _ = terminate.recv() => { tracing::info!("received SIGTERM, exiting gracefully"); break; }
             _ = interrupt.recv() => { tracing::info!("received SIGINT, exiting gracefully"); break; }
-            _ = quit.changed() => { tracing::info!("quit requested over HTTP, exiting gracefully"); break; }
+            // `wait_for`: a quit that came before this loop counts too.
+            _ = async { let _ = quit.wait_for(|q| *q).await; } => {
+                tracing::info!("quit requested over HTTP, exiting gracefully");
+                break;
+            }
         }
     }
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Cancels the start-up in progress (the storage open checks the flag
+/// between WAL records; see [`sonde_tsdb::CancelOpen`]).
+fn stop_starting(startup: &CancelOpen, signal: &str) {
+    if !startup.is_cancelled() {
+        tracing::info!("received {signal} during start-up; stopping the WAL replay");
+    }
+    startup.cancel();
+}
+
+/// Whether `e` is a storage open stopped by [`CancelOpen`].
+fn is_cancelled(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<TsdbError>(),
+            Some(TsdbError::Cancelled { .. })
+        )
+    })
 }
 
 /// A router that forwards every request to the router in `current`, so the
@@ -80,8 +121,10 @@ pub struct Server {
 
 impl Server {
     /// Loads the configuration, binds the listen address and starts every
-    /// subsystem. Fails with the reason when any of them cannot start.
-    pub async fn start(args: ServerArgs) -> anyhow::Result<Server> {
+    /// subsystem. Fails with the reason when any of them cannot start;
+    /// `None` when `startup` was cancelled (everything started is stopped
+    /// again, and the server never reported ready).
+    pub async fn start(args: ServerArgs, startup: CancelOpen) -> anyhow::Result<Option<Server>> {
         let (external_url, route_prefix) = web_address::resolve(
             &args.listen_address,
             &args.external_url,
@@ -98,7 +141,7 @@ impl Server {
         let local = listener
             .local_addr()
             .context("cannot read the bound address")?;
-        let state = ServerState::new(args.clone(), route_prefix.clone(), local)?;
+        let state = ServerState::new(args.clone(), route_prefix.clone(), local, startup)?;
         // Serve before storage opens, as Prometheus does: /-/healthy answers
         // at once, /-/ready and the API answer 503 until the WAL is replayed.
         let current = Arc::new(std::sync::RwLock::new(sonde_web::router(
@@ -126,11 +169,17 @@ impl Server {
         };
         if let Err(e) = started.await {
             server.shutdown().await;
-            return Err(e);
+            return if is_cancelled(&e) { Ok(None) } else { Err(e) };
+        }
+        if server.state.startup_stopped() {
+            // Stopped after storage had opened: a normal shutdown.
+            tracing::info!("start-up stopped after storage opened; shutting down");
+            server.shutdown().await;
+            return Ok(None);
         }
         server.state.set_ready();
         tracing::info!(address = %local, "server is ready to receive web requests");
-        Ok(server)
+        Ok(Some(server))
     }
 
     /// Stops every subsystem in reverse order of starting.

@@ -113,6 +113,16 @@ impl Sonde {
         self.log.recv_timeout(timeout).ok()
     }
 
+    /// The log lines not read yet, up to the end of the log (the process
+    /// has exited, or closed its standard error).
+    pub fn rest_of_log(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Some(line) = self.next_log(Duration::from_secs(120)) {
+            lines.push(line);
+        }
+        lines
+    }
+
     /// Waits for a log line containing `needle` and returns it.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
         let deadline = std::time::Instant::now() + timeout;
@@ -183,6 +193,27 @@ impl Drop for Sonde {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Writes a configuration with no scrape jobs into `dir` and returns the
+/// `--config.file` flag naming it: the server's own samples would be at
+/// the real time, far from the test's sample times.
+pub fn empty_config(dir: &Path) -> String {
+    let path = dir.join("prometheus.yml");
+    std::fs::write(&path, "scrape_configs: []\n").expect("write prometheus.yml");
+    format!("--config.file={}", path.display())
+}
+
+/// Replaces the file at `path` by a named pipe and returns its bytes: a
+/// server that reads it blocks until the test writes them into the pipe
+/// (as a very slow disk would), which holds a WAL replay at a known point
+/// without any test hook.
+pub fn replace_with_pipe(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).expect("read the file to replace");
+    std::fs::remove_file(path).expect("remove the file to replace");
+    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+    bytes
 }
 
 pub fn get(url: &str) -> (u16, String) {

@@ -67,6 +67,34 @@ pub fn write(
     Ok((status, resp.text().unwrap_or_default()))
 }
 
+/// Posts `batches` requests, a second apart from `t0`, each with one sample
+/// for each of `series`, and records them in `ledger`; each must be
+/// acknowledged.
+pub fn write_batches(
+    addr: &str,
+    ledger: &mut Ledger,
+    name: &str,
+    series: std::ops::Range<usize>,
+    t0: i64,
+    batches: i64,
+) {
+    let client = reqwest::blocking::Client::new();
+    for i in 0..batches {
+        let t = t0 + i * 1000;
+        let (status, body) = write(&client, addr, name, series.clone(), t).unwrap();
+        assert_eq!(status, 204, "{body}");
+        ledger.record(series.clone(), t, true);
+    }
+}
+
+/// The current time in milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 /// Every sample of the series named `name` in `[start, end]`, read back
 /// with remote read (SAMPLES response).
 pub fn read(
