@@ -20,12 +20,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::extract::Request;
 use axum::Router;
+use sonde_tsdb::{CancelOpen, TsdbError};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tower::ServiceExt;
-
-use sonde_tsdb::{CancelOpen, TsdbError};
 
 use crate::cli::ServerArgs;
 use crate::logging;
