@@ -19,6 +19,7 @@
 //! Thread safety: immutable after [`ReadOnlyDb::open`]; share it freely.
 
 use std::fs;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -163,7 +164,10 @@ fn replay_wal(dir: &Path, head: &Head, range: i64) -> Result<WalSummary, TsdbErr
     if let Some(cp) = checkpoint {
         let path = dir.join(checkpoint_name(cp));
         let data = fs::read(&path).map_err(|e| TsdbError::io("read", &path, e))?;
-        scan(&path, &data, false, false, &stats, &mut |r| replay.apply(r))?;
+        scan(&path, &data, false, false, &stats, &mut |r| {
+            replay.apply(r);
+            ControlFlow::Continue(())
+        })?;
         sum.checkpoint = Some(cp);
         sum.bytes += data.len() as u64;
     }
@@ -176,7 +180,8 @@ fn replay_wal(dir: &Path, head: &Head, range: i64) -> Result<WalSummary, TsdbErr
         let data = fs::read(&path).map_err(|e| TsdbError::io("read", &path, e))?;
         let is_last = n + 1 == live.len();
         let good = scan(&path, &data, is_last, false, &stats, &mut |r| {
-            replay.apply(r)
+            replay.apply(r);
+            ControlFlow::Continue(())
         })?;
         sum.segments += 1;
         sum.bytes += data.len() as u64;

@@ -49,6 +49,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -281,12 +282,15 @@ impl Wal {
         } else {
             (None, Vec::new())
         };
-        // The rest of a file is still read and checked once cancelled (the
-        // reader has no way out), but nothing more is applied.
+        // Once cancelled, the file being read is left at the next record
+        // (the check below each `scan` then returns before anything is
+        // truncated).
         let on_record = &mut |rec| {
-            if !cancel.is_cancelled() {
-                on_record(rec)
+            if cancel.is_cancelled() {
+                return ControlFlow::Break(());
             }
+            on_record(rec);
+            ControlFlow::Continue(())
         };
         if let Some(cp) = checkpoint {
             let path = dir.join(checkpoint_name(cp));
@@ -929,6 +933,63 @@ mod tests {
         })
         .unwrap();
         ts
+    }
+
+    /// A cancelled open stops within the segment it is reading, at the
+    /// next record: it does not read on to a corrupt record further on,
+    /// and leaves the files as they were.
+    #[test]
+    fn cancel_stops_at_the_next_record_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), 1 << 20, FsyncPolicy::Never, false, &mut |_| {}).unwrap();
+        for t in 1..=5 {
+            wal.write(&frame(t)).unwrap();
+        }
+        wal.close().unwrap();
+        drop(wal);
+        // Record 3 of 5 corrupt: reading on from record 1 would fail on it.
+        let segment = dir.path().join(segment_name(1));
+        let mut bytes = fs::read(&segment).unwrap();
+        bytes[3 * frame(0).len() - 1] ^= 0xff;
+        fs::write(&segment, &bytes).unwrap();
+        let files = || {
+            let mut v: Vec<(std::ffi::OsString, Vec<u8>)> = read_dir(dir.path())
+                .unwrap()
+                .into_iter()
+                .map(|n| (n.clone(), fs::read(dir.path().join(&n)).unwrap()))
+                .collect();
+            v.sort();
+            v
+        };
+        let before = files();
+        let cancel = CancelOpen::default();
+        let mut applied = Vec::new();
+        let res = Wal::open_cancellable(
+            dir.path(),
+            1 << 20,
+            FsyncPolicy::Never,
+            false,
+            &cancel,
+            &mut |r| {
+                if let Record::Samples(s) = r {
+                    applied.extend(s.iter().map(|x| x.1));
+                }
+                cancel.cancel();
+            },
+        );
+        assert!(
+            matches!(res, Err(TsdbError::Cancelled { .. })),
+            "{:?}",
+            res.err()
+        );
+        assert_eq!(applied, vec![1], "nothing after the record that cancelled");
+        assert_eq!(files(), before, "the WAL is as it was");
+        let res = Wal::open(dir.path(), 1 << 20, FsyncPolicy::Never, false, &mut |_| {});
+        assert!(
+            matches!(res, Err(TsdbError::WalCorruption { .. })),
+            "{:?}",
+            res.err()
+        );
     }
 
     /// A failing disk: the batch's writer is told, whatever part of the

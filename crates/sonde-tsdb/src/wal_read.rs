@@ -2,6 +2,7 @@
 //! ends the good prefix, and whether that is a torn write or corruption is
 //! decided here (`docs/storage.md` section "Opening and corruption").
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -14,13 +15,16 @@ use crate::wal_record::{self, Record};
 /// the unwritten part of its preallocated space: the clean end. A bad record
 /// followed only by zeros or running past the end is a torn tail (allowed in
 /// the last segment); anything else is corruption, an error unless `repair`.
+/// When `on_record` breaks, reading stops before the next record and the
+/// offset of the record it was given is returned (the caller must then not
+/// take it for the end of the good prefix).
 pub(crate) fn scan(
     path: &Path,
     data: &[u8],
     is_last: bool,
     repair: bool,
     stats: &WalStats,
-    on_record: &mut dyn FnMut(Record),
+    on_record: &mut dyn FnMut(Record) -> ControlFlow<()>,
 ) -> Result<usize, TsdbError> {
     let mut off = 0usize;
     while off < data.len() {
@@ -31,7 +35,9 @@ pub(crate) fn scan(
         match frame_at(data, off) {
             Ok((kind, payload, next)) => match wal_record::decode(kind, payload) {
                 Some(rec) => {
-                    on_record(rec);
+                    if on_record(rec).is_break() {
+                        break;
+                    }
                     off = next;
                 }
                 None => return bad(path, data, off, "undecodable record", false, repair, stats),
