@@ -23,6 +23,32 @@ pub struct DiskResult {
     pub compacted: u64,
 }
 
+/// Makes what VictoriaMetrics holds in memory searchable
+/// (`/internal/force_flush`): it answers a write before the samples can be
+/// queried, for about a second. Nothing to do for the other servers,
+/// which answer once the samples are queryable.
+pub fn make_searchable(server: &Server) -> anyhow::Result<()> {
+    if server.spec.kind != Kind::Victoria {
+        return Ok(());
+    }
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    victoria_get(&client, &server.base_url(), "/internal/force_flush")
+}
+
+fn victoria_get(client: &reqwest::blocking::Client, base: &str, path: &str) -> anyhow::Result<()> {
+    let url = format!("{base}{path}");
+    let r = client
+        .get(&url)
+        .send()
+        .with_context(|| format!("GET {url}"))?;
+    if !r.status().is_success() {
+        bail!("{url}: {}", r.status());
+    }
+    Ok(())
+}
+
 pub fn measure(server: &Server) -> anyhow::Result<DiskResult> {
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(600))
@@ -49,14 +75,7 @@ pub fn measure(server: &Server) -> anyhow::Result<DiskResult> {
         }
         Kind::Victoria => {
             for path in ["/internal/force_flush", "/internal/force_merge"] {
-                let url = format!("{base}{path}");
-                let r = client
-                    .get(&url)
-                    .send()
-                    .with_context(|| format!("GET {url}"))?;
-                if !r.status().is_success() {
-                    bail!("{url}: {}", r.status());
-                }
+                victoria_get(&client, &base, path)?;
             }
             wait_vm_merged(&client, server)?
         }

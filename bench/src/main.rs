@@ -324,6 +324,7 @@ fn run_server(
         ingest.samples_per_sec()
     );
     let api = query::Api::new(&server.base_url())?;
+    disk::make_searchable(&server)?;
     let verify = query::verify(&api, w, &enc.probes)?;
     let disk = disk::measure(&server)?;
     let profile =
