@@ -92,12 +92,7 @@ impl Decode for WebConfig {
         if self.route_prefix.is_empty() {
             self.route_prefix = url_path;
         }
-        if !self.route_prefix.starts_with('/') {
-            self.route_prefix.insert(0, '/');
-        }
-        while self.route_prefix.len() > 1 && self.route_prefix.ends_with('/') {
-            self.route_prefix.pop();
-        }
+        normalize_prefix(&mut self.route_prefix);
         if self.read_timeout.is_zero() {
             c.fail_at(
                 "read_timeout",
@@ -117,6 +112,87 @@ impl Decode for WebConfig {
                 format!("invalid cors_origin regex {:?}: {detail}", self.cors_origin),
             );
         }
+    }
+}
+
+impl WebConfig {
+    /// The keys set to something other than their default, each with the
+    /// server flag that sets the same thing (`None` where the server has no
+    /// such setting yet). The server takes its web settings from its flags
+    /// only, so these are what a configuration file would set in vain.
+    pub fn not_applied(&self) -> Vec<(&'static str, Option<&'static str>)> {
+        let d = WebConfig::default();
+        let checks: [(&str, Option<&str>, bool); 9] = [
+            (
+                "listen_address",
+                Some("--web.listen-address"),
+                self.listen_address != d.listen_address,
+            ),
+            (
+                "external_url",
+                Some("--web.external-url"),
+                self.external_url != d.external_url,
+            ),
+            (
+                "route_prefix",
+                Some("--web.route-prefix"),
+                self.route_prefix != path_prefix(&self.external_url),
+            ),
+            (
+                "enable_lifecycle",
+                Some("--web.enable-lifecycle"),
+                self.enable_lifecycle != d.enable_lifecycle,
+            ),
+            (
+                "enable_admin_api",
+                Some("--web.enable-admin-api"),
+                self.enable_admin_api != d.enable_admin_api,
+            ),
+            ("read_timeout", None, self.read_timeout != d.read_timeout),
+            (
+                "max_connections",
+                None,
+                self.max_connections != d.max_connections,
+            ),
+            ("page_title", None, self.page_title != d.page_title),
+            ("cors_origin", None, self.cors_origin != d.cors_origin),
+        ];
+        checks
+            .into_iter()
+            .filter(|(_, _, set)| *set)
+            .map(|(key, flag, _)| (key, flag))
+            .collect()
+    }
+
+    /// [`WebConfig::not_applied`] as warnings for a person, one per key.
+    pub fn not_applied_warnings(&self) -> Vec<String> {
+        self.not_applied()
+            .into_iter()
+            .map(|(key, flag)| match flag {
+                Some(flag) => {
+                    format!("web.{key} is not applied: the server takes this setting from {flag}")
+                }
+                None => format!("web.{key} is not applied: the server has no such setting yet"),
+            })
+            .collect()
+    }
+}
+
+/// The route prefix a checked section has when `route_prefix` is not set:
+/// the external URL's path.
+fn path_prefix(external_url: &str) -> String {
+    let mut p = path_of(external_url);
+    normalize_prefix(&mut p);
+    p
+}
+
+/// A leading slash and no trailing one (but `/` itself).
+fn normalize_prefix(p: &mut String) {
+    if !p.starts_with('/') {
+        p.insert(0, '/');
+    }
+    while p.len() > 1 && p.ends_with('/') {
+        p.pop();
     }
 }
 
@@ -160,5 +236,32 @@ mod tests {
         assert!(check_listen_address("9090").is_err());
         assert!(check_listen_address("host:http").is_err());
         assert_eq!(path_of("https://mon.example.com/sonde/?x"), "/sonde/");
+    }
+
+    fn load(yaml: &str) -> WebConfig {
+        crate::load_str(yaml, "test.yml").unwrap().web
+    }
+
+    #[test]
+    fn not_applied_names_the_keys_set_and_their_flags() {
+        assert_eq!(load("").not_applied(), vec![]);
+        // The prefix the external URL implies is no setting of its own.
+        let web = load("web:\n  external_url: http://proxy.example/sonde/\n");
+        assert_eq!(
+            web.not_applied(),
+            vec![("external_url", Some("--web.external-url"))]
+        );
+        let web = load(
+            "web:\n  listen_address: 127.0.0.1:9999\n  route_prefix: /x\n  enable_admin_api: true\n  page_title: Fleet\n",
+        );
+        assert_eq!(
+            web.not_applied(),
+            vec![
+                ("listen_address", Some("--web.listen-address")),
+                ("route_prefix", Some("--web.route-prefix")),
+                ("enable_admin_api", Some("--web.enable-admin-api")),
+                ("page_title", None),
+            ]
+        );
     }
 }

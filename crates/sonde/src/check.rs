@@ -55,6 +55,9 @@ fn check_config(files: &[String]) -> ExitCode {
         match sonde_config::load_file(file) {
             Ok(config) => {
                 println!(" SUCCESS: {file} is valid prometheus config file syntax");
+                for warning in config.web.not_applied_warnings() {
+                    println!(" WARNING: {warning}");
+                }
                 for rules in &config.rule_files {
                     println!("  rule files: {rules}");
                 }

@@ -44,6 +44,37 @@ fn check_config_accepts_good_and_names_line_of_bad() {
     assert!(out.contains("requires 'target_label' value"), "{out}");
 }
 
+/// The `web` keys are checked, but the server takes its web settings from
+/// its flags: a key set in the file says so instead of doing nothing
+/// silently.
+#[test]
+fn check_config_warns_of_web_keys_the_server_does_not_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("web.yml");
+    std::fs::write(
+        &file,
+        "web:\n  enable_admin_api: true\n  cors_origin: 'https://grafana\\.example'\n",
+    )
+    .unwrap();
+    let (code, out) = sonde(&["check", "config", file.to_str().unwrap()], b"");
+    assert_eq!(code, 0, "a warning, not a failure: {out}");
+    assert!(
+        out.contains(" WARNING: web.enable_admin_api is not applied: the server takes this setting from --web.enable-admin-api"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            " WARNING: web.cors_origin is not applied: the server has no such setting yet"
+        ),
+        "{out}"
+    );
+    let plain = dir.path().join("plain.yml");
+    std::fs::write(&plain, "global:\n  scrape_interval: 30s\n").unwrap();
+    let (code, out) = sonde(&["check", "config", plain.to_str().unwrap()], b"");
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("WARNING"), "{out}");
+}
+
 #[test]
 fn check_metrics_exit_codes_follow_promtool() {
     let good = b"# HELP http_requests_total Requests.\n# TYPE http_requests_total counter\nhttp_requests_total 1\n";

@@ -89,6 +89,9 @@ fn load_config(
     let config = sonde_config::load_str_with(&source.text, &source.name, &opts)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("invalid configuration in {}", source.name))?;
+    for warning in config.web.not_applied_warnings() {
+        tracing::warn!(file = %source.name, "{warning}");
+    }
     Ok(config)
 }
 
