@@ -203,40 +203,27 @@ impl Db {
             inner: inner.clone(),
             threads: Mutex::new(Vec::new()),
         });
-        // Named, so that `top -H` and profiles tell them apart.
-        let spawn = |name: &str, work: Box<dyn FnOnce() + Send>| {
-            std::thread::Builder::new()
-                .name(name.into())
-                .spawn(work)
-                .map_err(|e| TsdbError::io("start the storage thread for", dir, e))
-        };
         if inner.opts.background {
             let i = inner.clone();
-            let t = spawn(
-                "sonde-maintain",
-                Box::new(move || {
-                    i.background_loop(i.opts.background_interval, &i.kick_cv, Some(&i.kick), |i| {
-                        if let Err(e) = i.maintain_noting_faults() {
-                            tracing::error!(error = %e, "storage maintenance failed");
-                        }
-                    })
-                }),
-            )?;
+            let t = spawn_named("sonde-maintain", dir, move || {
+                i.background_loop(i.opts.background_interval, &i.kick_cv, Some(&i.kick), |i| {
+                    if let Err(e) = i.maintain_noting_faults() {
+                        tracing::error!(error = %e, "storage maintenance failed");
+                    }
+                })
+            })?;
             db.threads.lock().push(t);
         }
         if let FsyncPolicy::Interval(every) = inner.opts.wal_fsync {
             let i = inner.clone();
-            let t = spawn(
-                "sonde-wal-sync",
-                Box::new(move || {
-                    i.background_loop(every, &i.stop_cv, None, |i| {
-                        if let Err(e) = i.wal.sync() {
-                            tracing::error!(error = %e, "WAL fsync failed");
-                            i.note_fault(&e);
-                        }
-                    })
-                }),
-            )?;
+            let t = spawn_named("sonde-wal-sync", dir, move || {
+                i.background_loop(every, &i.stop_cv, None, |i| {
+                    if let Err(e) = i.wal.sync() {
+                        tracing::error!(error = %e, "WAL fsync failed");
+                        i.note_fault(&e);
+                    }
+                })
+            })?;
             db.threads.lock().push(t);
         }
         Ok(db)
@@ -571,6 +558,19 @@ impl DbInner {
             read_only_entered_total: self.writes.entered.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Starts a storage thread of `dir`'s database, named so that `top -H` and
+/// profiles tell the threads apart.
+fn spawn_named(
+    name: &str,
+    dir: &Path,
+    work: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, TsdbError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(work)
+        .map_err(|e| TsdbError::io("start the storage thread for", dir, e))
 }
 
 #[cfg(test)]
