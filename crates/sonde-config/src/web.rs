@@ -1,6 +1,8 @@
 //! `web` (a Sonde key): where the HTTP API and UI listen and how they are
-//! reached. These stand in for Prometheus' `--web.*` flags, with the same
-//! defaults.
+//! reached. Each key stands for one of Prometheus' `--web.*` flags, with the
+//! same default; the server applies the file's value unless that flag is
+//! given on its command line (see the sonde crate's `server::web_settings`
+//! for which keys a reload changes live).
 
 use std::time::Duration;
 
@@ -30,6 +32,7 @@ pub struct WebConfig {
     pub read_timeout: Duration,
     /// Simultaneous connections; 0 means no limit.
     pub max_connections: u32,
+    /// Title of the web UI's pages; not applied until Sonde serves a UI.
     pub page_title: String,
     /// Anchored regex of origins allowed by CORS.
     pub cors_origin: String,
@@ -116,63 +119,33 @@ impl Decode for WebConfig {
 }
 
 impl WebConfig {
-    /// The keys set to something other than their default, each with the
-    /// server flag that sets the same thing (`None` where the server has no
-    /// such setting yet). The server takes its web settings from its flags
-    /// only, so these are what a configuration file would set in vain.
-    pub fn not_applied(&self) -> Vec<(&'static str, Option<&'static str>)> {
-        let d = WebConfig::default();
-        let checks: [(&str, Option<&str>, bool); 9] = [
-            (
-                "listen_address",
-                Some("--web.listen-address"),
-                self.listen_address != d.listen_address,
-            ),
-            (
-                "external_url",
-                Some("--web.external-url"),
-                self.external_url != d.external_url,
-            ),
-            (
-                "route_prefix",
-                Some("--web.route-prefix"),
-                self.route_prefix != path_prefix(&self.external_url),
-            ),
-            (
-                "enable_lifecycle",
-                Some("--web.enable-lifecycle"),
-                self.enable_lifecycle != d.enable_lifecycle,
-            ),
-            (
-                "enable_admin_api",
-                Some("--web.enable-admin-api"),
-                self.enable_admin_api != d.enable_admin_api,
-            ),
-            ("read_timeout", None, self.read_timeout != d.read_timeout),
-            (
-                "max_connections",
-                None,
-                self.max_connections != d.max_connections,
-            ),
-            ("page_title", None, self.page_title != d.page_title),
-            ("cors_origin", None, self.cors_origin != d.cors_origin),
-        ];
-        checks
-            .into_iter()
-            .filter(|(_, _, set)| *set)
-            .map(|(key, flag, _)| (key, flag))
-            .collect()
+    /// The route prefix the file sets; `None` when it follows the external
+    /// URL's path (left out, or set to that same path).
+    pub fn explicit_route_prefix(&self) -> Option<&str> {
+        (self.route_prefix != path_prefix(&self.external_url)).then_some(self.route_prefix.as_str())
+    }
+
+    /// The keys set to something other than their default that the server
+    /// does not apply: `page_title`, the title of the web UI, which Sonde
+    /// does not serve yet. Every other key is applied (a `--web.*` flag
+    /// given on the command line wins over it).
+    pub fn not_applied(&self) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if self.page_title != WebConfig::default().page_title {
+            keys.push("page_title");
+        }
+        keys
     }
 
     /// [`WebConfig::not_applied`] as warnings for a person, one per key.
     pub fn not_applied_warnings(&self) -> Vec<String> {
         self.not_applied()
             .into_iter()
-            .map(|(key, flag)| match flag {
-                Some(flag) => {
-                    format!("web.{key} is not applied: the server takes this setting from {flag}")
-                }
-                None => format!("web.{key} is not applied: the server has no such setting yet"),
+            .map(|key| {
+                format!(
+                    "web.{key} is not applied yet: it sets the title of the web UI, \
+                     which this version of Sonde does not serve; it takes effect once the UI exists"
+                )
             })
             .collect()
     }
@@ -243,25 +216,24 @@ mod tests {
     }
 
     #[test]
-    fn not_applied_names_the_keys_set_and_their_flags() {
-        assert_eq!(load("").not_applied(), vec![]);
+    fn only_page_title_is_not_applied() {
+        assert!(load("").not_applied().is_empty());
+        let web = load(
+            "web:\n  listen_address: 127.0.0.1:9999\n  route_prefix: /x\n  enable_admin_api: true\n  cors_origin: a\n  read_timeout: 1s\n  max_connections: 3\n",
+        );
+        assert!(web.not_applied().is_empty());
+        let web = load("web:\n  page_title: Fleet\n");
+        assert_eq!(web.not_applied(), vec!["page_title"]);
+        assert!(web.not_applied_warnings()[0].contains("once the UI exists"));
+    }
+
+    #[test]
+    fn explicit_route_prefix_is_none_when_it_follows_the_external_url() {
+        assert_eq!(load("").explicit_route_prefix(), None);
         // The prefix the external URL implies is no setting of its own.
         let web = load("web:\n  external_url: http://proxy.example/sonde/\n");
-        assert_eq!(
-            web.not_applied(),
-            vec![("external_url", Some("--web.external-url"))]
-        );
-        let web = load(
-            "web:\n  listen_address: 127.0.0.1:9999\n  route_prefix: /x\n  enable_admin_api: true\n  page_title: Fleet\n",
-        );
-        assert_eq!(
-            web.not_applied(),
-            vec![
-                ("listen_address", Some("--web.listen-address")),
-                ("route_prefix", Some("--web.route-prefix")),
-                ("enable_admin_api", Some("--web.enable-admin-api")),
-                ("page_title", None),
-            ]
-        );
+        assert_eq!(web.explicit_route_prefix(), None);
+        let web = load("web:\n  external_url: http://proxy.example/sonde/\n  route_prefix: /x/\n");
+        assert_eq!(web.explicit_route_prefix(), Some("/x"));
     }
 }

@@ -8,8 +8,10 @@
 
 mod admin;
 mod api;
+mod cors;
 mod exemplars;
 mod federate;
+mod http;
 mod ingest;
 mod lifecycle;
 mod params;
@@ -18,15 +20,19 @@ mod query_cache;
 mod query_memory;
 mod router;
 mod series;
+mod serve;
 mod status;
 mod targets;
 mod write_tracker;
 
 pub use api::{ApiError, ErrorType};
+pub use cors::CorsOrigin;
+pub use http::{HttpState, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT};
 pub use ingest::{Ingest, IngestLimits};
 pub use query::QueryService;
 pub use query_cache::{QueryCache, QueryCacheStats, StorageEpoch};
-pub use router::{router, serve, WebContext, WebOptions};
+pub use router::{router, WebContext, WebOptions};
+pub use serve::{serve, serve_with};
 pub use status::{BuildInfo, RuntimeInfo};
 pub use write_tracker::{TrackedAppendable, WriteTracker};
 

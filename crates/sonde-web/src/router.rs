@@ -2,22 +2,20 @@
 //!
 //! Every route lives under the route prefix (`--web.route-prefix`, by default
 //! the path of `--web.external-url`), so a reverse proxy can forward
-//! `http://host/prometheus/...` unchanged.
+//! `http://host/prometheus/...` unchanged. [`crate::serve_with`] serves it.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::net::TcpListener;
 
 use crate::query::QueryService;
 use crate::status::BuildInfo;
 use crate::{
-    admin, exemplars, federate, ingest, lifecycle, params, query, series, status, targets,
-    ServerControl,
+    admin, cors, exemplars, federate, ingest, lifecycle, params, query, series, status, targets,
+    HttpState, ServerControl,
 };
 
 /// Web settings, from the `--web.*` flags and the `web` config section.
@@ -55,6 +53,8 @@ pub struct WebContext {
     pub ingest: Arc<crate::Ingest>,
     /// The scrape manager, for the targets and metadata APIs.
     pub scrape: Option<Arc<sonde_scrape::ScrapeManager>>,
+    /// The HTTP server's settings that follow reloads (the CORS origin).
+    pub http: Arc<HttpState>,
 }
 
 /// The whole route tree, nested under the route prefix.
@@ -111,6 +111,10 @@ pub fn router(ctx: Arc<WebContext>) -> Router {
         .merge(ingest::routes(&ctx.ingest))
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
+            cors::cors,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
             lifecycle::gate,
         ))
         .layer(DefaultBodyLimit::max(params::MAX_FORM_BYTES))
@@ -121,19 +125,4 @@ pub fn router(ctx: Arc<WebContext>) -> Router {
     } else {
         Router::new().nest(prefix, routes)
     }
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves, then drains
-/// in-flight requests.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
 }

@@ -2,7 +2,10 @@
 //! names and defaults, so existing service and compose files keep working;
 //! plain `sonde` is `sonde server` with every default.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::collections::BTreeSet;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,6 +22,8 @@ pub struct Cli {
     pub server: ServerArgs,
 }
 
+// One value, parsed once at start: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: storage, scraping, query API (the default).
@@ -55,26 +60,49 @@ pub struct ServerArgs {
     #[arg(long = "config.file", default_value = "prometheus.yml")]
     pub config_file: String,
 
-    /// Address to listen on for the UI, API and telemetry.
+    /// Address to listen on for the UI, API and telemetry. Each --web.*
+    /// flag given on the command line wins over the configuration file's
+    /// web: key; the file's key wins over the flag's default.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     pub listen_address: String,
 
     /// URL under which Sonde is reached from outside (e.g. behind a reverse
     /// proxy). Its path becomes the route prefix. Default: http://<hostname>:<port>/.
+    /// File key: web.external_url.
     #[arg(long = "web.external-url", default_value = "")]
     pub external_url: String,
 
     /// Prefix for all routes. Default: the path of --web.external-url.
+    /// File key: web.route_prefix.
     #[arg(long = "web.route-prefix")]
     pub route_prefix: Option<String>,
 
     /// Enable shutdown and reload over HTTP (/-/quit, /-/reload).
+    /// File key: web.enable_lifecycle.
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
 
-    /// Enable the admin endpoints (/api/v1/admin/*).
+    /// Enable the admin endpoints (/api/v1/admin/*). File key: web.enable_admin_api.
     #[arg(long = "web.enable-admin-api")]
     pub enable_admin_api: bool,
+
+    /// Maximum duration to read a request, headers and body, and to keep an
+    /// idle connection open; a slower client gets its connection closed (or
+    /// 408 for a late body). 0s: no limit. File key: web.read_timeout
+    /// (changes on reload).
+    #[arg(long = "web.read-timeout", default_value = "5m")]
+    pub read_timeout: String,
+
+    /// Maximum number of simultaneous connections; more wait to be accepted
+    /// until one closes. 0: no limit. File key: web.max_connections.
+    #[arg(long = "web.max-connections", default_value_t = 512)]
+    pub max_connections: u32,
+
+    /// Regex for CORS origin. It is fully anchored. Example:
+    /// 'https?://(domain1|domain2)\.com'. File key: web.cors_origin (changes
+    /// on reload).
+    #[arg(long = "web.cors.origin", default_value = ".*")]
+    pub cors_origin: String,
 
     /// Base path for metrics storage.
     #[arg(long = "storage.tsdb.path", default_value = "data/")]
@@ -148,9 +176,69 @@ pub struct ServerArgs {
     /// Output format of log messages.
     #[arg(long = "log.format", value_enum, default_value = "logfmt")]
     pub log_format: LogFormat,
+
+    /// The ids (field names) of the flags given on the command line or in
+    /// the environment, as opposed to left at their defaults.
+    #[arg(skip)]
+    pub given: BTreeSet<String>,
+}
+
+impl Cli {
+    /// Parses the process' command line (exiting with clap's message when
+    /// it is wrong), noting which server flags were given.
+    pub fn parse_noting_given() -> Cli {
+        let matches = Cli::command().get_matches();
+        Cli::from_matches_noting_given(&matches).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Like [`Cli::parse_noting_given`], from `args`.
+    #[cfg(test)]
+    pub fn try_parse_noting_given<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Cli::command().try_get_matches_from(args)?;
+        Cli::from_matches_noting_given(&matches)
+    }
+
+    fn from_matches_noting_given(matches: &ArgMatches) -> Result<Cli, clap::Error> {
+        let mut cli = Cli::from_arg_matches(matches)?;
+        match &mut cli.command {
+            None => cli.server.given = given(matches),
+            Some(Command::Server(args)) => {
+                if let Some(sub) = matches.subcommand_matches("server") {
+                    args.given = given(sub);
+                }
+            }
+            Some(_) => {}
+        }
+        Ok(cli)
+    }
+}
+
+/// The ids of the arguments in `matches` that the user set (on the command
+/// line or through an environment variable), not clap's defaults.
+fn given(matches: &ArgMatches) -> BTreeSet<String> {
+    matches
+        .ids()
+        .filter(|id| {
+            matches!(
+                matches.value_source(id.as_str()),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        })
+        .map(|id| id.as_str().to_string())
+        .collect()
 }
 
 impl ServerArgs {
+    /// Whether the flag with clap id `id` (its field name) was given rather
+    /// than left at its default.
+    pub fn is_given(&self, id: &str) -> bool {
+        self.given.contains(id)
+    }
+
     /// Whether `--enable-feature` names `name`.
     pub fn feature(&self, name: &str) -> bool {
         self.enable_feature.iter().any(|f| f.trim() == name)
@@ -170,6 +258,9 @@ impl ServerArgs {
             ),
             ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
             ("web.enable-admin-api", self.enable_admin_api.to_string()),
+            ("web.read-timeout", self.read_timeout.clone()),
+            ("web.max-connections", self.max_connections.to_string()),
+            ("web.cors.origin", self.cors_origin.clone()),
             ("storage.tsdb.path", self.tsdb_path.clone()),
             ("storage.tsdb.retention.time", self.retention_time.clone()),
             ("storage.tsdb.retention.size", self.retention_size.clone()),
@@ -239,6 +330,49 @@ mod tests {
         .unwrap();
         assert!(cli.server.feature("promql-per-step-stats"));
         assert!(!cli.server.feature("promql-at-modifier"));
+    }
+
+    #[test]
+    fn given_flags_are_told_apart_from_defaults() {
+        let cli = Cli::try_parse_noting_given([
+            "sonde",
+            "--web.listen-address=0.0.0.0:9090",
+            "--web.enable-lifecycle",
+        ])
+        .unwrap();
+        assert!(
+            cli.server.is_given("listen_address"),
+            "{:?}",
+            cli.server.given
+        );
+        assert!(cli.server.is_given("enable_lifecycle"));
+        assert!(!cli.server.is_given("max_connections"));
+        assert!(!cli.server.is_given("cors_origin"));
+        let cli =
+            Cli::try_parse_noting_given(["sonde", "server", "--web.max-connections=3"]).unwrap();
+        let Some(Command::Server(args)) = cli.command else {
+            panic!("expected server")
+        };
+        assert!(args.is_given("max_connections"));
+        assert!(!args.is_given("listen_address"));
+    }
+
+    /// The flags' defaults are the `web:` section's, so a key left out of
+    /// the file and a flag left out of the command line mean the same.
+    #[test]
+    fn web_flag_defaults_are_the_config_defaults() {
+        let args = Cli::try_parse_from(["sonde"]).unwrap().server;
+        let web = sonde_config::web::WebConfig::default();
+        assert_eq!(args.listen_address, web.listen_address);
+        assert_eq!(args.external_url, web.external_url);
+        assert_eq!(args.enable_lifecycle, web.enable_lifecycle);
+        assert_eq!(args.enable_admin_api, web.enable_admin_api);
+        assert_eq!(
+            sonde_model::parse_duration(&args.read_timeout).unwrap(),
+            web.read_timeout
+        );
+        assert_eq!(args.max_connections, web.max_connections);
+        assert_eq!(args.cors_origin, web.cors_origin);
     }
 
     #[test]

@@ -10,12 +10,10 @@ mod tsdb_cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_noting_given();
     let result = match cli.command {
         None => server::run(cli.server),
         Some(Command::Server(args)) => server::run(args),

@@ -81,6 +81,7 @@ pub fn context(
         appendable,
         exemplars: None,
         ingest: Default::default(),
+        http: Default::default(),
     })
 }
 

@@ -18,28 +18,36 @@ pub struct ConfigSource {
     pub text: String,
 }
 
-pub fn read(
-    config_file: &str,
-    listen: SocketAddr,
-    route_prefix: &str,
-) -> anyhow::Result<ConfigSource> {
+/// The file that `--config.file` names; `None` when that is the default
+/// file and it does not exist: the built-in configuration applies, which
+/// needs the address the server listens on ([`builtin`]).
+pub fn read(config_file: &str) -> anyhow::Result<Option<ConfigSource>> {
     if config_file == DEFAULT_CONFIG_FILE && !Path::new(config_file).exists() {
-        return Ok(ConfigSource {
-            name: "<built-in all-in-one configuration>".to_string(),
-            text: builtin(listen, route_prefix),
-        });
+        return Ok(None);
     }
     let text = std::fs::read_to_string(config_file)
         .with_context(|| format!("cannot read --config.file {config_file}"))?;
-    Ok(ConfigSource {
+    Ok(Some(ConfigSource {
         name: config_file.to_string(),
         text,
-    })
+    }))
 }
+
+/// The built-in configuration of a server listening on `listen` under
+/// `route_prefix`.
+pub fn builtin(listen: SocketAddr, route_prefix: &str) -> ConfigSource {
+    ConfigSource {
+        name: BUILTIN_NAME.to_string(),
+        text: builtin_text(listen, route_prefix),
+    }
+}
+
+/// How messages name the built-in configuration.
+pub const BUILTIN_NAME: &str = "<built-in all-in-one configuration>";
 
 /// Scrapes Sonde's own `/metrics` every 15 s, as the Prometheus example
 /// configuration does for Prometheus.
-fn builtin(listen: SocketAddr, route_prefix: &str) -> String {
+fn builtin_text(listen: SocketAddr, route_prefix: &str) -> String {
     let port = listen.port();
     format!(
         "# Sonde's built-in configuration: scrape this server itself.\n\
@@ -55,14 +63,14 @@ mod tests {
 
     #[test]
     fn builtin_config_scrapes_own_port_under_prefix() {
-        let text = builtin("0.0.0.0:9191".parse().unwrap(), "/prom");
+        let text = builtin("0.0.0.0:9191".parse().unwrap(), "/prom").text;
         assert!(text.contains("localhost:9191"), "{text}");
         assert!(text.contains("metrics_path: /prom/metrics"), "{text}");
     }
 
     #[test]
     fn explicit_missing_file_is_an_error() {
-        let e = read("/nonexistent/sonde.yml", "0.0.0.0:1".parse().unwrap(), "").unwrap_err();
+        let e = read("/nonexistent/sonde.yml").unwrap_err();
         assert!(format!("{e:#}").contains("/nonexistent/sonde.yml"), "{e:#}");
     }
 }

@@ -21,13 +21,15 @@ use sonde_promql::{Engine, EngineOptions};
 use sonde_scrape::{ManagerOptions, ScrapeManager};
 use sonde_tsdb::{CancelOpen, Db, DbOptions};
 use sonde_web::{
-    BuildInfo, Ingest, IngestLimits, QueryService, RuntimeInfo, ServerControl, WebContext,
-    WebOptions,
+    BuildInfo, CorsOrigin, HttpState, Ingest, IngestLimits, QueryService, RuntimeInfo,
+    ServerControl, WebContext, WebOptions,
 };
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-use super::{config_file, query_cache, storage};
+use super::config_file::{self, ConfigSource};
+use super::web_settings::{Apply, WebSettings};
+use super::{query_cache, storage};
 use crate::cli::ServerArgs;
 use crate::own_metrics::{self, OwnMetrics};
 
@@ -37,7 +39,10 @@ const PROMETHEUS_API_VERSION: &str = "2.42.0";
 pub struct ServerState {
     args: ServerArgs,
     listen: SocketAddr,
-    route_prefix: String,
+    /// The web settings the server started with; the live ones (see
+    /// `web_settings::KEYS`) are in `http` and follow reloads.
+    web: WebSettings,
+    http: Arc<HttpState>,
     start_time: DateTime<Utc>,
     runtime: Handle,
     config: RwLock<Arc<Config>>,
@@ -64,14 +69,10 @@ struct ReloadStatus {
     last_success: DateTime<Utc>,
 }
 
-/// Reads and checks the configuration; relative paths in it are resolved
-/// against the directory of the file, as Prometheus does.
-fn load_config(
-    args: &ServerArgs,
-    listen: SocketAddr,
-    route_prefix: &str,
-) -> anyhow::Result<Config> {
-    let source = config_file::read(&args.config_file, listen, route_prefix)?;
+/// Checks the configuration in `source`; relative paths in it are resolved
+/// against the directory of `--config.file`, as Prometheus does. Logs what
+/// of its `web` section is not applied or overridden by a flag.
+pub fn parse_config(args: &ServerArgs, source: &ConfigSource) -> anyhow::Result<Config> {
     let base_dir = std::path::Path::new(&args.config_file)
         .parent()
         .map(|p| {
@@ -92,20 +93,42 @@ fn load_config(
     for warning in config.web.not_applied_warnings() {
         tracing::warn!(file = %source.name, "{warning}");
     }
+    for key in WebSettings::overridden(args, &config.web) {
+        tracing::info!(
+            file = %source.name,
+            "web.{} in the file is overridden by {} given on the command line",
+            key.key,
+            key.flag
+        );
+    }
     Ok(config)
 }
 
+/// Reads and checks the configuration file again (for a reload).
+fn load_config(
+    args: &ServerArgs,
+    listen: SocketAddr,
+    route_prefix: &str,
+) -> anyhow::Result<Config> {
+    let source = match config_file::read(&args.config_file)? {
+        Some(source) => source,
+        None => config_file::builtin(listen, route_prefix),
+    };
+    parse_config(args, &source)
+}
+
 impl ServerState {
-    /// Loads the configuration and sets up the server's own metrics. Storage
-    /// and scraping start later, in [`ServerState::open_storage`], which
+    /// Takes the loaded configuration and the web settings the server
+    /// listens with, and sets up the server's own metrics. Storage and
+    /// scraping start later, in [`ServerState::open_storage`], which
     /// `startup` cancels.
     pub fn new(
         args: ServerArgs,
-        route_prefix: String,
+        web: WebSettings,
+        config: Config,
         listen: SocketAddr,
         startup: CancelOpen,
     ) -> anyhow::Result<Arc<ServerState>> {
-        let config = load_config(&args, listen, &route_prefix)?;
         tracing::info!(file = %args.config_file, "loaded configuration");
         let now = Utc::now();
         let metrics = OwnMetrics::new(env!("CARGO_PKG_VERSION"));
@@ -116,12 +139,20 @@ impl ServerState {
         let ingest = Arc::new(Ingest::new(ingest_limits(&config.ingest)));
         let ingest_for_metrics = ingest.clone();
         metrics.register_subsystem(move || own_metrics::from_values(ingest_for_metrics.metrics()));
+        let http = Arc::new(HttpState::new(
+            web.read_timeout,
+            web.max_connections,
+            web.cors()?,
+        ));
+        let http_for_metrics = http.clone();
+        metrics.register_subsystem(move || own_metrics::from_values(http_for_metrics.metrics()));
 
         let (quit, _) = watch::channel(false);
         Ok(Arc::new(ServerState {
             args,
             listen,
-            route_prefix,
+            web,
+            http,
             start_time: now,
             runtime: Handle::current(),
             config: RwLock::new(Arc::new(config)),
@@ -216,11 +247,12 @@ impl ServerState {
             .clone()
     }
 
-    pub fn web_context(
-        self: &Arc<Self>,
-        external_url: String,
-        route_prefix: String,
-    ) -> anyhow::Result<Arc<WebContext>> {
+    /// The HTTP server's settings and counters.
+    pub fn http(&self) -> Arc<HttpState> {
+        self.http.clone()
+    }
+
+    pub fn web_context(self: &Arc<Self>) -> anyhow::Result<Arc<WebContext>> {
         let a = &self.args;
         let engine = Engine::new(EngineOptions {
             lookback_delta: sonde_model::parse_duration(&a.query_lookback_delta)
@@ -235,11 +267,11 @@ impl ServerState {
         let db = self.db.get();
         Ok(Arc::new(WebContext {
             options: WebOptions {
-                external_url,
-                route_prefix,
-                enable_lifecycle: a.enable_lifecycle,
-                enable_admin_api: a.enable_admin_api,
-                listen_address: a.listen_address.clone(),
+                external_url: self.web.external_url.clone(),
+                route_prefix: self.web.route_prefix.clone(),
+                enable_lifecycle: self.web.enable_lifecycle,
+                enable_admin_api: self.web.enable_admin_api,
+                listen_address: self.web.listen_address.clone(),
             },
             control: self.clone(),
             build: build_info(),
@@ -256,6 +288,7 @@ impl ServerState {
             appendable: self.writer.get().map(|w| w.appendable.clone()),
             exemplars: db.map(|db| db.clone() as _),
             ingest: self.ingest.clone(),
+            http: self.http.clone(),
             storage_admin: db.map(|db| {
                 Arc::new(storage::Admin {
                     db: db.clone(),
@@ -309,7 +342,9 @@ impl ServerState {
 
     /// Loads the file again and applies it. Called off the runtime's workers.
     fn try_reload(&self) -> anyhow::Result<()> {
-        let new = load_config(&self.args, self.listen, &self.route_prefix)?;
+        let new = load_config(&self.args, self.listen, &self.web.route_prefix)?;
+        let web = WebSettings::resolve(&self.args, &new.web, &self.args.config_file)?;
+        let cors = web.cors()?;
         let old = self.current_config();
         let diff = old.diff(&new);
         if diff.storage && old.storage.tsdb != new.storage.tsdb {
@@ -328,6 +363,7 @@ impl ServerState {
         if diff.ingest {
             self.ingest.set_limits(ingest_limits(&new.ingest));
         }
+        self.apply_web(&web, cors);
         if old.storage.exemplars != new.storage.exemplars {
             if let Some(db) = self.db.get() {
                 db.set_max_exemplars(new.storage.exemplars.max_exemplars);
@@ -335,6 +371,32 @@ impl ServerState {
         }
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
         Ok(())
+    }
+}
+
+impl ServerState {
+    /// Applies the keys of `web` that change live, and warns of those that
+    /// differ from the running server's and need a restart.
+    fn apply_web(&self, web: &WebSettings, cors: CorsOrigin) {
+        for key in self.web.changed(web) {
+            if key.apply == Apply::Restart {
+                tracing::warn!(
+                    "web.{} (or {}) changed from {:?} to {:?}; restart Sonde to apply it",
+                    key.key,
+                    key.flag,
+                    self.web.value(key.key),
+                    web.value(key.key)
+                );
+            }
+        }
+        if self.http.read_timeout() != web.read_timeout {
+            tracing::info!(read_timeout = ?web.read_timeout, "web.read_timeout changed; it applies to new connections and requests");
+            self.http.set_read_timeout(web.read_timeout);
+        }
+        if self.http.cors_origin().as_str() != cors.as_str() {
+            tracing::info!(cors_origin = %cors.as_str(), "web.cors_origin changed");
+            self.http.set_cors_origin(cors);
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod control;
 mod query_cache;
 mod storage;
 mod web_address;
+mod web_settings;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use tower::ServiceExt;
 use crate::cli::ServerArgs;
 use crate::logging;
 use control::ServerState;
+use web_settings::WebSettings;
 
 /// Runs the server until it is told to stop.
 pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
@@ -119,37 +121,58 @@ pub struct Server {
 }
 
 impl Server {
-    /// Loads the configuration, binds the listen address and starts every
-    /// subsystem. Fails with the reason when any of them cannot start;
-    /// `None` when `startup` was cancelled (everything started is stopped
-    /// again, and the server never reported ready).
+    /// Loads the configuration, binds the listen address (the flag's when
+    /// given on the command line, else the file's `web.listen_address`) and
+    /// starts every subsystem. Fails with the reason when any of them cannot
+    /// start; `None` when `startup` was cancelled (everything started is
+    /// stopped again, and the server never reported ready).
     pub async fn start(args: ServerArgs, startup: CancelOpen) -> anyhow::Result<Option<Server>> {
-        let (external_url, route_prefix) = web_address::resolve(
-            &args.listen_address,
-            &args.external_url,
-            args.route_prefix.as_deref(),
-        )?;
-        let listener = TcpListener::bind(&args.listen_address)
+        // The file first: its `web` section says where to listen. The
+        // built-in configuration (no file) has none, and needs the port.
+        let source = config_file::read(&args.config_file)?;
+        let file_config = source
+            .as_ref()
+            .map(|s| control::parse_config(&args, s))
+            .transpose()?;
+        let default_web = sonde_config::web::WebConfig::default();
+        let file_web = file_config.as_ref().map_or(&default_web, |c| &c.web);
+        let file_name = source
+            .as_ref()
+            .map_or(config_file::BUILTIN_NAME, |s| s.name.as_str());
+        let web = WebSettings::resolve(&args, file_web, file_name)?;
+        let listener = TcpListener::bind(&web.listen_address)
             .await
             .with_context(|| {
-                format!(
-                    "cannot listen on --web.listen-address {}",
-                    args.listen_address
-                )
+                if web.listen_address == args.listen_address {
+                    format!(
+                        "cannot listen on --web.listen-address {}",
+                        web.listen_address
+                    )
+                } else {
+                    format!(
+                        "cannot listen on web.listen_address {} (from {file_name})",
+                        web.listen_address
+                    )
+                }
             })?;
         let local = listener
             .local_addr()
             .context("cannot read the bound address")?;
-        let state = ServerState::new(args.clone(), route_prefix.clone(), local, startup)?;
+        let config = match file_config {
+            Some(config) => config,
+            None => control::parse_config(&args, &config_file::builtin(local, &web.route_prefix))?,
+        };
+        let state = ServerState::new(args, web, config, local, startup)?;
         // Serve before storage opens, as Prometheus does: /-/healthy answers
         // at once, /-/ready and the API answer 503 until the WAL is replayed.
         let current = Arc::new(std::sync::RwLock::new(sonde_web::router(
-            state.web_context(external_url.clone(), route_prefix.clone())?,
+            state.web_context()?,
         )));
         let (stop_web, mut stop_rx) = watch::channel(false);
-        let web = tokio::spawn(sonde_web::serve(
+        let web = tokio::spawn(sonde_web::serve_with(
             listener,
             switchable(current.clone()),
+            state.http(),
             async move {
                 let _ = stop_rx.changed().await;
             },
@@ -162,7 +185,7 @@ impl Server {
         };
         let started = async {
             server.state.open_storage().await?;
-            let full = sonde_web::router(server.state.web_context(external_url, route_prefix)?);
+            let full = sonde_web::router(server.state.web_context()?);
             *current.write().unwrap_or_else(|p| p.into_inner()) = full;
             anyhow::Ok(())
         };

@@ -1,0 +1,250 @@
+//! The web settings in force: each `--web.*` flag given on the command line
+//! wins over the configuration file's `web:` key, and the file's key wins
+//! over the flag's default (both defaults are Prometheus', see
+//! `cli::tests::web_flag_defaults_are_the_config_defaults`).
+//!
+//! On reload, [`KEYS`] says per key whether the running server takes a new
+//! value ([`Apply::Live`]: the CORS origin, the read timeout for connections
+//! and requests that start after it) or needs a restart ([`Apply::Restart`]:
+//! the listener, the routes and the connection limit are set up once).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sonde_config::web::WebConfig;
+use sonde_web::CorsOrigin;
+
+use super::web_address;
+use crate::cli::ServerArgs;
+
+/// How a changed key takes effect while the server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Apply {
+    Live,
+    Restart,
+}
+
+/// A `web:` key, the flag standing for it (and that flag's clap id), and
+/// how a reload applies it.
+pub struct Key {
+    pub key: &'static str,
+    pub flag: &'static str,
+    id: &'static str,
+    pub apply: Apply,
+}
+
+const fn key(key: &'static str, flag: &'static str, id: &'static str, apply: Apply) -> Key {
+    Key {
+        key,
+        flag,
+        id,
+        apply,
+    }
+}
+
+/// Every `web:` key the server applies (`page_title` waits for the UI).
+pub static KEYS: [Key; 8] = [
+    key(
+        "listen_address",
+        "--web.listen-address",
+        "listen_address",
+        Apply::Restart,
+    ),
+    key(
+        "external_url",
+        "--web.external-url",
+        "external_url",
+        Apply::Restart,
+    ),
+    key(
+        "route_prefix",
+        "--web.route-prefix",
+        "route_prefix",
+        Apply::Restart,
+    ),
+    key(
+        "enable_lifecycle",
+        "--web.enable-lifecycle",
+        "enable_lifecycle",
+        Apply::Restart,
+    ),
+    key(
+        "enable_admin_api",
+        "--web.enable-admin-api",
+        "enable_admin_api",
+        Apply::Restart,
+    ),
+    key(
+        "max_connections",
+        "--web.max-connections",
+        "max_connections",
+        Apply::Restart,
+    ),
+    key(
+        "read_timeout",
+        "--web.read-timeout",
+        "read_timeout",
+        Apply::Live,
+    ),
+    key(
+        "cors_origin",
+        "--web.cors.origin",
+        "cors_origin",
+        Apply::Live,
+    ),
+];
+
+/// The web settings in force. Immutable once resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSettings {
+    pub listen_address: String,
+    /// Resolved: `http://<hostname>:<port>/` when neither flag nor file sets it.
+    pub external_url: String,
+    /// Resolved: `""` or `/path`, without a trailing slash.
+    pub route_prefix: String,
+    pub enable_lifecycle: bool,
+    pub enable_admin_api: bool,
+    /// `None`: no limit (`--web.read-timeout=0s`).
+    pub read_timeout: Option<Duration>,
+    /// 0: no limit.
+    pub max_connections: u32,
+    pub cors_origin: String,
+}
+
+impl WebSettings {
+    /// The settings from `args` and the file's `web` section (`file` names
+    /// the file in messages). Fails when a flag's value is invalid (the
+    /// file's were checked when it was loaded).
+    pub fn resolve(args: &ServerArgs, web: &WebConfig, file: &str) -> anyhow::Result<WebSettings> {
+        let flag = |id: &str| args.is_given(id);
+        let listen_address = if flag("listen_address") {
+            args.listen_address.clone()
+        } else {
+            web.listen_address.clone()
+        };
+        let external_url = if flag("external_url") {
+            &args.external_url
+        } else {
+            &web.external_url
+        };
+        let route_prefix = if flag("route_prefix") {
+            args.route_prefix.as_deref()
+        } else {
+            web.explicit_route_prefix()
+        };
+        let (external_url, route_prefix) =
+            web_address::resolve(&listen_address, external_url, route_prefix)
+                .with_context(|| format!("web settings from the flags and {file}"))?;
+        let read_timeout = if flag("read_timeout") {
+            let t = sonde_model::parse_duration(&args.read_timeout).with_context(|| {
+                format!(
+                    "--web.read-timeout {:?} is not a duration (e.g. 5m, 30s)",
+                    args.read_timeout
+                )
+            })?;
+            Some(t).filter(|t| !t.is_zero())
+        } else {
+            Some(web.read_timeout)
+        };
+        let cors_origin = if flag("cors_origin") {
+            CorsOrigin::new(&args.cors_origin)
+                .map_err(|e| anyhow::anyhow!("--web.cors.origin: {e}"))?;
+            args.cors_origin.clone()
+        } else {
+            web.cors_origin.clone()
+        };
+        Ok(WebSettings {
+            listen_address,
+            external_url,
+            route_prefix,
+            enable_lifecycle: pick(
+                flag("enable_lifecycle"),
+                args.enable_lifecycle,
+                web.enable_lifecycle,
+            ),
+            enable_admin_api: pick(
+                flag("enable_admin_api"),
+                args.enable_admin_api,
+                web.enable_admin_api,
+            ),
+            read_timeout,
+            max_connections: pick(
+                flag("max_connections"),
+                args.max_connections,
+                web.max_connections,
+            ),
+            cors_origin,
+        })
+    }
+
+    /// The compiled CORS origin (checked when resolved).
+    pub fn cors(&self) -> anyhow::Result<CorsOrigin> {
+        CorsOrigin::new(&self.cors_origin).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// The keys whose value differs between `self` and `other`.
+    pub fn changed(&self, other: &WebSettings) -> Vec<&'static Key> {
+        KEYS.iter()
+            .filter(|k| self.value(k.key) != other.value(k.key))
+            .collect()
+    }
+
+    /// The keys the file sets (to something other than the default) that
+    /// a flag given on the command line overrides with another value.
+    pub fn overridden(args: &ServerArgs, web: &WebConfig) -> Vec<&'static Key> {
+        let default = WebSettings::unresolved_file(&WebConfig::default());
+        let file = WebSettings::unresolved_file(web);
+        let flags = WebSettings {
+            listen_address: args.listen_address.clone(),
+            external_url: args.external_url.clone(),
+            route_prefix: args.route_prefix.clone().unwrap_or_default(),
+            enable_lifecycle: args.enable_lifecycle,
+            enable_admin_api: args.enable_admin_api,
+            read_timeout: sonde_model::parse_duration(&args.read_timeout).ok(),
+            max_connections: args.max_connections,
+            cors_origin: args.cors_origin.clone(),
+        };
+        file.changed(&flags)
+            .into_iter()
+            .filter(|k| args.is_given(k.id) && file.value(k.key) != default.value(k.key))
+            .collect()
+    }
+
+    /// The file's values as they are written (the route prefix only when
+    /// set explicitly), for comparing with the flags'.
+    fn unresolved_file(web: &WebConfig) -> WebSettings {
+        WebSettings {
+            listen_address: web.listen_address.clone(),
+            external_url: web.external_url.clone(),
+            route_prefix: web.explicit_route_prefix().unwrap_or_default().to_string(),
+            enable_lifecycle: web.enable_lifecycle,
+            enable_admin_api: web.enable_admin_api,
+            read_timeout: Some(web.read_timeout),
+            max_connections: web.max_connections,
+            cors_origin: web.cors_origin.clone(),
+        }
+    }
+
+    /// The value of `key`, as text to compare and show.
+    pub fn value(&self, key: &str) -> String {
+        match key {
+            "listen_address" => self.listen_address.clone(),
+            "external_url" => self.external_url.clone(),
+            "route_prefix" => self.route_prefix.clone(),
+            "enable_lifecycle" => self.enable_lifecycle.to_string(),
+            "enable_admin_api" => self.enable_admin_api.to_string(),
+            "read_timeout" => format!("{:?}", self.read_timeout),
+            "max_connections" => self.max_connections.to_string(),
+            "cors_origin" => self.cors_origin.clone(),
+            other => panic!("BUG: no web setting {other}"),
+        }
+    }
+}
+
+fn pick<T>(flag_given: bool, flag: T, file: T) -> T {
+    if flag_given {
+        flag
+    } else {
+        file
+    }
+}
