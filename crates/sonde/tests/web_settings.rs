@@ -40,6 +40,7 @@ fn read_until_closed(stream: &mut TcpStream) -> (String, bool) {
         match stream.read(&mut buf) {
             Ok(0) => return (String::from_utf8_lossy(&got).into_owned(), true),
             Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == ErrorKind::ConnectionReset => {
                 return (String::from_utf8_lossy(&got).into_owned(), true)
             }
@@ -60,6 +61,7 @@ fn read_head(stream: &mut TcpStream) -> Option<String> {
         match stream.read(&mut byte) {
             Ok(0) => break,
             Ok(_) => got.push(byte[0]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 return None
             }
