@@ -248,3 +248,100 @@ fn pick<T>(flag_given: bool, flag: T, file: T) -> T {
         file
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+
+    fn args(flags: &[&str]) -> ServerArgs {
+        let mut argv = vec!["sonde"];
+        argv.extend_from_slice(flags);
+        Cli::try_parse_noting_given(argv).unwrap().server
+    }
+
+    fn web(yaml: &str) -> WebConfig {
+        sonde_config::load_str(yaml, "t.yml").unwrap().web
+    }
+
+    fn resolve(flags: &[&str], yaml: &str) -> WebSettings {
+        WebSettings::resolve(&args(flags), &web(yaml), "t.yml").unwrap()
+    }
+
+    #[test]
+    fn a_given_flag_wins_and_the_file_wins_over_a_default() {
+        let yaml = "web:\n  listen_address: 127.0.0.1:9999\n  max_connections: 7\n  read_timeout: 1m\n  enable_lifecycle: true\n";
+        let s = resolve(&[], yaml);
+        assert_eq!(s.listen_address, "127.0.0.1:9999");
+        assert_eq!(s.max_connections, 7);
+        assert_eq!(s.read_timeout, Some(Duration::from_secs(60)));
+        assert!(s.enable_lifecycle);
+        // Flags given with their default values still win.
+        let s = resolve(
+            &[
+                "--web.listen-address=0.0.0.0:9090",
+                "--web.max-connections=512",
+                "--web.read-timeout=0s",
+            ],
+            yaml,
+        );
+        assert_eq!(s.listen_address, "0.0.0.0:9090");
+        assert_eq!(s.max_connections, 512);
+        assert_eq!(s.read_timeout, None, "0s: no limit");
+        assert!(
+            s.enable_lifecycle,
+            "a boolean flag left out does not turn the file's off"
+        );
+    }
+
+    #[test]
+    fn the_route_prefix_follows_the_external_url_in_force() {
+        let yaml = "web:\n  external_url: http://proxy.example/from-file/\n";
+        assert_eq!(resolve(&[], yaml).route_prefix, "/from-file");
+        let s = resolve(
+            &["--web.external-url=http://other.example/from-flag/"],
+            yaml,
+        );
+        assert_eq!(s.route_prefix, "/from-flag");
+        assert_eq!(s.external_url, "http://other.example/from-flag/");
+        let yaml = "web:\n  external_url: http://proxy.example/x/\n  route_prefix: /set\n";
+        assert_eq!(resolve(&[], yaml).route_prefix, "/set");
+        assert_eq!(
+            resolve(&["--web.route-prefix=/flag"], yaml).route_prefix,
+            "/flag"
+        );
+    }
+
+    #[test]
+    fn bad_flag_values_are_errors_naming_the_flag() {
+        let e =
+            WebSettings::resolve(&args(&["--web.cors.origin=("]), &web(""), "t.yml").unwrap_err();
+        assert!(format!("{e:#}").contains("--web.cors.origin"), "{e:#}");
+        let e = WebSettings::resolve(&args(&["--web.read-timeout=soon"]), &web(""), "t.yml")
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("--web.read-timeout"), "{e:#}");
+    }
+
+    #[test]
+    fn changed_and_overridden_keys() {
+        let a = resolve(&[], "");
+        let b = resolve(&[], "web:\n  cors_origin: x\n  route_prefix: /p\n");
+        let changed: Vec<_> = a.changed(&b).iter().map(|k| (k.key, k.apply)).collect();
+        assert_eq!(
+            changed,
+            [
+                ("route_prefix", Apply::Restart),
+                ("cors_origin", Apply::Live)
+            ]
+        );
+        let file = web("web:\n  max_connections: 3\n  cors_origin: x\n");
+        let over: Vec<_> = WebSettings::overridden(
+            &args(&["--web.max-connections=4", "--web.cors.origin=x"]),
+            &file,
+        )
+        .iter()
+        .map(|k| k.key)
+        .collect();
+        assert_eq!(over, ["max_connections"], "the same value is no override");
+    }
+}
