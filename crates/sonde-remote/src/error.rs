@@ -33,6 +33,24 @@ pub enum DecodeError {
 
 impl From<snap::Error> for DecodeError {
     fn from(e: snap::Error) -> Self {
-        DecodeError::Snappy(e.to_string())
+        // The crate's own messages start with "snappy: " too.
+        let message = e.to_string();
+        let reason = message.strip_prefix("snappy: ").unwrap_or(&message);
+        DecodeError::Snappy(reason.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snappy_error_names_snappy_once() {
+        let e = snap::raw::Decoder::new()
+            .decompress_vec(b"garbage")
+            .expect_err("not snappy");
+        let message = DecodeError::from(e).to_string();
+        assert!(message.starts_with("snappy: "), "{message}");
+        assert_eq!(message.matches("snappy:").count(), 1, "{message}");
     }
 }
