@@ -208,8 +208,8 @@ fn api_request(sonde: &Sonde, method: &str, path: &str, origin: &str) -> String 
 
 /// API answers carry `Access-Control-Allow-Origin` for an origin that
 /// matches the file's `cors_origin`, not for one that does not; a reload
-/// changes the origin live, and a changed listen address is logged as
-/// needing a restart.
+/// changes the origin and the read timeout live, and a changed route prefix
+/// is logged as needing a restart.
 #[test]
 fn cors_origin_from_the_file_and_on_reload() {
     let dir = tempfile::tempdir().unwrap();
@@ -255,7 +255,9 @@ fn cors_origin_from_the_file_and_on_reload() {
 
     std::fs::write(
         sonde.path().join("sonde.yml"),
-        format!("{web}  cors_origin: 'https://other\\.example'\n  route_prefix: /elsewhere\n"),
+        format!(
+            "{web}  cors_origin: 'https://other\\.example'\n  route_prefix: /elsewhere\n  read_timeout: 1s\n"
+        ),
     )
     .unwrap();
     assert_eq!(post(&sonde.url("/-/reload")).0, 200);
@@ -266,6 +268,14 @@ fn cors_origin_from_the_file_and_on_reload() {
         200,
         "the routes stay until a restart"
     );
+    // The read timeout changes live, for connections opened after the reload.
+    let mut half_head = send(
+        &sonde.addr,
+        b"GET /-/healthy HTTP/1.1\r\nHost: s",
+        Duration::from_secs(60),
+    );
+    let (got, closed) = read_until_closed(&mut half_head);
+    assert!(closed, "the new read timeout did not apply: {got:?}");
     let now = api_request(&sonde, "GET", path, "https://other.example");
     assert_eq!(
         header(&now, "access-control-allow-origin"),
