@@ -140,7 +140,7 @@ impl Server {
             .as_ref()
             .map_or(config_file::BUILTIN_NAME, |s| s.name.as_str());
         let web = WebSettings::resolve(&args, file_web, file_name)?;
-        let listener = TcpListener::bind(&web.listen_address)
+        let listener = TcpListener::bind(web_address::bind_address(&web.listen_address))
             .await
             .with_context(|| {
                 if web.listen_address == args.listen_address {

@@ -39,9 +39,25 @@ pub fn resolve(
     Ok((external, prefix))
 }
 
+/// The address to bind for `listen_address`: as in Go, an empty host
+/// (`:9090`) means every address (IPv4 here).
+pub fn bind_address(listen_address: &str) -> String {
+    match listen_address.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => listen_address.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_host_binds_every_address() {
+        assert_eq!(bind_address(":9090"), "0.0.0.0:9090");
+        assert_eq!(bind_address("127.0.0.1:0"), "127.0.0.1:0");
+        assert_eq!(bind_address("[::1]:9090"), "[::1]:9090");
+    }
 
     #[test]
     fn prefix_comes_from_external_url_path() {
