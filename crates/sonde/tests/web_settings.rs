@@ -150,10 +150,25 @@ fn the_read_timeout_closes_stalled_requests() {
     assert!(got.starts_with("HTTP/1.1 408"), "{got}");
     assert!(closed, "{got}");
 
+    // A push endpoint answers the 408 itself, so its own request counter
+    // has the status the client got.
+    let mut half_push = send(
+        &sonde.addr,
+        b"POST /api/v1/write HTTP/1.1\r\nHost: s\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nContent-Length: 100\r\n\r\nabc",
+        wait,
+    );
+    let (got, closed) = read_until_closed(&mut half_push);
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(closed, "{got}");
+
     assert_eq!(get(&sonde.url("/-/healthy")).0, 200);
     let (_, metrics) = get(&sonde.url("/metrics"));
     assert!(
-        metrics.contains("sonde_web_read_timeouts_total 1"),
+        metrics.contains("sonde_web_read_timeouts_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"sonde_ingest_requests_total{protocol="remote_write",code="408"} 1"#),
         "{metrics}"
     );
 }

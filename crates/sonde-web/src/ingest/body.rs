@@ -1,13 +1,23 @@
 //! Reading request bodies with size limits and decompression.
 
 use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 
-/// Why a body could not be read; `status` is 400 or 413.
+/// Why a body could not be read, and the status that says so.
 #[derive(Debug)]
 pub(crate) struct BodyError {
-    pub too_large: bool,
+    /// 400 (malformed), 408 (not received within `--web.read-timeout`) or
+    /// 413 (over a size limit).
+    pub status: StatusCode,
     pub message: String,
+}
+
+impl BodyError {
+    /// Whether the body is bad data (400), which the JSON APIs answer as
+    /// their `bad_data` error; the other statuses are answered as they are.
+    pub fn is_bad_data(&self) -> bool {
+        self.status == StatusCode::BAD_REQUEST
+    }
 }
 
 /// Reads the whole body, refusing more than `max_bytes`
@@ -17,17 +27,42 @@ pub(crate) async fn read(body: Body, max_bytes: usize) -> Result<Bytes, BodyErro
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.to_string().contains("length limit exceeded"))
             || e.to_string().contains("length limit exceeded");
-        BodyError {
-            too_large,
-            message: if too_large {
-                format!(
+        if too_large {
+            BodyError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message: format!(
                     "request body is over the limit of {max_bytes} bytes (ingest.max_body_size)"
-                )
-            } else {
-                format!("cannot read request body: {e}")
-            },
+                ),
+            }
+        } else if timed_out(&e) {
+            // The HTTP server's body deadline (`--web.read-timeout`): answered
+            // (and counted) here as the 408 the server sends.
+            BodyError {
+                status: StatusCode::REQUEST_TIMEOUT,
+                message: format!("cannot read request body: {e}"),
+            }
+        } else {
+            BodyError {
+                status: StatusCode::BAD_REQUEST,
+                message: format!("cannot read request body: {e}"),
+            }
         }
     })
+}
+
+/// Whether an I/O error of kind `TimedOut` is in `e`'s chain.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 /// The body with `Content-Encoding: gzip` undone (other encodings refused),
@@ -47,13 +82,16 @@ pub(crate) fn decode_content_encoding(
     }
     if !sonde_exposition::gzip::is_gzip(Some(enc)) {
         return Err(BodyError {
-            too_large: false,
+            status: StatusCode::BAD_REQUEST,
             message: format!("unsupported Content-Encoding {enc:?}: send gzip or no encoding"),
         });
     }
     let mut out = Vec::new();
     sonde_exposition::gzip::decode(&body, max_bytes, &mut out).map_err(|e| BodyError {
-        too_large: matches!(e, sonde_exposition::GzipError::TooLarge { .. }),
+        status: match e {
+            sonde_exposition::GzipError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        },
         message: e.to_string(),
     })?;
     Ok(Bytes::from(out))

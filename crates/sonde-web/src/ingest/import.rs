@@ -65,8 +65,8 @@ pub(crate) async fn handle(
     let limits = ingest.limits();
     let raw = match body::read(body, limits.max_body_bytes).await {
         Ok(b) => b,
-        Err(e) if e.too_large => return (StatusCode::PAYLOAD_TOO_LARGE, e.message).into_response(),
-        Err(e) => return ApiError::bad_data(e.message).into_response(),
+        Err(e) if e.is_bad_data() => return ApiError::bad_data(e.message).into_response(),
+        Err(e) => return (e.status, e.message).into_response(),
     };
     ingest.record_body(Protocol::Import, raw.len());
     let result = tokio::task::spawn_blocking(move || {

@@ -163,12 +163,7 @@ async fn write(
     let raw = match body::read(body, limits.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => {
-            let status = if e.too_large {
-                StatusCode::PAYLOAD_TOO_LARGE
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            return error(api, status, e.message);
+            return error(api, e.status, e.message);
         }
     };
     ingest.record_body(Protocol::Influx, raw.len());
@@ -192,12 +187,7 @@ async fn write(
     let outcome = match result {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => {
-            let status = if e.too_large {
-                StatusCode::PAYLOAD_TOO_LARGE
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            return error(api, status, e.message);
+            return error(api, e.status, e.message);
         }
         Err(e) => {
             return error(

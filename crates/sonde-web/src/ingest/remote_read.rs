@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use prost::Message;
 use sonde_model::{Labels, MatchOp, Matcher, Queryable, SelectHints};
@@ -50,8 +50,8 @@ pub(crate) async fn handle(State(ctx): State<Arc<WebContext>>, body: Body) -> Re
     let limits = ctx.ingest.limits();
     let raw = match body::read(body, limits.max_body_bytes).await {
         Ok(b) => b,
-        Err(e) if e.too_large => return (StatusCode::PAYLOAD_TOO_LARGE, e.message).into_response(),
-        Err(e) => return ApiError::bad_data(e.message).into_response(),
+        Err(e) if e.is_bad_data() => return ApiError::bad_data(e.message).into_response(),
+        Err(e) => return (e.status, e.message).into_response(),
     };
     let req = match sonde_remote::decode_read_request(&raw, limits.max_decompressed_bytes) {
         Ok(r) => r,

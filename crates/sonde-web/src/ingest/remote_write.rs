@@ -65,8 +65,7 @@ pub(crate) async fn handle(
     let limits = ingest.limits();
     let body = match body::read(body, limits.max_body_bytes).await {
         Ok(b) => b,
-        Err(e) if e.too_large => return text(StatusCode::PAYLOAD_TOO_LARGE, &e.message),
-        Err(e) => return text_error(ApiError::bad_data(e.message)),
+        Err(e) => return text(e.status, &e.message),
     };
     ingest.record_body(Protocol::RemoteWrite, body.len());
     // A sender's usual batch (500-2,000 samples) is decoded and appended
