@@ -91,7 +91,9 @@ fn last_scrape(base: &str) -> f64 {
 }
 
 fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Generous: on a loaded 2-core machine Prometheus took over a minute
+    // to start and scrape; a passing run never waits this long.
+    let deadline = Instant::now() + Duration::from_secs(180);
     while !ok() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(250));

@@ -72,7 +72,9 @@ fn urlencode(s: &str) -> String {
 }
 
 fn wait_for_scrapes(bases: &[&str], at_least: f64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Generous: on a loaded 2-core machine Prometheus took over a minute
+    // to start and scrape; a passing run never waits this long.
+    let deadline = Instant::now() + Duration::from_secs(180);
     for base in bases {
         for job in JOBS {
             while good_scrapes(base, job) < at_least {
