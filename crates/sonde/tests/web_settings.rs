@@ -89,6 +89,17 @@ fn file_keys_apply_and_a_command_line_flag_wins() {
         200,
         "lifecycle from the file"
     );
+    // /api/v1/status/flags shows what is in force, the file's included.
+    let (_, flags) = get(&sonde.url("/from-file/api/v1/status/flags"));
+    assert!(
+        flags.contains(r#""web.route-prefix":"/from-file""#),
+        "{flags}"
+    );
+    assert!(
+        flags.contains(r#""web.enable-lifecycle":"true""#),
+        "{flags}"
+    );
+    assert!(flags.contains(r#""web.read-timeout":"5m""#), "{flags}");
     drop(sonde);
 
     let dir = tempfile::tempdir().unwrap();

@@ -275,7 +275,14 @@ impl ServerState {
             },
             control: self.clone(),
             build: build_info(),
-            flags: a.flag_values(),
+            flags: {
+                // The web settings the server runs with, the file's included.
+                let mut flags = a.flag_values();
+                for (flag, value) in self.web.flag_values() {
+                    flags.insert(flag.to_string(), value);
+                }
+                flags
+            },
             query: db.map(|db| {
                 let q = QueryService::new(engine, db.clone(), a.query_max_concurrency as usize)
                     .with_per_step_stats(a.feature("promql-per-step-stats"));

@@ -225,6 +225,24 @@ impl WebSettings {
         }
     }
 
+    /// The `--web.*` flags as in force (flag, else file, else default), as
+    /// `/api/v1/status/flags` shows them: flag name without `--`, value as
+    /// the flag would be written.
+    pub fn flag_values(&self) -> Vec<(&'static str, String)> {
+        let read_timeout = self
+            .read_timeout
+            .map_or_else(|| "0s".to_string(), sonde_model::format_duration);
+        KEYS.iter()
+            .map(|k| {
+                let value = match k.key {
+                    "read_timeout" => read_timeout.clone(),
+                    other => self.value(other),
+                };
+                (k.flag.trim_start_matches("--"), value)
+            })
+            .collect()
+    }
+
     /// The value of `key`, as text to compare and show.
     pub fn value(&self, key: &str) -> String {
         match key {
