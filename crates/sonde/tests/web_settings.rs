@@ -138,6 +138,14 @@ fn the_file_listen_address_applies_without_the_flag() {
     assert_eq!(get(&sonde.url("/-/ready")).0, 200);
 }
 
+/// Sends `request` (a body cut short) and expects 408, then the close.
+fn assert_408_and_closed(addr: &str, request: &[u8], wait: Duration) {
+    let mut stream = send(addr, request, wait);
+    let (got, closed) = read_until_closed(&mut stream);
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(closed, "{got}");
+}
+
 /// A client that sends half a request has its connection closed; one that
 /// sends its headers but not all of its body gets 408; others are served.
 #[test]
@@ -152,25 +160,13 @@ fn the_read_timeout_closes_stalled_requests() {
     assert!(closed, "a half-sent request kept its connection: {got:?}");
     assert!(!got.contains("200"), "{got}");
 
-    let mut half_body = send(
-        &sonde.addr,
-        b"POST /api/v1/query HTTP/1.1\r\nHost: s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nquery=up",
-        wait,
-    );
-    let (got, closed) = read_until_closed(&mut half_body);
-    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
-    assert!(closed, "{got}");
-
+    // Headers whole, 8 of the 100 bytes of body announced.
+    let half_body = b"POST /api/v1/query HTTP/1.1\r\nHost: s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nquery=up";
+    assert_408_and_closed(&sonde.addr, half_body, wait);
     // A push endpoint answers the 408 itself, so its own request counter
     // has the status the client got.
-    let mut half_push = send(
-        &sonde.addr,
-        b"POST /api/v1/write HTTP/1.1\r\nHost: s\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nContent-Length: 100\r\n\r\nabc",
-        wait,
-    );
-    let (got, closed) = read_until_closed(&mut half_push);
-    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
-    assert!(closed, "{got}");
+    let half_push = b"POST /api/v1/write HTTP/1.1\r\nHost: s\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nContent-Length: 100\r\n\r\nabc";
+    assert_408_and_closed(&sonde.addr, half_push, wait);
 
     assert_eq!(get(&sonde.url("/-/healthy")).0, 200);
     let (_, metrics) = get(&sonde.url("/metrics"));
