@@ -580,6 +580,15 @@ async fn remote_write_malformed_bodies_and_limits() {
     assert_eq!(st, 415);
     assert!(body.contains("snappy"), "{body}");
     assert!(s.query("m", now_ms()).await.is_empty());
+
+    // Influx and import take gzip or nothing.
+    for path in ["/write?db=x", "/api/v1/import/prometheus"] {
+        let (st, body) = s
+            .post(path, &[("Content-Encoding", "br")], b"m 1".to_vec())
+            .await;
+        assert_eq!(st, 415, "{path}: {body}");
+        assert!(body.contains("gzip"), "{path}: {body}");
+    }
 }
 
 /// The value of one `sonde_ingest_*` metric with these labels.

@@ -2,21 +2,28 @@
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::api::ApiError;
 
 /// Why a body could not be read, and the status that says so.
 #[derive(Debug)]
 pub(crate) struct BodyError {
-    /// 400 (malformed), 408 (not received within `--web.read-timeout`) or
-    /// 413 (over a size limit).
+    /// 400 (malformed), 408 (not received within `--web.read-timeout`),
+    /// 413 (over a size limit) or 415 (an encoding not taken).
     pub status: StatusCode,
     pub message: String,
 }
 
 impl BodyError {
-    /// Whether the body is bad data (400), which the JSON APIs answer as
-    /// their `bad_data` error; the other statuses are answered as they are.
-    pub fn is_bad_data(&self) -> bool {
-        self.status == StatusCode::BAD_REQUEST
+    /// The answer of the JSON APIs (import, remote read): bad data as their
+    /// `bad_data` error, the other statuses as they are.
+    pub fn into_api_response(self) -> Response {
+        if self.status == StatusCode::BAD_REQUEST {
+            ApiError::bad_data(self.message).into_response()
+        } else {
+            (self.status, self.message).into_response()
+        }
     }
 }
 
@@ -82,7 +89,7 @@ pub(crate) fn decode_content_encoding(
     }
     if !sonde_exposition::gzip::is_gzip(Some(enc)) {
         return Err(BodyError {
-            status: StatusCode::BAD_REQUEST,
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
             message: format!("unsupported Content-Encoding {enc:?}: send gzip or no encoding"),
         });
     }

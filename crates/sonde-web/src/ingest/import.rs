@@ -65,26 +65,31 @@ pub(crate) async fn handle(
     let limits = ingest.limits();
     let raw = match body::read(body, limits.max_body_bytes).await {
         Ok(b) => b,
-        Err(e) if e.is_bad_data() => return ApiError::bad_data(e.message).into_response(),
-        Err(e) => return (e.status, e.message).into_response(),
+        Err(e) => return e.into_api_response(),
     };
     ingest.record_body(Protocol::Import, raw.len());
     let result = tokio::task::spawn_blocking(move || {
-        let body = body::decode_content_encoding(&headers, raw, limits.max_decompressed_bytes)
-            .map_err(|e| ApiError::bad_data(e.message))?;
+        let body = body::decode_content_encoding(&headers, raw, limits.max_decompressed_bytes)?;
         let request = Request {
             content_type: header_str(&headers, header::CONTENT_TYPE),
             default_ts,
             extra: &extra,
             now,
         };
-        store(appendable.as_ref(), &body, &request, &ingest, &limits)
+        Ok::<_, body::BodyError>(store(
+            appendable.as_ref(),
+            &body,
+            &request,
+            &ingest,
+            &limits,
+        ))
     })
     .await;
     match result {
-        Ok(Ok(None)) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Ok(Some(refused))) => ApiError::bad_data(refused).into_response(),
-        Ok(Err(e)) => e.into_response(),
+        Ok(Ok(Ok(None))) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Ok(Ok(Some(refused)))) => ApiError::bad_data(refused).into_response(),
+        Ok(Ok(Err(e))) => e.into_response(),
+        Ok(Err(e)) => e.into_api_response(),
         Err(e) => {
             ApiError::new(ErrorType::Internal, format!("import task failed: {e}")).into_response()
         }

@@ -50,8 +50,7 @@ pub(crate) async fn handle(State(ctx): State<Arc<WebContext>>, body: Body) -> Re
     let limits = ctx.ingest.limits();
     let raw = match body::read(body, limits.max_body_bytes).await {
         Ok(b) => b,
-        Err(e) if e.is_bad_data() => return ApiError::bad_data(e.message).into_response(),
-        Err(e) => return (e.status, e.message).into_response(),
+        Err(e) => return e.into_api_response(),
     };
     let req = match sonde_remote::decode_read_request(&raw, limits.max_decompressed_bytes) {
         Ok(r) => r,
