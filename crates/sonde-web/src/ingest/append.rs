@@ -172,21 +172,9 @@ impl Batch {
         }
     }
 
-    /// Commits what was accepted and counts it in `ingest`'s metrics.
-    /// `Ok(None)` when nothing was refused, `Ok(Some(message))` naming what
-    /// was.
-    pub fn commit(
-        self,
-        ingest: &Ingest,
-        protocol: Protocol,
-    ) -> Result<Option<String>, StorageError> {
-        let (app, outcome) = self.split();
-        app.commit()?;
-        Ok(outcome.report(ingest, protocol))
-    }
-
-    /// Commits without waiting here for durability: on return the batch is
-    /// written and visible; [`Committed::durable`] waits for the rest.
+    /// Commits without waiting for durability: on return the batch is on
+    /// its way to the WAL; [`Committed::durable`] waits for it and makes it
+    /// visible.
     pub fn commit_then_wait(self) -> Committed {
         let (app, outcome) = self.split();
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -228,7 +216,9 @@ pub(crate) struct Committed {
 impl Committed {
     /// Waits until the batch is durable, makes it visible (on this async
     /// worker when `inline`, else on the blocking pool: applying is about
-    /// as much work as appending), then reports as [`Batch::commit`].
+    /// as much work as appending), then counts it in `ingest`'s metrics:
+    /// `Ok(None)` when nothing was refused, `Ok(Some(message))` naming what
+    /// was.
     pub async fn durable(
         self,
         ingest: &Ingest,

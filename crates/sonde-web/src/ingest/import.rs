@@ -20,10 +20,10 @@ use axum::response::{IntoResponse, Response};
 use sonde_exposition::{format_for_content_type, Entry, Mode, Parser, Scratch};
 use sonde_model::{is_valid_label_name, Appendable, LabelsBuilder, METRIC_NAME};
 
-use super::append::{now_ms, storage_error_type, Batch};
+use super::append::{now_ms, storage_error_type, Batch, Committed};
 use super::body::{self, header_str};
 use super::remote_write::unavailable;
-use super::{Ingest, IngestLimits, Protocol};
+use super::{IngestLimits, Protocol};
 use crate::api::{ApiError, ErrorType};
 use crate::params::parse_time;
 use crate::WebContext;
@@ -76,23 +76,28 @@ pub(crate) async fn handle(
             extra: &extra,
             now,
         };
-        Ok::<_, body::BodyError>(store(
-            appendable.as_ref(),
-            &body,
-            &request,
-            &ingest,
-            &limits,
-        ))
+        Ok::<_, body::BodyError>(store(appendable.as_ref(), &body, &request, &limits))
     })
     .await;
-    match result {
-        Ok(Ok(Ok(None))) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Ok(Ok(Some(refused)))) => ApiError::bad_data(refused).into_response(),
-        Ok(Ok(Err(e))) => e.into_response(),
-        Ok(Err(e)) => e.into_api_response(),
+    let committed = match result {
+        Ok(Ok(Ok(committed))) => committed,
+        Ok(Ok(Err(e))) => return e.into_response(),
+        Ok(Err(e)) => return e.into_api_response(),
         Err(e) => {
-            ApiError::new(ErrorType::Internal, format!("import task failed: {e}")).into_response()
+            return ApiError::new(ErrorType::Internal, format!("import task failed: {e}"))
+                .into_response()
         }
+    };
+    // The wait for durability happens here, asleep, not on a blocking
+    // thread.
+    match committed.durable(&ingest, Protocol::Import, false).await {
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Some(refused)) => ApiError::bad_data(refused).into_response(),
+        Err(e) => ApiError::new(
+            storage_error_type(&e),
+            format!("storage failed committing: {e}; nothing of this request was stored"),
+        )
+        .into_response(),
     }
 }
 
@@ -110,9 +115,8 @@ fn store(
     app: &dyn Appendable,
     body: &Bytes,
     req: &Request<'_>,
-    ingest: &Ingest,
     limits: &IngestLimits,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Committed, ApiError> {
     let Request {
         content_type,
         default_ts,
@@ -170,10 +174,5 @@ fn store(
             ));
         }
     }
-    batch.commit(ingest, Protocol::Import).map_err(|e| {
-        ApiError::new(
-            storage_error_type(&e),
-            format!("storage failed committing: {e}; nothing of this request was stored"),
-        )
-    })
+    Ok(batch.commit_then_wait())
 }

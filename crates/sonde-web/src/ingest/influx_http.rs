@@ -32,7 +32,7 @@ use axum::Json;
 use serde_json::json;
 use sonde_model::{Appendable, LabelsBuilder, METRIC_NAME};
 
-use super::append::{now_ms, storage_error_type, Batch};
+use super::append::{now_ms, storage_error_type, Batch, Committed};
 use super::body;
 use super::influx::Lines;
 use super::sanitize::{label_name, metric_name};
@@ -175,17 +175,14 @@ async fn write(
             prec,
             now,
         };
-        Ok::<_, body::BodyError>(store(
-            appendable.as_ref(),
-            &body,
-            &request,
-            &ingest,
-            &limits,
-        ))
+        Ok::<_, body::BodyError>(store(appendable.as_ref(), &body, &request, &limits))
     })
     .await;
     let outcome = match result {
-        Ok(Ok(o)) => o,
+        Ok(Ok(Written::Refused(o))) => o,
+        // The wait for durability happens here, asleep, not on a blocking
+        // thread.
+        Ok(Ok(Written::Committed(c))) => c.durable(&ingest).await,
         Ok(Err(e)) => {
             return error(api, e.status, e.message);
         }
@@ -220,6 +217,44 @@ enum Outcome {
     StorageFailed(crate::api::ErrorType, String),
 }
 
+/// What [`store`] did with a body.
+enum Written {
+    /// Nothing stored; the answer is ready.
+    Refused(Outcome),
+    /// Committed; stored once durable.
+    Committed(Committing),
+}
+
+/// A committed Influx batch on its way to durability, with what the
+/// parser refused.
+struct Committing {
+    committed: Committed,
+    /// Lines that could not be parsed, described.
+    unparsed: Option<String>,
+}
+
+impl Committing {
+    /// Waits until the batch is durable and says what was stored.
+    async fn durable(self, ingest: &Ingest) -> Outcome {
+        match self
+            .committed
+            .durable(ingest, Protocol::Influx, false)
+            .await
+        {
+            Err(e) => Outcome::StorageFailed(
+                storage_error_type(&e),
+                format!("storage failed committing: {e}; nothing of this request was stored"),
+            ),
+            Ok(refused) => {
+                let parts: Vec<String> = self.unparsed.into_iter().chain(refused).collect();
+                Outcome::Stored {
+                    problems: (!parts.is_empty()).then(|| parts.join("; ")),
+                }
+            }
+        }
+    }
+}
+
 /// What a write request asks besides its body.
 struct Request<'a> {
     /// v1's `db`, set as a label on series without one.
@@ -231,13 +266,7 @@ struct Request<'a> {
 }
 
 /// Parses and appends a body; good lines are stored even when others fail.
-fn store(
-    app: &dyn Appendable,
-    body: &Bytes,
-    req: &Request<'_>,
-    ingest: &Ingest,
-    limits: &IngestLimits,
-) -> Outcome {
+fn store(app: &dyn Appendable, body: &Bytes, req: &Request<'_>, limits: &IngestLimits) -> Written {
     let Request { db, prec, now } = *req;
     let mut batch = Batch::new(app.appender(), now);
     let mut bad: Vec<String> = Vec::new();
@@ -247,10 +276,10 @@ fn store(
     for (line_count, point) in Lines::new(body).enumerate() {
         if line_count >= limits.max_series_per_request {
             batch.rollback();
-            return Outcome::OverLimit(format!(
+            return Written::Refused(Outcome::OverLimit(format!(
                 "more than {} lines in one request (ingest.max_series_per_request), nothing was stored: send smaller batches",
                 limits.max_series_per_request
-            ));
+            )));
         }
         let p = match point {
             Ok(p) => p,
@@ -309,35 +338,24 @@ fn store(
             }
             if let Err(e) = batch.append(0, &labels, t, v) {
                 batch.rollback();
-                return Outcome::StorageFailed(storage_error_type(&e), format!(
+                return Written::Refused(Outcome::StorageFailed(storage_error_type(&e), format!(
                     "storage failed appending series {labels}: {e}; nothing of this request was stored"
-                ));
+                )));
             }
         }
     }
-    match batch.commit(ingest, Protocol::Influx) {
-        Err(e) => Outcome::StorageFailed(
-            storage_error_type(&e),
-            format!("storage failed committing: {e}; nothing of this request was stored"),
-        ),
-        Ok(refused) => {
-            let mut parts = Vec::new();
-            if bad_count > 0 {
-                let more = bad_count.saturating_sub(bad.len());
-                let mut s = format!("partial write: {bad_count} lines could not be parsed and were dropped, the other lines were stored: {}", bad.join("; "));
-                if more > 0 {
-                    s.push_str(&format!("; and {more} more"));
-                }
-                parts.push(s);
-            }
-            if let Some(r) = refused {
-                parts.push(r);
-            }
-            Outcome::Stored {
-                problems: (!parts.is_empty()).then(|| parts.join("; ")),
-            }
+    let unparsed = (bad_count > 0).then(|| {
+        let more = bad_count.saturating_sub(bad.len());
+        let mut s = format!("partial write: {bad_count} lines could not be parsed and were dropped, the other lines were stored: {}", bad.join("; "));
+        if more > 0 {
+            s.push_str(&format!("; and {more} more"));
         }
-    }
+        s
+    });
+    Written::Committed(Committing {
+        committed: batch.commit_then_wait(),
+        unparsed,
+    })
 }
 
 /// `GET|HEAD /ping`: InfluxDB's liveness answer.
