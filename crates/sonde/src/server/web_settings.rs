@@ -229,21 +229,13 @@ impl WebSettings {
     /// `/api/v1/status/flags` shows them: flag name without `--`, value as
     /// the flag would be written.
     pub fn flag_values(&self) -> Vec<(&'static str, String)> {
-        let read_timeout = self
-            .read_timeout
-            .map_or_else(|| "0s".to_string(), sonde_model::format_duration);
         KEYS.iter()
-            .map(|k| {
-                let value = match k.key {
-                    "read_timeout" => read_timeout.clone(),
-                    other => self.value(other),
-                };
-                (k.flag.trim_start_matches("--"), value)
-            })
+            .map(|k| (k.flag.trim_start_matches("--"), self.value(k.key)))
             .collect()
     }
 
-    /// The value of `key`, as text to compare and show.
+    /// The value of `key`, as text to compare and show, written as its flag
+    /// takes it (no read timeout: `0s`).
     pub fn value(&self, key: &str) -> String {
         match key {
             "listen_address" => self.listen_address.clone(),
@@ -251,7 +243,9 @@ impl WebSettings {
             "route_prefix" => self.route_prefix.clone(),
             "enable_lifecycle" => self.enable_lifecycle.to_string(),
             "enable_admin_api" => self.enable_admin_api.to_string(),
-            "read_timeout" => format!("{:?}", self.read_timeout),
+            "read_timeout" => self
+                .read_timeout
+                .map_or_else(|| "0s".to_string(), sonde_model::format_duration),
             "max_connections" => self.max_connections.to_string(),
             "cors_origin" => self.cors_origin.clone(),
             other => panic!("BUG: no web setting {other}"),
