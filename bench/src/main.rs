@@ -123,9 +123,12 @@ fn main() -> anyhow::Result<()> {
         args.reps = args.reps.min(2);
         args.settle = args.settle.min(2);
     }
+    let parent = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&parent).with_context(|| format!("--work-dir {}", parent.display()))?;
     let tmp = tempfile::Builder::new()
         .prefix("sonde-bench-")
-        .tempdir_in(args.work_dir.as_deref().unwrap_or(&std::env::temp_dir()))?;
+        .tempdir_in(&parent)
+        .with_context(|| format!("creating a directory in {}", parent.display()))?;
     let root = if args.keep_data {
         tmp.keep()
     } else {
