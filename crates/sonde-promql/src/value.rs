@@ -156,10 +156,13 @@ pub fn write_float(dst: &mut String, v: f64) {
 /// Rewrites Ryū's output (`12.5`, `3.0`, `1e21`, `-1.5e-7`) without an
 /// exponent and without a `.0` for integers, like Go's 'f' with -1.
 fn write_fixed(dst: &mut String, ryu: &str) {
-    let Some((mantissa, exp)) = ryu.split_once('e') else {
+    // Ryū's output is a few bytes: a plain scan finds the exponent sooner
+    // than `split_once`'s memchr call.
+    let Some(e) = ryu.bytes().position(|b| b == b'e') else {
         dst.push_str(ryu.strip_suffix(".0").unwrap_or(ryu));
         return;
     };
+    let (mantissa, exp) = (&ryu[..e], &ryu[e + 1..]);
     let (sign, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => ("-", m),
         None => ("", mantissa),
@@ -196,25 +199,10 @@ fn write_fixed(dst: &mut String, ryu: &str) {
     }
 }
 
-/// Writes a decimal integer without going through `fmt`.
+/// Writes a decimal integer without going through `fmt` (every point of a
+/// range answer has one, its timestamp).
 fn write_int(dst: &mut String, v: i64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = v.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        dst.push('-');
-    }
-    for &b in &buf[i..] {
-        dst.push(b as char);
-    }
+    dst.push_str(itoa::Buffer::new().format(v));
 }
 
 /// Formats a float like Go's `%v` (`strconv.FormatFloat(v, 'g', -1, 64)`
@@ -331,6 +319,10 @@ mod tests {
         assert_eq!(format_float(1.0), "1");
         assert_eq!(format_float(0.1), "0.1");
         assert_eq!(format_float(-2.5), "-2.5");
+        assert_eq!(format_float(-3.0), "-3");
+        assert_eq!(format_float(-0.0), "-0");
+        assert_eq!(format_float(999_999_999_999_999.0), "999999999999999");
+        assert_eq!(format_float(-1.5e-7), "-0.00000015");
         assert_eq!(format_float(1e21), "1000000000000000000000");
         assert_eq!(format_float(1e-7), "0.0000001");
         assert_eq!(format_float(f64::NAN), "NaN");
