@@ -179,49 +179,82 @@ pub fn float(dst: &mut Vec<u8>, v: f64) {
         dst.extend_from_slice(if v.is_sign_negative() { b"-0" } else { b"0" });
         return;
     }
-    // Shortest round-trip digits and decimal exponent, e.g. "1.2345e6".
-    let sci = format!("{:e}", v.abs());
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    // The shortest digits that read back to `v` (ties to even, as Go
+    // chooses them), without allocating: a `/federate` or `tsdb dump`
+    // writes one per sample.
+    let mut buf = zmij::Buffer::new();
+    let mut digits = [0u8; 24];
+    let (len, exp) = significant_digits(buf.format_finite(v.abs()), &mut digits);
+    let digits = &digits[..len];
     if v < 0.0 {
         dst.push(b'-');
     }
     // Go switches to exponent form when exp < -4 || exp >= 6 for the
     // shortest representation ('g' with precision -1).
     if !(-4..6).contains(&exp) {
-        sci_form(dst, &digits, exp);
+        sci_form(dst, digits, exp);
     } else {
-        fixed_form(dst, &digits, exp);
+        fixed_form(dst, digits, exp);
     }
 }
 
-fn sci_form(dst: &mut Vec<u8>, digits: &str, exp: i32) {
+/// The significant digits of a positive decimal (`1234.5`, `0.001`,
+/// `1.5e-7`, `1e21`, `3.0`) into `out`, without leading or trailing
+/// zeros, and the power of ten of the first: (`12345`, 3) for `1234.5`.
+fn significant_digits(shortest: &str, out: &mut [u8; 24]) -> (usize, i32) {
+    let bytes = shortest.as_bytes();
+    let (mantissa, exp) = match bytes.iter().position(|&b| b == b'e') {
+        Some(e) => (&bytes[..e], shortest[e + 1..].parse().unwrap_or(0)),
+        None => (bytes, 0),
+    };
+    // Digits before the point (in the mantissa as written, then shifted by
+    // the exponent), less one per leading zero skipped.
+    let mut point = mantissa
+        .iter()
+        .position(|&b| b == b'.')
+        .unwrap_or(mantissa.len()) as i32
+        + exp;
+    let mut len = 0;
+    for &b in mantissa.iter().filter(|&&b| b != b'.') {
+        if len == 0 && b == b'0' {
+            point -= 1;
+        } else if len < out.len() {
+            out[len] = b;
+            len += 1;
+        }
+    }
+    while len > 1 && out[len - 1] == b'0' {
+        len -= 1;
+    }
+    (len, point - 1)
+}
+
+fn sci_form(dst: &mut Vec<u8>, digits: &[u8], exp: i32) {
     let (first, rest) = digits.split_at(1);
-    dst.extend_from_slice(first.as_bytes());
+    dst.extend_from_slice(first);
     if !rest.is_empty() {
         dst.push(b'.');
-        dst.extend_from_slice(rest.as_bytes());
+        dst.extend_from_slice(rest);
     }
     let _ = write!(dst, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
 }
 
-fn fixed_form(dst: &mut Vec<u8>, digits: &str, exp: i32) {
+fn fixed_form(dst: &mut Vec<u8>, digits: &[u8], exp: i32) {
     let dp = exp + 1; // digits before the point
     if dp <= 0 {
         dst.extend_from_slice(b"0.");
         dst.extend(std::iter::repeat_n(b'0', (-dp) as usize));
-        dst.extend_from_slice(digits.as_bytes());
+        dst.extend_from_slice(digits);
         return;
     }
     let dp = dp as usize;
     if digits.len() <= dp {
-        dst.extend_from_slice(digits.as_bytes());
+        dst.extend_from_slice(digits);
         dst.extend(std::iter::repeat_n(b'0', dp - digits.len()));
     } else {
-        dst.extend_from_slice(&digits.as_bytes()[..dp]);
+        dst.extend_from_slice(&digits[..dp]);
         dst.push(b'.');
-        dst.extend_from_slice(&digits.as_bytes()[dp..]);
+        dst.extend_from_slice(&digits[dp..]);
     }
 }
 
@@ -260,8 +293,76 @@ mod tests {
             (f64::NAN, "NaN"),
             (f64::INFINITY, "+Inf"),
             (f64::NEG_INFINITY, "-Inf"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (0.001, "0.001"),
+            (999999.0, "999999"),
+            (1e15, "1e+15"),
+            // 8878312490102.3125, halfway between two 16-digit forms: Go
+            // takes the even one.
+            (
+                f64::from_bits(0x42a0_2649_5308_eca0),
+                "8.878312490102312e+12",
+            ),
         ] {
             assert_eq!(f(v), want, "{v:e}");
+        }
+    }
+
+    /// Against the digits and exponent of Rust's `{:e}` (the shortest
+    /// round-trip form too), over random bit patterns and decimal-looking
+    /// values: the same text, except on an exact tie between two shortest
+    /// forms, where Go (and this) takes the even one and Rust the upper.
+    #[test]
+    fn floats_agree_with_rusts_shortest_form() {
+        let reference = |v: f64| {
+            let sci = format!("{:e}", v.abs());
+            let (mant, exp) = sci.split_once('e').unwrap();
+            let exp: i32 = exp.parse().unwrap();
+            let digits: Vec<u8> = mant.bytes().filter(|&b| b != b'.').collect();
+            let mut d = Vec::new();
+            if v < 0.0 {
+                d.push(b'-');
+            }
+            if !(-4..6).contains(&exp) {
+                sci_form(&mut d, &digits, exp);
+            } else {
+                fixed_form(&mut d, &digits, exp);
+            }
+            String::from_utf8(d).unwrap()
+        };
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for i in 0..200_000i32 {
+            let bits = next();
+            for v in [
+                f64::from_bits(bits),
+                (bits % 1_000_000) as f64 / 10f64.powi(i % 12),
+                -((bits >> 11) as f64) * 1e-3,
+            ] {
+                if !v.is_finite() || v == 0.0 {
+                    continue;
+                }
+                let (got, want) = (f(v), reference(v));
+                if got != want {
+                    let last = |s: &str| {
+                        let m = s.split('e').next().unwrap();
+                        m.bytes().last().unwrap()
+                    };
+                    assert!(
+                        got.len() == want.len()
+                            && got.parse::<f64>() == Ok(v)
+                            && (last(&got) - b'0') % 2 == 0,
+                        "{:#x}: {got} vs {want}",
+                        v.to_bits()
+                    );
+                }
+            }
         }
     }
 
