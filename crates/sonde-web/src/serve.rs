@@ -170,7 +170,10 @@ fn request_timeout() -> Response {
 /// been read to its end by the deadline.
 struct DeadlineBody {
     inner: Body,
-    sleep: Pin<Box<tokio::time::Sleep>>,
+    deadline: tokio::time::Instant,
+    /// Armed the first time the body is not ready: a push body has usually
+    /// arrived whole by the time it is read, and then needs no timer.
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     expired: Arc<AtomicBool>,
 }
 
@@ -178,7 +181,8 @@ impl DeadlineBody {
     fn new(inner: Body, timeout: Duration, expired: Arc<AtomicBool>) -> DeadlineBody {
         DeadlineBody {
             inner,
-            sleep: Box::pin(tokio::time::sleep(timeout)),
+            deadline: tokio::time::Instant::now() + timeout,
+            sleep: None,
             expired,
         }
     }
@@ -198,7 +202,11 @@ impl HttpBody for DeadlineBody {
         if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
             return Poll::Ready(frame);
         }
-        if self.sleep.as_mut().poll(cx).is_pending() {
+        let deadline = self.deadline;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
         self.expired.store(true, Ordering::Release);
