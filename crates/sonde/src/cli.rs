@@ -244,23 +244,14 @@ impl ServerArgs {
         self.enable_feature.iter().any(|f| f.trim() == name)
     }
 
-    /// Every flag and its value as a string, for `/api/v1/status/flags`.
+    /// Every flag but the `--web.*` ones and its value as a string, for
+    /// `/api/v1/status/flags`; the server adds the web settings in force
+    /// (`WebSettings::flag_values`), which may come from the config file.
     pub fn flag_values(&self) -> std::collections::BTreeMap<String, String> {
         let level = format!("{:?}", self.log_level).to_lowercase();
         let format = format!("{:?}", self.log_format).to_lowercase();
         [
             ("config.file", self.config_file.clone()),
-            ("web.listen-address", self.listen_address.clone()),
-            ("web.external-url", self.external_url.clone()),
-            (
-                "web.route-prefix",
-                self.route_prefix.clone().unwrap_or_default(),
-            ),
-            ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
-            ("web.enable-admin-api", self.enable_admin_api.to_string()),
-            ("web.read-timeout", self.read_timeout.clone()),
-            ("web.max-connections", self.max_connections.to_string()),
-            ("web.cors.origin", self.cors_origin.clone()),
             ("storage.tsdb.path", self.tsdb_path.clone()),
             ("storage.tsdb.retention.time", self.retention_time.clone()),
             ("storage.tsdb.retention.size", self.retention_size.clone()),

@@ -276,11 +276,14 @@ impl ServerState {
             control: self.clone(),
             build: build_info(),
             flags: {
-                // The web settings the server runs with, the file's included.
+                // The `--web.*` flags as in force, the file's keys included.
                 let mut flags = a.flag_values();
-                for (flag, value) in self.web.flag_values() {
-                    flags.insert(flag.to_string(), value);
-                }
+                flags.extend(
+                    self.web
+                        .flag_values()
+                        .into_iter()
+                        .map(|(flag, value)| (flag.to_string(), value)),
+                );
                 flags
             },
             query: db.map(|db| {
@@ -391,8 +394,8 @@ impl ServerState {
                     "web.{} (or {}) changed from {:?} to {:?}; restart Sonde to apply it",
                     key.key,
                     key.flag,
-                    self.web.value(key.key),
-                    web.value(key.key)
+                    key.value(&self.web),
+                    key.value(web)
                 );
             }
         }

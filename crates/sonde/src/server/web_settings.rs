@@ -24,74 +24,76 @@ pub enum Apply {
     Restart,
 }
 
-/// A `web:` key, the flag standing for it (and that flag's clap id), and
-/// how a reload applies it.
+/// A `web:` key, the flag standing for it (whose clap id is the key), how
+/// a reload applies it, and its value in a [`WebSettings`].
 pub struct Key {
     pub key: &'static str,
     pub flag: &'static str,
-    id: &'static str,
     pub apply: Apply,
+    show: fn(&WebSettings) -> String,
 }
 
-const fn key(key: &'static str, flag: &'static str, id: &'static str, apply: Apply) -> Key {
-    Key {
-        key,
-        flag,
-        id,
-        apply,
+impl Key {
+    /// The key's value in `settings`, as text to compare and show, written
+    /// as its flag takes it (no read timeout: `0s`).
+    pub fn value(&self, settings: &WebSettings) -> String {
+        (self.show)(settings)
     }
 }
 
 /// Every `web:` key the server applies (`page_title` waits for the UI).
 pub static KEYS: [Key; 8] = [
-    key(
-        "listen_address",
-        "--web.listen-address",
-        "listen_address",
-        Apply::Restart,
-    ),
-    key(
-        "external_url",
-        "--web.external-url",
-        "external_url",
-        Apply::Restart,
-    ),
-    key(
-        "route_prefix",
-        "--web.route-prefix",
-        "route_prefix",
-        Apply::Restart,
-    ),
-    key(
-        "enable_lifecycle",
-        "--web.enable-lifecycle",
-        "enable_lifecycle",
-        Apply::Restart,
-    ),
-    key(
-        "enable_admin_api",
-        "--web.enable-admin-api",
-        "enable_admin_api",
-        Apply::Restart,
-    ),
-    key(
-        "max_connections",
-        "--web.max-connections",
-        "max_connections",
-        Apply::Restart,
-    ),
-    key(
-        "read_timeout",
-        "--web.read-timeout",
-        "read_timeout",
-        Apply::Live,
-    ),
-    key(
-        "cors_origin",
-        "--web.cors.origin",
-        "cors_origin",
-        Apply::Live,
-    ),
+    Key {
+        key: "listen_address",
+        flag: "--web.listen-address",
+        apply: Apply::Restart,
+        show: |s| s.listen_address.clone(),
+    },
+    Key {
+        key: "external_url",
+        flag: "--web.external-url",
+        apply: Apply::Restart,
+        show: |s| s.external_url.clone(),
+    },
+    Key {
+        key: "route_prefix",
+        flag: "--web.route-prefix",
+        apply: Apply::Restart,
+        show: |s| s.route_prefix.clone(),
+    },
+    Key {
+        key: "enable_lifecycle",
+        flag: "--web.enable-lifecycle",
+        apply: Apply::Restart,
+        show: |s| s.enable_lifecycle.to_string(),
+    },
+    Key {
+        key: "enable_admin_api",
+        flag: "--web.enable-admin-api",
+        apply: Apply::Restart,
+        show: |s| s.enable_admin_api.to_string(),
+    },
+    Key {
+        key: "max_connections",
+        flag: "--web.max-connections",
+        apply: Apply::Restart,
+        show: |s| s.max_connections.to_string(),
+    },
+    Key {
+        key: "read_timeout",
+        flag: "--web.read-timeout",
+        apply: Apply::Live,
+        show: |s| {
+            s.read_timeout
+                .map_or_else(|| "0s".to_string(), sonde_model::format_duration)
+        },
+    },
+    Key {
+        key: "cors_origin",
+        flag: "--web.cors.origin",
+        apply: Apply::Live,
+        show: |s| s.cors_origin.clone(),
+    },
 ];
 
 /// The web settings in force. Immutable once resolved.
@@ -185,7 +187,7 @@ impl WebSettings {
     /// The keys whose value differs between `self` and `other`.
     pub fn changed(&self, other: &WebSettings) -> Vec<&'static Key> {
         KEYS.iter()
-            .filter(|k| self.value(k.key) != other.value(k.key))
+            .filter(|k| k.value(self) != k.value(other))
             .collect()
     }
 
@@ -206,7 +208,7 @@ impl WebSettings {
         };
         file.changed(&flags)
             .into_iter()
-            .filter(|k| args.is_given(k.id) && file.value(k.key) != default.value(k.key))
+            .filter(|k| args.is_given(k.key) && k.value(&file) != k.value(&default))
             .collect()
     }
 
@@ -230,26 +232,8 @@ impl WebSettings {
     /// the flag would be written.
     pub fn flag_values(&self) -> Vec<(&'static str, String)> {
         KEYS.iter()
-            .map(|k| (k.flag.trim_start_matches("--"), self.value(k.key)))
+            .map(|k| (k.flag.trim_start_matches("--"), k.value(self)))
             .collect()
-    }
-
-    /// The value of `key`, as text to compare and show, written as its flag
-    /// takes it (no read timeout: `0s`).
-    pub fn value(&self, key: &str) -> String {
-        match key {
-            "listen_address" => self.listen_address.clone(),
-            "external_url" => self.external_url.clone(),
-            "route_prefix" => self.route_prefix.clone(),
-            "enable_lifecycle" => self.enable_lifecycle.to_string(),
-            "enable_admin_api" => self.enable_admin_api.to_string(),
-            "read_timeout" => self
-                .read_timeout
-                .map_or_else(|| "0s".to_string(), sonde_model::format_duration),
-            "max_connections" => self.max_connections.to_string(),
-            "cors_origin" => self.cors_origin.clone(),
-            other => panic!("BUG: no web setting {other}"),
-        }
     }
 }
 
